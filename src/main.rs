@@ -1,1 +1,78 @@
-fn main(){}
+//! `kvserver`: the daemon binary. CLI → Config → tracing → server::run.
+//! Also hosts `kvserver check-wal PATH [--repair]`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kvserver::config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(
+    name = "kvserver",
+    version,
+    about = "A multi-threaded, Redis-compatible key-value server with a write-ahead log"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify a WAL file: record counts by kind, first bad offset. Exit 0 only for a clean log.
+    CheckWal {
+        /// Path to the WAL file (e.g. ./data/kvserver.wal)
+        path: PathBuf,
+        /// Truncate the file at the first bad record
+        #[arg(long)]
+        repair: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::CheckWal { path, repair }) = cli.command {
+        return match kvserver::wal::check(&path, repair) {
+            Ok(report) => {
+                println!("{report}");
+                if report.is_clean() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("check-wal: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let config = match Config::load(&cli.overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("kvserver: configuration error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config.loglevel);
+    match kvserver::server::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("kvserver: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,325 @@
+//! Keyspace and expiry commands: DEL, EXISTS, TYPE, RENAME, KEYS, SCAN,
+//! RANDOMKEY, DBSIZE, FLUSHALL, EXPIRE & co, TTL & co, PERSIST.
+//! Expiry is stored and logged as an absolute unix-ms time.
+
+use super::{int_arg, is, locate, CommandError, CommandResult, Ctx};
+use crate::wal::Record;
+
+/// DEL key [key ...] (also UNLINK): number of keys removed.
+pub fn del(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let mut removed = 0;
+    for key in c.args.iter_from(1) {
+        let (map, hash) = locate(&mut c.db, key)?;
+        if map.get_live(hash, key, c.now).0.is_some() {
+            map.remove(hash, key);
+            c.log.push(Record::Del { key });
+            removed += 1;
+        }
+    }
+    c.out.int(removed);
+    Ok(())
+}
+
+/// EXISTS key [key ...]: how many of the keys exist (repeats count again).
+pub fn exists(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let mut count = 0;
+    for key in c.args.iter_from(1) {
+        let (map, hash) = locate(&mut c.db, key)?;
+        count += i64::from(map.get_live(hash, key, c.now).0.is_some());
+    }
+    c.out.int(count);
+    Ok(())
+}
+
+/// TYPE key: `string` or `none` (strings are the only type).
+pub fn type_(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let key = c.args.get(1);
+    let (map, hash) = locate(&mut c.db, key)?;
+    c.out.simple(if map.get_live(hash, key, c.now).0.is_some() {
+        "string"
+    } else {
+        "none"
+    });
+    Ok(())
+}
+
+/// Moves `src` to `dst` (value and TTL). Returns false if `dst` exists and `only_if_free`.
+fn rename_key(c: &mut Ctx<'_, '_>, only_if_free: bool) -> Result<bool, CommandError> {
+    let (src, dst) = (c.args.get(1), c.args.get(2));
+    let (map, hash) = locate(&mut c.db, src)?;
+    let Some(slot) = map.get_live(hash, src, c.now).0 else {
+        return Err(CommandError::NoSuchKey);
+    };
+    if src == dst {
+        return Ok(!only_if_free);
+    }
+    let value = slot.value().to_vec();
+    let expires_at = slot.expires_at();
+    let (dst_map, dst_hash) = locate(&mut c.db, dst)?;
+    if only_if_free && dst_map.get_live(dst_hash, dst, c.now).0.is_some() {
+        return Ok(false);
+    }
+    dst_map.set(dst_hash, dst, &value, expires_at.unwrap_or(0));
+    let (map, hash) = locate(&mut c.db, src)?;
+    map.remove(hash, src);
+    c.log.push(Record::Set {
+        key: dst,
+        value: &value,
+        expires_at_ms: expires_at,
+    });
+    c.log.push(Record::Del { key: src });
+    Ok(true)
+}
+
+/// RENAME key newkey
+pub fn rename(c: &mut Ctx<'_, '_>) -> CommandResult {
+    rename_key(c, false)?;
+    c.out.ok();
+    Ok(())
+}
+
+/// RENAMENX key newkey
+pub fn renamenx(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let renamed = rename_key(c, true)?;
+    c.out.int(i64::from(renamed));
+    Ok(())
+}
+
+/// KEYS pattern
+pub fn keys(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let keys = c.state.store.keys(c.args.get(1));
+    c.out.array(keys.len());
+    for key in &keys {
+        c.out.bulk(key);
+    }
+    Ok(())
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]
+pub fn scan(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let cursor = std::str::from_utf8(c.args.get(1))
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or(CommandError::InvalidCursor)?;
+    let mut pattern = None;
+    let mut count = 10usize;
+    let mut only_strings = true;
+    let mut i = 2;
+    while i < c.args.len() {
+        let (word, value) = (c.args.get(i), c.args.get(i + 1));
+        if i + 1 >= c.args.len() {
+            return Err(CommandError::Syntax);
+        }
+        if is(word, "match") {
+            pattern = Some(value).filter(|p| *p != b"*");
+        } else if is(word, "count") {
+            count = int_arg(value)?.try_into().map_err(|_| CommandError::Syntax)?;
+            if count < 1 {
+                return Err(CommandError::Syntax);
+            }
+        } else if is(word, "type") {
+            only_strings = is(value, "string");
+        } else {
+            return Err(CommandError::Syntax);
+        }
+        i += 2;
+    }
+    let mut keys = Vec::new();
+    let next = c.state.store.scan(cursor, count.min(1 << 20), pattern, &mut keys);
+    if !only_strings {
+        keys.clear();
+    }
+    c.out.array(2);
+    c.out.bulk(next.to_string().as_bytes());
+    c.out.array(keys.len());
+    for key in &keys {
+        c.out.bulk(key);
+    }
+    Ok(())
+}
+
+/// RANDOMKEY
+pub fn randomkey(c: &mut Ctx<'_, '_>) -> CommandResult {
+    c.out.bulk_or_nil(c.state.store.random_key().as_deref());
+    Ok(())
+}
+
+/// DBSIZE
+pub fn dbsize(c: &mut Ctx<'_, '_>) -> CommandResult {
+    c.out.int(c.state.store.len() as i64);
+    Ok(())
+}
+
+/// FLUSHALL / FLUSHDB [ASYNC|SYNC]: every shard is locked (in order) so the
+/// FlushAll record lands in the WAL at the same point as in memory.
+pub fn flushall(c: &mut Ctx<'_, '_>) -> CommandResult {
+    match c.args.len() {
+        1 => {}
+        2 if is(c.args.get(1), "async") || is(c.args.get(1), "sync") => {}
+        _ => return Err(CommandError::Syntax),
+    }
+    let db =
+        c.db.as_deref_mut()
+            .ok_or_else(|| CommandError::Other("ERR internal error: FLUSHALL without locks".into()))?;
+    for map in db.all_maps() {
+        map.clear();
+    }
+    c.log.push(Record::FlushAll);
+    c.out.ok();
+    Ok(())
+}
+
+/// EXPIRE-family conditions.
+#[derive(Default)]
+struct ExpireFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+}
+
+fn expire_flags(c: &Ctx<'_, '_>) -> Result<ExpireFlags, CommandError> {
+    let mut flags = ExpireFlags::default();
+    for word in c.args.iter_from(3) {
+        if is(word, "nx") {
+            flags.nx = true;
+        } else if is(word, "xx") {
+            flags.xx = true;
+        } else if is(word, "gt") {
+            flags.gt = true;
+        } else if is(word, "lt") {
+            flags.lt = true;
+        } else {
+            return Err(CommandError::Other(format!(
+                "ERR Unsupported option {}",
+                String::from_utf8_lossy(word)
+            )));
+        }
+    }
+    if flags.nx && (flags.xx || flags.gt || flags.lt) {
+        return Err(CommandError::Other(
+            "ERR NX and XX, GT or LT options at the same time are not compatible".into(),
+        ));
+    }
+    if flags.gt && flags.lt {
+        return Err(CommandError::Other(
+            "ERR GT and LT options at the same time are not compatible".into(),
+        ));
+    }
+    Ok(flags)
+}
+
+/// Shared body of EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT.
+fn expire_generic(
+    c: &mut Ctx<'_, '_>,
+    ms_per_unit: i64,
+    relative: bool,
+    name: &'static str,
+) -> CommandResult {
+    let key = c.args.get(1);
+    let amount = int_arg(c.args.get(2))?;
+    let flags = expire_flags(c)?;
+    let invalid = || CommandError::InvalidExpire(name);
+    let mut at = amount.checked_mul(ms_per_unit).ok_or_else(invalid)?;
+    if relative {
+        at = at.checked_add(c.now as i64).ok_or_else(invalid)?;
+    }
+    let (map, hash) = locate(&mut c.db, key)?;
+    let Some(slot) = map.get_live(hash, key, c.now).0 else {
+        c.out.int(0);
+        return Ok(());
+    };
+    let current = slot.expires_at().map(|t| t as i64);
+    let allowed = match current {
+        None => !(flags.xx || flags.gt),
+        Some(current) => !(flags.nx || (flags.gt && at <= current) || (flags.lt && at >= current)),
+    };
+    if !allowed {
+        c.out.int(0);
+        return Ok(());
+    }
+    if at <= c.now as i64 {
+        map.remove(hash, key);
+        c.log.push(Record::Del { key });
+    } else {
+        map.set_expiry(hash, key, at as u64);
+        c.log.push(Record::Expire {
+            key,
+            expires_at_ms: Some(at as u64),
+        });
+    }
+    c.out.int(1);
+    Ok(())
+}
+
+/// EXPIRE key seconds [NX|XX|GT|LT]
+pub fn expire(c: &mut Ctx<'_, '_>) -> CommandResult {
+    expire_generic(c, 1000, true, "expire")
+}
+
+/// PEXPIRE key milliseconds [NX|XX|GT|LT]
+pub fn pexpire(c: &mut Ctx<'_, '_>) -> CommandResult {
+    expire_generic(c, 1, true, "pexpire")
+}
+
+/// EXPIREAT key unix-seconds [NX|XX|GT|LT]
+pub fn expireat(c: &mut Ctx<'_, '_>) -> CommandResult {
+    expire_generic(c, 1000, false, "expireat")
+}
+
+/// PEXPIREAT key unix-ms [NX|XX|GT|LT]
+pub fn pexpireat(c: &mut Ctx<'_, '_>) -> CommandResult {
+    expire_generic(c, 1, false, "pexpireat")
+}
+
+/// The TTL-style reply: -2 missing, -1 no expiry, else `f(expires_at)`.
+fn ttl_generic(c: &mut Ctx<'_, '_>, f: impl Fn(u64, u64) -> i64) -> CommandResult {
+    let key = c.args.get(1);
+    let (map, hash) = locate(&mut c.db, key)?;
+    let reply = match map.get_live(hash, key, c.now).0 {
+        None => -2,
+        Some(slot) => slot.expires_at().map_or(-1, |at| f(at, c.now)),
+    };
+    c.out.int(reply);
+    Ok(())
+}
+
+/// TTL key (seconds, rounded as Redis does)
+pub fn ttl(c: &mut Ctx<'_, '_>) -> CommandResult {
+    ttl_generic(c, |at, now| ((at - now + 500) / 1000) as i64)
+}
+
+/// PTTL key
+pub fn pttl(c: &mut Ctx<'_, '_>) -> CommandResult {
+    ttl_generic(c, |at, now| (at - now) as i64)
+}
+
+/// EXPIRETIME key
+pub fn expiretime(c: &mut Ctx<'_, '_>) -> CommandResult {
+    ttl_generic(c, |at, _| (at / 1000) as i64)
+}
+
+/// PEXPIRETIME key
+pub fn pexpiretime(c: &mut Ctx<'_, '_>) -> CommandResult {
+    ttl_generic(c, |at, _| at as i64)
+}
+
+/// PERSIST key
+pub fn persist(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let key = c.args.get(1);
+    let (map, hash) = locate(&mut c.db, key)?;
+    let had_ttl = map
+        .get_live(hash, key, c.now)
+        .0
+        .and_then(|s| s.expires_at())
+        .is_some();
+    if had_ttl {
+        map.set_expiry(hash, key, 0);
+        c.log.push(Record::Expire {
+            key,
+            expires_at_ms: None,
+        });
+    }
+    c.out.int(i64::from(had_ttl));
+    Ok(())
+}

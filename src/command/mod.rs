@@ -1,0 +1,244 @@
+//! Commands: the table (name, arity, flags, key positions, handler) and the
+//! executor that runs one command or a batch of them against the store.
+//!
+//! This is the only layer that knows both the protocol (arguments in,
+//! [`Replies`] out) and the store. Before a handler runs, the executor checks,
+//! in Redis's order: lookup → arity → authentication → write gate (the WAL
+//! must be accepting writes). Then it locks the shards of the command's keys
+//! (ascending order), runs the handler, appends the WAL records the handler
+//! produced *while the locks are still held* (so log order = memory order per
+//! key), releases the locks and, under `fsync = "always"`, waits for the
+//! group commit before the reply can be sent.
+//!
+//! # Batching
+//! Consecutive keyed commands from one read (pipelining, `MSET`-heavy
+//! clients) run as one batch: the union of their shards is locked once, each
+//! command runs in order, their records go to the WAL in one append, and the
+//! replies are released after the batch is applied — never before.
+
+mod args;
+mod error;
+mod keys;
+mod server;
+mod strings;
+mod table;
+
+use std::time::Instant;
+
+pub use args::Args;
+pub use error::{CommandError, CommandResult};
+pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
+
+use crate::protocol::{Replies, Style};
+use crate::state::{ClientState, ServerState};
+use crate::store::{Locked, ShardMap, ShardSet};
+use crate::wal::Record;
+
+/// The most commands run under one set of shard locks: bounds how long a
+/// pipelining client can hold shards other clients are waiting for.
+pub const MAX_BATCH: usize = 256;
+
+/// Everything a handler can see and touch.
+pub struct Ctx<'a, 'l> {
+    pub args: Args<'a>,
+    pub out: &'a mut Replies,
+    pub state: &'a ServerState,
+    pub client: &'a mut ClientState,
+    /// The locked shards of this command's keys (None for keyless commands).
+    pub db: Option<&'a mut Locked<'l>>,
+    pub log: RecordLog<'a>,
+    /// Unix milliseconds at the start of the command (expiry decisions).
+    pub now: u64,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+/// Where handlers put the WAL records of their writes.
+pub struct RecordLog<'a> {
+    buf: &'a mut Vec<u8>,
+    enabled: bool,
+}
+
+impl RecordLog<'_> {
+    /// Encodes `record` for the WAL (a no-op when persistence is off).
+    pub fn push(&mut self, record: Record<'_>) {
+        if self.enabled {
+            record.encode(self.buf);
+        }
+    }
+}
+
+/// The shard map of `key` and the key's hash. Errors only if the command
+/// touched a key outside its declared key positions (a bug, not client input).
+pub fn locate<'m>(
+    db: &'m mut Option<&mut Locked<'_>>,
+    key: &[u8],
+) -> Result<(&'m mut ShardMap, u64), CommandError> {
+    let locked = db.as_deref_mut().ok_or_else(internal_error)?;
+    let hash = locked.store().hash(key);
+    let map = locked.map(hash).ok_or_else(internal_error)?;
+    Ok((map, hash))
+}
+
+fn internal_error() -> CommandError {
+    CommandError::Other("ERR internal error: key outside the command's lock set".into())
+}
+
+/// One command of a batch, as the session hands it over.
+pub struct Invocation<'a> {
+    pub args: Args<'a>,
+    pub style: Style,
+}
+
+/// Per-connection scratch the executor reuses between reads.
+#[derive(Default)]
+pub struct ExecScratch {
+    records: Vec<u8>,
+    admitted: Vec<Result<&'static CommandSpec, CommandError>>,
+}
+
+/// Checks that must pass before a handler runs, in Redis's order.
+fn admit(
+    state: &ServerState,
+    client: &ClientState,
+    args: &Args<'_>,
+) -> Result<&'static CommandSpec, CommandError> {
+    let name = args.get(0);
+    let spec = lookup(name).ok_or_else(|| unknown_command(args))?;
+    if !spec.arity_ok(args.len()) {
+        return Err(CommandError::WrongArity(spec.name));
+    }
+    if !client.authenticated && state.config.requirepass.is_some() && !spec.flags.no_auth {
+        return Err(CommandError::NoAuth);
+    }
+    if spec.flags.write {
+        if let Some(wal) = &state.wal {
+            wal.check_writable()
+                .map_err(|e| CommandError::Other(e.to_string()))?;
+        }
+    }
+    Ok(spec)
+}
+
+fn unknown_command(args: &Args<'_>) -> CommandError {
+    let name = String::from_utf8_lossy(&args.get(0)[..args.get(0).len().min(128)]).into_owned();
+    let mut preview = String::new();
+    for i in 1..args.len().min(4) {
+        let arg = args.get(i);
+        preview.push('\'');
+        preview.push_str(&String::from_utf8_lossy(&arg[..arg.len().min(128)]));
+        preview.push_str("' ");
+    }
+    CommandError::UnknownCommand { name, args: preview }
+}
+
+/// True if `invocation` can join a batch: a known keyed command with valid arity.
+pub fn batchable(args: &Args<'_>) -> bool {
+    lookup(args.get(0)).is_some_and(|spec| spec.keys.is_some() && spec.arity_ok(args.len()))
+}
+
+/// Runs `commands` (all batchable, or a single command of any kind) and
+/// appends their replies to `out`.
+pub fn execute<'a>(
+    state: &ServerState,
+    client: &mut ClientState,
+    out: &mut Replies,
+    scratch: &mut ExecScratch,
+    commands: impl Iterator<Item = Invocation<'a>> + Clone,
+    worker: usize,
+) {
+    let started = Instant::now();
+    let reply_start = out.len();
+    let stats = state.stats.worker(worker);
+    // Admission and the union of shards to lock.
+    let mut shards = ShardSet::default();
+    scratch.admitted.clear();
+    for cmd in commands.clone() {
+        let admitted = admit(state, client, &cmd.args);
+        if let Ok(spec) = admitted {
+            match spec.keys {
+                Some(KeySpec::All) => shards = state.store.all_shards(),
+                Some(keys) => {
+                    for k in keys.positions(cmd.args.len()) {
+                        state.store.add_key(&mut shards, cmd.args.get(k));
+                    }
+                }
+                None => {}
+            }
+        }
+        scratch.admitted.push(admitted);
+    }
+    scratch.records.clear();
+    let logging = state.wal.is_some();
+    let mut locked = (!shards.is_empty()).then(|| state.store.lock_set(shards));
+    let count = scratch.admitted.len();
+    let lock_wait = started.elapsed() / count.max(1) as u32;
+    let mut wrote = false;
+    for (cmd, admitted) in commands.clone().zip(scratch.admitted.drain(..)) {
+        let t0 = Instant::now();
+        out.set_style(cmd.style);
+        let mark = out.len();
+        let (index, result) = match admitted {
+            Ok(spec) => {
+                wrote |= spec.flags.write;
+                let mut ctx = Ctx {
+                    args: cmd.args,
+                    out: &mut *out,
+                    state,
+                    client: &mut *client,
+                    db: locked.as_mut(),
+                    log: RecordLog {
+                        buf: &mut scratch.records,
+                        enabled: logging,
+                    },
+                    now: crate::store::now_ms(),
+                    hits: 0,
+                    misses: 0,
+                };
+                let result = (spec.handler)(&mut ctx);
+                stats.keyspace(ctx.hits, ctx.misses);
+                (Some(spec.index()), result)
+            }
+            Err(e) => (None, Err(e)),
+        };
+        if let Err(e) = &result {
+            out.truncate(mark);
+            out.error(&e.to_string());
+        }
+        if let Some(index) = index {
+            stats.record(index, t0.elapsed() + lock_wait, result.is_err());
+        }
+    }
+    // Log while the shards are still locked: per-key WAL order = memory order.
+    let lsn = match (&state.wal, scratch.records.is_empty()) {
+        (Some(wal), false) => Some(wal.append(&scratch.records)),
+        _ => None,
+    };
+    drop(locked);
+    if count > 1 {
+        stats.batch(count as u64);
+    }
+    if let (Some(wal), Some(lsn)) = (&state.wal, lsn) {
+        if wrote {
+            if let Err(e) = wal.commit(lsn) {
+                // The writes are applied in memory but not durable: do not say OK.
+                tracing::error!("WAL commit failed: {e}");
+                out.truncate(reply_start);
+                for cmd in commands {
+                    out.set_style(cmd.style);
+                    out.error(&e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// Parses an integer argument (`ERR value is not an integer or out of range`).
+pub fn int_arg(arg: &[u8]) -> Result<i64, CommandError> {
+    crate::protocol::parse_i64(arg).ok_or(CommandError::NotInteger)
+}
+
+/// ASCII case-insensitive comparison of an option argument.
+pub fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}

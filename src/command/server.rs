@@ -1,0 +1,404 @@
+//! Connection and server commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO,
+//! CLIENT, CONFIG, COMMAND, INFO, STATS, HELP, SHUTDOWN, FLUSH, COMPACT, TIME.
+
+use std::fmt::Write as _;
+
+use super::table::{CommandSpec, KeySpec, COMMANDS};
+use super::{int_arg, is, CommandError, CommandResult, Ctx};
+use crate::protocol::Style;
+use crate::store::glob_match;
+
+/// PING [message]
+pub fn ping(c: &mut Ctx<'_, '_>) -> CommandResult {
+    match c.args.len() {
+        1 => c.out.simple("PONG"),
+        2 => c.out.bulk(c.args.get(1)),
+        _ => return Err(CommandError::WrongArity("ping")),
+    }
+    Ok(())
+}
+
+/// ECHO message
+pub fn echo(c: &mut Ctx<'_, '_>) -> CommandResult {
+    c.out.bulk(c.args.get(1));
+    Ok(())
+}
+
+/// QUIT: OK, then the connection closes; later pipelined commands are not run.
+pub fn quit(c: &mut Ctx<'_, '_>) -> CommandResult {
+    c.client.close_after_reply = true;
+    c.out.ok();
+    Ok(())
+}
+
+/// SELECT 0 (there is one database).
+pub fn select(c: &mut Ctx<'_, '_>) -> CommandResult {
+    match int_arg(c.args.get(1))? {
+        0 => {
+            c.out.ok();
+            Ok(())
+        }
+        _ => Err(CommandError::DbIndexOutOfRange),
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
+}
+
+/// Checks `user`/`password` against `requirepass` (the only user is `default`).
+fn authenticate(c: &mut Ctx<'_, '_>, user: &[u8], password: &[u8]) -> CommandResult {
+    let Some(expected) = &c.state.config.requirepass else {
+        return Err(CommandError::NoPasswordSet);
+    };
+    let ok = constant_time_eq(password, expected.as_bytes()) & (user == b"default");
+    if !ok {
+        return Err(CommandError::WrongPass);
+    }
+    c.client.authenticated = true;
+    Ok(())
+}
+
+/// AUTH [username] password
+pub fn auth(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let (user, password) = match c.args.len() {
+        2 => (&b"default"[..], c.args.get(1)),
+        3 => (c.args.get(1), c.args.get(2)),
+        _ => return Err(CommandError::Syntax),
+    };
+    authenticate(c, user, password)?;
+    c.out.ok();
+    Ok(())
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME name]]: RESP2 only.
+pub fn hello(c: &mut Ctx<'_, '_>) -> CommandResult {
+    if c.args.len() >= 2 {
+        let version = int_arg(c.args.get(1)).map_err(|_| {
+            CommandError::Other("ERR Protocol version is not an integer or out of range".into())
+        })?;
+        if version != 2 {
+            return Err(CommandError::NoProto);
+        }
+    }
+    let mut i = 2;
+    while i < c.args.len() {
+        if is(c.args.get(i), "auth") && i + 2 < c.args.len() {
+            let (user, password) = (c.args.get(i + 1), c.args.get(i + 2));
+            authenticate(c, user, password)?;
+            i += 3;
+        } else if is(c.args.get(i), "setname") && i + 1 < c.args.len() {
+            set_name(c, c.args.get(i + 1))?;
+            i += 2;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    if !c.client.authenticated && c.state.config.requirepass.is_some() {
+        return Err(CommandError::Other(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into(),
+        ));
+    }
+    c.out.array(14);
+    c.out.bulk(b"server");
+    c.out.bulk(b"kvserver");
+    c.out.bulk(b"version");
+    c.out.bulk(env!("CARGO_PKG_VERSION").as_bytes());
+    c.out.bulk(b"proto");
+    c.out.int(2);
+    c.out.bulk(b"id");
+    c.out.int(c.client.id as i64);
+    c.out.bulk(b"mode");
+    c.out.bulk(b"standalone");
+    c.out.bulk(b"role");
+    c.out.bulk(b"master");
+    c.out.bulk(b"modules");
+    c.out.array(0);
+    Ok(())
+}
+
+fn set_name(c: &mut Ctx<'_, '_>, name: &[u8]) -> CommandResult {
+    if name.iter().any(|&b| b <= b' ' || b > b'~') {
+        return Err(CommandError::Other(
+            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+        ));
+    }
+    c.client.name = (!name.is_empty()).then(|| name.to_vec());
+    Ok(())
+}
+
+/// CLIENT SETNAME|GETNAME|ID|SETINFO|INFO
+pub fn client(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let sub = c.args.get(1);
+    let argc = c.args.len();
+    if is(sub, "setname") && argc == 3 {
+        set_name(c, c.args.get(2))?;
+        c.out.ok();
+    } else if is(sub, "getname") && argc == 2 {
+        c.out.bulk_or_nil(c.client.name.as_deref());
+    } else if is(sub, "id") && argc == 2 {
+        c.out.int(c.client.id as i64);
+    } else if is(sub, "setinfo") && argc == 4 {
+        let value = Some(c.args.get(3).to_vec());
+        if is(c.args.get(2), "lib-name") {
+            c.client.lib_name = value;
+        } else if is(c.args.get(2), "lib-ver") {
+            c.client.lib_ver = value;
+        } else {
+            return Err(CommandError::Other(format!(
+                "ERR Unrecognized option '{}'",
+                String::from_utf8_lossy(c.args.get(2))
+            )));
+        }
+        c.out.ok();
+    } else if is(sub, "info") && argc == 2 {
+        let text = client_line(c);
+        c.out.bulk(text.as_bytes());
+    } else {
+        return Err(CommandError::UnknownSubcommand {
+            sub: String::from_utf8_lossy(sub).into_owned(),
+            command: "CLIENT".into(),
+        });
+    }
+    Ok(())
+}
+
+fn client_line(c: &Ctx<'_, '_>) -> String {
+    let lossy = |v: &Option<Vec<u8>>| {
+        v.as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default()
+            .into_owned()
+    };
+    format!(
+        "id={} addr={} name={} db=0 lib-name={} lib-ver={}\n",
+        c.client.id,
+        c.client.addr,
+        lossy(&c.client.name),
+        lossy(&c.client.lib_name),
+        lossy(&c.client.lib_ver)
+    )
+}
+
+/// CONFIG GET pattern [pattern ...]. Settings are read-only at runtime.
+pub fn config(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let sub = c.args.get(1);
+    if is(sub, "get") && c.args.len() >= 3 {
+        let entries = c.state.config.entries();
+        let matched: Vec<_> = entries
+            .iter()
+            .filter(|(name, _)| {
+                c.args
+                    .iter_from(2)
+                    .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
+            })
+            .collect();
+        c.out.array(matched.len() * 2);
+        for (name, value) in matched {
+            c.out.bulk(name.as_bytes());
+            c.out.bulk(value.as_bytes());
+        }
+        Ok(())
+    } else if is(sub, "set") {
+        Err(CommandError::Other(
+            "ERR CONFIG SET is not supported: settings are read at startup (kvserver.toml or flags)".into(),
+        ))
+    } else if is(sub, "resetstat") {
+        c.out.ok();
+        Ok(())
+    } else {
+        Err(CommandError::UnknownSubcommand {
+            sub: String::from_utf8_lossy(sub).into_owned(),
+            command: "CONFIG".into(),
+        })
+    }
+}
+
+fn key_positions(spec: &CommandSpec) -> (i64, i64, i64) {
+    match spec.keys {
+        Some(KeySpec::Range { first, last, step }) => (first as i64, last as i64, step as i64),
+        Some(KeySpec::All) | None => (0, 0, 0),
+    }
+}
+
+fn flag_words(spec: &CommandSpec) -> Vec<&'static str> {
+    let mut words = vec![if spec.flags.write { "write" } else { "readonly" }];
+    if spec.flags.admin {
+        words.push("admin");
+    }
+    if spec.flags.no_auth {
+        words.push("no_auth");
+    }
+    words
+}
+
+/// One COMMAND INFO entry: name, arity, flags, first key, last key, step.
+fn command_info(c: &mut Ctx<'_, '_>, spec: &CommandSpec) {
+    let (first, last, step) = key_positions(spec);
+    let flags = flag_words(spec);
+    c.out.array(6);
+    c.out.bulk(spec.name.as_bytes());
+    c.out.int(i64::from(spec.arity));
+    c.out.array(flags.len());
+    for flag in flags {
+        c.out.simple(flag);
+    }
+    c.out.int(first);
+    c.out.int(last);
+    c.out.int(step);
+}
+
+fn group_of(spec: &CommandSpec) -> &'static str {
+    const GENERIC: &[&str] = &[
+        "del", "unlink", "exists", "type", "rename", "renamenx", "persist", "ttl", "pttl",
+    ];
+    match spec.keys {
+        None | Some(KeySpec::All) => "server",
+        Some(_) if GENERIC.contains(&spec.name) || spec.name.contains("expire") => "generic",
+        Some(_) => "string",
+    }
+}
+
+/// COMMAND, COMMAND COUNT, COMMAND INFO name..., COMMAND DOCS [name...]
+pub fn command(c: &mut Ctx<'_, '_>) -> CommandResult {
+    if c.args.len() == 1 {
+        c.out.array(COMMANDS.len());
+        for spec in COMMANDS {
+            command_info(c, spec);
+        }
+        return Ok(());
+    }
+    let sub = c.args.get(1);
+    let requested: Vec<&'static CommandSpec> = if c.args.len() > 2 {
+        c.args.iter_from(2).filter_map(super::lookup).collect()
+    } else {
+        COMMANDS.iter().collect()
+    };
+    if is(sub, "count") && c.args.len() == 2 {
+        c.out.int(COMMANDS.len() as i64);
+    } else if is(sub, "info") {
+        c.out.array(requested.len());
+        for spec in requested {
+            command_info(c, spec);
+        }
+    } else if is(sub, "docs") {
+        c.out.array(requested.len() * 2);
+        for spec in requested {
+            c.out.bulk(spec.name.as_bytes());
+            c.out.array(6);
+            c.out.bulk(b"summary");
+            c.out.bulk(spec.summary.as_bytes());
+            c.out.bulk(b"since");
+            c.out.bulk(b"1.0.0");
+            c.out.bulk(b"group");
+            c.out.bulk(group_of(spec).as_bytes());
+        }
+    } else {
+        return Err(CommandError::UnknownSubcommand {
+            sub: String::from_utf8_lossy(sub).into_owned(),
+            command: "COMMAND".into(),
+        });
+    }
+    Ok(())
+}
+
+/// INFO [section ...]: Redis-format `# Section` blocks of `field:value` lines.
+pub fn info(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let wanted: Vec<String> = c
+        .args
+        .iter_from(1)
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .collect();
+    let text = crate::info::render(c.state, &wanted);
+    c.out.bulk(text.as_bytes());
+    Ok(())
+}
+
+/// STATS: one JSON object (see `crate::info::stats_json`).
+pub fn stats(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let json = crate::info::stats_json(c.state);
+    c.out.bulk(json.as_bytes());
+    Ok(())
+}
+
+/// HELP: the command list, as plain lines for text clients.
+pub fn help(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let lines: Vec<String> = COMMANDS
+        .iter()
+        .map(|spec| {
+            let mut line = spec.name.to_ascii_uppercase();
+            if !spec.syntax.is_empty() {
+                let _ = write!(line, " {}", spec.syntax);
+            }
+            format!("{line:<60} {}", spec.summary)
+        })
+        .collect();
+    match c.out.style() {
+        Style::Text { crlf } => {
+            let joined = lines.join(if crlf { "\r\n" } else { "\n" });
+            c.out.bulk(joined.as_bytes());
+        }
+        Style::Resp => {
+            c.out.array(lines.len());
+            for line in &lines {
+                c.out.simple(line);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// SHUTDOWN [NOSAVE|SAVE|NOW|FORCE]: flush the WAL, stop accepting, let
+/// every worker finish its command in hand, exit 0.
+pub fn shutdown(c: &mut Ctx<'_, '_>) -> CommandResult {
+    for word in c.args.iter_from(1) {
+        if !["nosave", "save", "now", "force"].iter().any(|w| is(word, w)) {
+            return Err(CommandError::Syntax);
+        }
+    }
+    tracing::info!(client = c.client.id, "SHUTDOWN requested by a client");
+    c.state.shutdown.request();
+    c.client.close_after_reply = true;
+    c.out.ok();
+    Ok(())
+}
+
+/// FLUSH: returns once every write acknowledged before it is on disk.
+pub fn flush(c: &mut Ctx<'_, '_>) -> CommandResult {
+    if let Some(wal) = &c.state.wal {
+        wal.sync_all().map_err(|e| CommandError::Other(e.to_string()))?;
+    }
+    c.out.ok();
+    Ok(())
+}
+
+/// COMPACT / BGREWRITEAOF: start a background rewrite of the WAL.
+pub fn compact(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let Some(wal) = &c.state.wal else {
+        return Err(CommandError::Other(
+            "ERR the WAL is disabled (wal = false), nothing to compact".into(),
+        ));
+    };
+    wal.start_compaction()
+        .map_err(|e| CommandError::Other(e.to_string()))?;
+    c.out.simple("Background WAL compaction started");
+    Ok(())
+}
+
+/// TIME: [unix seconds, microseconds].
+pub fn time(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    c.out.array(2);
+    c.out.bulk_int(now.as_secs() as i64);
+    c.out.bulk_int(i64::from(now.subsec_micros()));
+    Ok(())
+}

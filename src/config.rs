@@ -1,0 +1,327 @@
+//! Server configuration: defaults, `kvserver.toml`, command-line overrides.
+//!
+//! One name per setting everywhere: the TOML key, the CLI flag (`--key`),
+//! `CONFIG GET key` and the INFO field use the same kebab-case word.
+//! Precedence: built-in default < config file < command line.
+//! Unknown keys and bad values are startup errors that name the key.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+use crate::wal::FsyncPolicy;
+
+/// How replies to text (inline) commands are encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum InlineReplies {
+    /// Human-readable lines (`OK`, `(integer) 3`, `(nil)`), for `nc` users.
+    Text,
+    /// RESP2, as Redis does (health checks expecting `+PONG`).
+    Resp,
+}
+
+/// Every setting of the server. See `kvserver.toml` for each key's documentation.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    pub bind: String,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub workers: usize,
+    pub requirepass: Option<String>,
+    pub loglevel: String,
+    pub inline_replies: InlineReplies,
+    pub shards: usize,
+    /// Idle seconds before a client is closed; 0 = never (Redis's `timeout`).
+    pub timeout: u64,
+    pub proto_max_bulk_len: usize,
+    pub proto_inline_max_size: usize,
+    pub proto_max_multibulk_len: usize,
+    pub client_query_buffer_limit: usize,
+    pub wal: bool,
+    pub fsync: FsyncPolicy,
+    pub flush_interval_ms: u64,
+    pub wal_truncate_corrupt: bool,
+    pub compact_min_size: u64,
+    pub compact_growth_percent: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1".into(),
+            port: 6380,
+            dir: PathBuf::from("./data"),
+            workers: 256,
+            requirepass: None,
+            loglevel: "info".into(),
+            inline_replies: InlineReplies::Text,
+            shards: 16,
+            timeout: 0,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            proto_inline_max_size: 64 * 1024,
+            proto_max_multibulk_len: 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            wal: true,
+            fsync: FsyncPolicy::Interval,
+            flush_interval_ms: 100,
+            wal_truncate_corrupt: false,
+            compact_min_size: 100 * 1000 * 1000,
+            compact_growth_percent: 100,
+        }
+    }
+}
+
+/// Command-line overrides; `None` leaves the file's (or default) value.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct Overrides {
+    /// Configuration file (TOML). Without it, built-in defaults apply.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1]
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// TCP port [default: 6380]; 0 picks a free port (logged at startup)
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Data directory holding the WAL [default: ./data]
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Worker threads = maximum concurrent clients [default: 256]
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Require clients to AUTH with this password
+    #[arg(long)]
+    pub requirepass: Option<String>,
+    /// Log level: error, warn, info, debug, trace (RUST_LOG wins if set) [default: info]
+    #[arg(long)]
+    pub loglevel: Option<String>,
+    /// Reply encoding for text (inline) commands [default: text]
+    #[arg(long, value_enum)]
+    pub inline_replies: Option<InlineReplies>,
+    /// Number of store shards, a power of two up to 64 [default: 16]
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// Close clients idle for this many seconds; 0 = never [default: 0]
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// WAL fsync policy: always, interval, never [default: interval]
+    #[arg(long, value_parser = parse_fsync)]
+    pub fsync: Option<FsyncPolicy>,
+    /// Milliseconds between background WAL flushes [default: 100]
+    #[arg(long)]
+    pub flush_interval_ms: Option<u64>,
+    /// Disable the write-ahead log (pure in-memory cache)
+    #[arg(long)]
+    pub no_wal: bool,
+    /// Start even if the WAL is corrupt mid-file, dropping everything from the corruption on
+    #[arg(long)]
+    pub wal_truncate_corrupt: bool,
+}
+
+fn parse_fsync(s: &str) -> Result<FsyncPolicy, String> {
+    match s {
+        "always" => Ok(FsyncPolicy::Always),
+        "interval" => Ok(FsyncPolicy::Interval),
+        "never" => Ok(FsyncPolicy::Never),
+        other => Err(format!(
+            "unknown fsync policy '{other}' (expected always, interval or never)"
+        )),
+    }
+}
+
+impl Config {
+    /// Builds the effective configuration from the optional file and overrides.
+    pub fn load(overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut config = match &overrides.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply(overrides);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file; unknown keys are errors naming the key.
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    fn apply(&mut self, o: &Overrides) {
+        if let Some(v) = &o.bind {
+            self.bind = v.clone();
+        }
+        if let Some(v) = o.port {
+            self.port = v;
+        }
+        if let Some(v) = &o.dir {
+            self.dir = v.clone();
+        }
+        if let Some(v) = o.workers {
+            self.workers = v;
+        }
+        if let Some(v) = &o.requirepass {
+            self.requirepass = Some(v.clone());
+        }
+        if let Some(v) = &o.loglevel {
+            self.loglevel = v.clone();
+        }
+        if let Some(v) = o.inline_replies {
+            self.inline_replies = v;
+        }
+        if let Some(v) = o.shards {
+            self.shards = v;
+        }
+        if let Some(v) = o.timeout {
+            self.timeout = v;
+        }
+        if let Some(v) = o.fsync {
+            self.fsync = v;
+        }
+        if let Some(v) = o.flush_interval_ms {
+            self.flush_interval_ms = v;
+        }
+        if o.no_wal {
+            self.wal = false;
+        }
+        if o.wal_truncate_corrupt {
+            self.wal_truncate_corrupt = true;
+        }
+    }
+
+    /// Rejects values the server cannot run with, naming the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.workers == 0 || self.workers > 65_536 {
+            bail!("workers must be between 1 and 65536 (got {})", self.workers);
+        }
+        if !self.shards.is_power_of_two() || self.shards > crate::store::MAX_SHARDS {
+            bail!(
+                "shards must be a power of two between 1 and {} (got {})",
+                crate::store::MAX_SHARDS,
+                self.shards
+            );
+        }
+        if self.flush_interval_ms == 0 || self.flush_interval_ms > 60_000 {
+            bail!(
+                "flush-interval-ms must be between 1 and 60000 (got {})",
+                self.flush_interval_ms
+            );
+        }
+        if self.proto_max_bulk_len == 0 {
+            bail!("proto-max-bulk-len must be positive");
+        }
+        if self.proto_inline_max_size < 1024 {
+            bail!(
+                "proto-inline-max-size must be at least 1024 (got {})",
+                self.proto_inline_max_size
+            );
+        }
+        if self.proto_max_multibulk_len == 0 {
+            bail!("proto-max-multibulk-len must be positive");
+        }
+        if self.client_query_buffer_limit < self.proto_inline_max_size {
+            bail!("client-query-buffer-limit must be at least proto-inline-max-size");
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.loglevel.as_str()) {
+            bail!(
+                "loglevel must be one of error, warn, info, debug, trace (got '{}')",
+                self.loglevel
+            );
+        }
+        if self.requirepass.as_deref() == Some("") {
+            bail!("requirepass must not be empty (omit it to disable authentication)");
+        }
+        Ok(())
+    }
+
+    /// The `CONFIG GET` view: (name, value) for every setting, plus the
+    /// Redis names redis-benchmark and clients ask for.
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        let fsync = match self.fsync {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::Interval => "interval",
+            FsyncPolicy::Never => "never",
+        };
+        vec![
+            ("bind", self.bind.clone()),
+            ("port", self.port.to_string()),
+            ("dir", self.dir.display().to_string()),
+            ("workers", self.workers.to_string()),
+            ("maxclients", self.workers.to_string()),
+            ("requirepass", self.requirepass.clone().unwrap_or_default()),
+            ("loglevel", self.loglevel.clone()),
+            (
+                "inline-replies",
+                match self.inline_replies {
+                    InlineReplies::Text => "text".into(),
+                    InlineReplies::Resp => "resp".into(),
+                },
+            ),
+            ("shards", self.shards.to_string()),
+            ("timeout", self.timeout.to_string()),
+            ("proto-max-bulk-len", self.proto_max_bulk_len.to_string()),
+            ("proto-inline-max-size", self.proto_inline_max_size.to_string()),
+            (
+                "proto-max-multibulk-len",
+                self.proto_max_multibulk_len.to_string(),
+            ),
+            (
+                "client-query-buffer-limit",
+                self.client_query_buffer_limit.to_string(),
+            ),
+            ("wal", if self.wal { "yes" } else { "no" }.into()),
+            ("appendonly", if self.wal { "yes" } else { "no" }.into()),
+            ("fsync", fsync.into()),
+            (
+                "appendfsync",
+                match self.fsync {
+                    FsyncPolicy::Always => "always",
+                    FsyncPolicy::Interval => "everysec",
+                    FsyncPolicy::Never => "no",
+                }
+                .into(),
+            ),
+            ("flush-interval-ms", self.flush_interval_ms.to_string()),
+            (
+                "wal-truncate-corrupt",
+                if self.wal_truncate_corrupt { "yes" } else { "no" }.into(),
+            ),
+            ("compact-min-size", self.compact_min_size.to_string()),
+            ("compact-growth-percent", self.compact_growth_percent.to_string()),
+            ("save", String::new()),
+            ("databases", "1".into()),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let err = toml::from_str::<Config>("prot = 1").unwrap_err();
+        assert!(err.to_string().contains("prot"), "{err}");
+        let err = toml::from_str::<Config>("fsync = \"sometimes\"").unwrap_err();
+        assert!(err.to_string().contains("sometimes"), "{err}");
+        let config = Config {
+            shards: 3,
+            ..Config::default()
+        };
+        assert!(config.validate().unwrap_err().to_string().contains("shards"));
+    }
+
+    #[test]
+    fn the_repository_kvserver_toml_is_the_defaults() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/kvserver.toml")).unwrap();
+        let file: Config = toml::from_str(&text).unwrap();
+        assert_eq!(
+            format!("{:?}", file.entries()),
+            format!("{:?}", Config::default().entries())
+        );
+    }
+}

@@ -1,0 +1,273 @@
+//! The two read-outs of the server's state: `INFO` (Redis's text format,
+//! so tools that scrape Redis can scrape us) and `STATS` (one JSON object
+//! with latency percentiles). Both are assembled on demand from the merged
+//! per-worker counters; nothing here runs on the request path.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use serde_json::{json, Map, Value};
+
+use crate::command::COMMANDS;
+use crate::state::ServerState;
+use crate::stats::{cpu_seconds, rss_bytes, Summary};
+use crate::wal::FsyncPolicy;
+
+/// Sections shown by plain `INFO` / `INFO default` / `INFO all`.
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "cpu",
+    "keyspace",
+];
+
+/// Renders the requested INFO sections (all default ones if `wanted` is empty).
+pub fn render(state: &ServerState, wanted: &[String]) -> String {
+    let everything = wanted.iter().any(|w| w == "all" || w == "everything");
+    let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
+    let want =
+        |name: &str| everything || (default && SECTIONS.contains(&name)) || wanted.iter().any(|w| w == name);
+    let mut out = String::new();
+    let summary = state.stats.summary(COMMANDS.len());
+    let config = &state.config;
+    if want("server") {
+        section(&mut out, "Server");
+        field(&mut out, "redis_version", "7.0.0");
+        field(&mut out, "kvserver_version", env!("CARGO_PKG_VERSION"));
+        field(&mut out, "redis_mode", "standalone");
+        field(&mut out, "os", std::env::consts::OS);
+        field(&mut out, "arch_bits", usize::BITS);
+        field(&mut out, "multiplexing_api", "thread-per-connection");
+        field(&mut out, "process_id", std::process::id());
+        field(&mut out, "tcp_port", config.port);
+        field(&mut out, "uptime_in_seconds", state.stats.uptime().as_secs());
+        field(
+            &mut out,
+            "uptime_in_days",
+            state.stats.uptime().as_secs() / 86_400,
+        );
+        field(
+            &mut out,
+            "executable",
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        );
+        field(&mut out, "io_threads_active", 0);
+        field(&mut out, "workers", config.workers);
+        field(&mut out, "shards", state.store.shard_count());
+    }
+    if want("clients") {
+        section(&mut out, "Clients");
+        field(
+            &mut out,
+            "connected_clients",
+            state.stats.connected_clients.load(Ordering::Relaxed),
+        );
+        field(&mut out, "maxclients", config.workers);
+        field(&mut out, "blocked_clients", 0);
+    }
+    if want("memory") {
+        section(&mut out, "Memory");
+        let rss = rss_bytes();
+        field(&mut out, "used_memory_rss", rss);
+        field(&mut out, "used_memory_rss_human", human_bytes(rss));
+        field(&mut out, "maxmemory", 0);
+        field(&mut out, "maxmemory_policy", "noeviction");
+    }
+    if want("persistence") {
+        section(&mut out, "Persistence");
+        field(&mut out, "loading", 0);
+        field(&mut out, "rdb_changes_since_last_save", 0);
+        field(&mut out, "rdb_bgsave_in_progress", 0);
+        field(&mut out, "aof_enabled", u8::from(state.wal.is_some()));
+        let compacting = state.wal.as_ref().is_some_and(|w| w.is_compacting());
+        field(&mut out, "aof_rewrite_in_progress", u8::from(compacting));
+        field(
+            &mut out,
+            "fsync",
+            match config.fsync {
+                FsyncPolicy::Always => "always",
+                FsyncPolicy::Interval => "interval",
+                FsyncPolicy::Never => "never",
+            },
+        );
+        field(&mut out, "flush_interval_ms", config.flush_interval_ms);
+        if let Some(wal) = &state.wal {
+            for (name, value) in flatten(&wal_json(wal)) {
+                field(&mut out, &format!("wal_{name}"), value);
+            }
+        }
+        if let Some(replay) = &state.replay {
+            field(
+                &mut out,
+                "wal_replay",
+                format!("{replay:?}").replace(['\r', '\n'], " "),
+            );
+        }
+    }
+    if want("stats") {
+        section(&mut out, "Stats");
+        let total: u64 = summary.commands.iter().map(|c| c.calls).sum();
+        let (lock_acquisitions, expired) = state.store.counters();
+        field(
+            &mut out,
+            "total_connections_received",
+            state.stats.total_connections.load(Ordering::Relaxed),
+        );
+        field(&mut out, "total_commands_processed", total);
+        field(
+            &mut out,
+            "rejected_connections",
+            state.stats.rejected_connections.load(Ordering::Relaxed),
+        );
+        field(&mut out, "expired_keys", expired);
+        field(&mut out, "keyspace_hits", summary.keyspace_hits);
+        field(&mut out, "keyspace_misses", summary.keyspace_misses);
+        field(&mut out, "batches", summary.batches);
+        field(&mut out, "batched_commands", summary.batched_commands);
+        field(&mut out, "shard_lock_acquisitions", lock_acquisitions);
+    }
+    if want("cpu") {
+        section(&mut out, "CPU");
+        let (user, sys) = cpu_seconds();
+        field(&mut out, "used_cpu_sys", format!("{sys:.6}"));
+        field(&mut out, "used_cpu_user", format!("{user:.6}"));
+    }
+    if want("commandstats") {
+        section(&mut out, "Commandstats");
+        for (spec, stats) in COMMANDS.iter().zip(&summary.commands) {
+            if stats.calls > 0 {
+                let mean_us = stats.latency_ns.as_ref().map_or(0.0, |h| h.mean() / 1000.0);
+                field(
+                    &mut out,
+                    &format!("cmdstat_{}", spec.name),
+                    format!(
+                        "calls={},usec={:.0},usec_per_call={mean_us:.2},failed_calls={}",
+                        stats.calls,
+                        mean_us * stats.calls as f64,
+                        stats.errors
+                    ),
+                );
+            }
+        }
+    }
+    if want("keyspace") {
+        section(&mut out, "Keyspace");
+        let keys = state.store.len();
+        if keys > 0 {
+            field(
+                &mut out,
+                "db0",
+                format!("keys={keys},expires={},avg_ttl=0", state.store.ttl_len()),
+            );
+        }
+    }
+    out
+}
+
+fn section(out: &mut String, name: &str) {
+    if !out.is_empty() {
+        out.push_str("\r\n");
+    }
+    let _ = write!(out, "# {name}\r\n");
+}
+
+fn field(out: &mut String, name: &str, value: impl std::fmt::Display) {
+    let _ = write!(out, "{name}:{value}\r\n");
+}
+
+fn human_bytes(n: u64) -> String {
+    let units = ["B", "K", "M", "G", "T"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.2}{}", units[unit])
+}
+
+/// Flattens a JSON object one level deep into (name, value) pairs for INFO.
+fn flatten(value: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Value::Object(map) = value {
+        for (k, v) in map {
+            match v {
+                Value::String(s) => out.push((k.clone(), s.replace(['\r', '\n'], " "))),
+                Value::Null => out.push((k.clone(), String::new())),
+                other => out.push((k.clone(), other.to_string())),
+            }
+        }
+    }
+    out
+}
+
+/// The WAL's figures as a JSON object.
+fn wal_json(wal: &crate::wal::Wal) -> Value {
+    serde_json::to_value(wal.stats()).unwrap_or(Value::Null)
+}
+
+/// Latency percentiles of one command, in microseconds.
+fn percentiles(h: &hdrhistogram::Histogram<u64>) -> Value {
+    let us = |q: f64| (h.value_at_quantile(q) as f64 / 1000.0 * 1000.0).round() / 1000.0;
+    json!({
+        "p50_us": us(0.50),
+        "p95_us": us(0.95),
+        "p99_us": us(0.99),
+        "p999_us": us(0.999),
+        "max_us": (h.max() as f64 / 1000.0 * 1000.0).round() / 1000.0,
+        "mean_us": (h.mean() / 1000.0 * 1000.0).round() / 1000.0,
+    })
+}
+
+/// The STATS object: uptime, clients, commands with latency percentiles,
+/// keyspace figures, batching and WAL figures.
+pub fn stats_json(state: &ServerState) -> String {
+    let summary: Summary = state.stats.summary(COMMANDS.len());
+    let mut commands = Map::new();
+    let mut total_calls = 0;
+    for (spec, stats) in COMMANDS.iter().zip(&summary.commands) {
+        if stats.calls == 0 {
+            continue;
+        }
+        total_calls += stats.calls;
+        let mut entry = json!({ "calls": stats.calls, "errors": stats.errors });
+        if let (Some(h), Value::Object(map)) = (&stats.latency_ns, &mut entry) {
+            if let Value::Object(p) = percentiles(h) {
+                map.extend(p);
+            }
+        }
+        commands.insert(spec.name.to_string(), entry);
+    }
+    let lookups = summary.keyspace_hits + summary.keyspace_misses;
+    let (lock_acquisitions, expired) = state.store.counters();
+    let value = json!({
+        "uptime_seconds": state.stats.uptime().as_secs_f64(),
+        "connected_clients": state.stats.connected_clients.load(Ordering::Relaxed),
+        "total_connections": state.stats.total_connections.load(Ordering::Relaxed),
+        "rejected_clients": state.stats.rejected_connections.load(Ordering::Relaxed),
+        "total_commands": total_calls,
+        "commands": commands,
+        "keyspace": {
+            "keys": state.store.len(),
+            "keys_with_ttl": state.store.ttl_len(),
+            "expired_keys": expired,
+            "hits": summary.keyspace_hits,
+            "misses": summary.keyspace_misses,
+            "hit_rate": if lookups == 0 { 0.0 } else { summary.keyspace_hits as f64 / lookups as f64 },
+        },
+        "batching": {
+            "batches": summary.batches,
+            "batched_commands": summary.batched_commands,
+            "mean_batch_size": if summary.batches == 0 { 0.0 } else { summary.batched_commands as f64 / summary.batches as f64 },
+            "shard_lock_acquisitions": lock_acquisitions,
+        },
+        "wal": state.wal.as_ref().map_or(Value::Null, |w| wal_json(w)),
+        "memory": { "rss_bytes": rss_bytes() },
+    });
+    value.to_string()
+}

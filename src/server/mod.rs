@@ -1,0 +1,214 @@
+//! The daemon: recovery, the listener, the worker pool, background threads
+//! and an orderly shutdown.
+//!
+//! ```text
+//! main thread   TcpListener::accept (blocking) ──try_submit──▶ pool (N workers)
+//! kv-worker-i   connection::serve: read → Session::run → write, one client at a time
+//! kv-expire     active expiry cycle, 10×/s
+//! kv-signals    SIGINT/SIGTERM → ShutdownSignal::request
+//! WAL threads   flusher (every flush-interval-ms), compaction (on demand)
+//! ```
+
+pub mod connection;
+pub mod pool;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::state::ServerState;
+use crate::store::Store;
+use crate::wal::{Record, SnapshotSource, Wal, WalConfig};
+
+/// Worker stack size: handlers neither recurse nor keep big frames, and 256
+/// workers × 256 KiB of mostly untouched stack is cheap.
+const WORKER_STACK: usize = 256 * 1024;
+
+/// The reply to a client that arrives when every worker is busy.
+const MAX_CLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
+
+/// Lets the WAL snapshot the store one shard at a time during compaction.
+struct StoreSnapshot(Arc<Store>);
+
+impl SnapshotSource for StoreSnapshot {
+    fn shard_count(&self) -> usize {
+        self.0.shard_count()
+    }
+
+    fn snapshot_shard(&self, i: usize, emit: &mut dyn FnMut(Record<'_>)) {
+        self.0.for_each_in_shard(i, |key, value, expires_at_ms| {
+            emit(Record::Set {
+                key,
+                value,
+                expires_at_ms,
+            })
+        });
+    }
+}
+
+/// Applies one replayed record to the store.
+fn apply_record(store: &Store, record: Record<'_>, now: u64) {
+    match record {
+        Record::Set {
+            key,
+            value,
+            expires_at_ms,
+        } => {
+            let hash = store.hash(key);
+            let mut map = store.lock(store.shard_of(hash));
+            match expires_at_ms {
+                Some(at) if at <= now => {
+                    map.remove(hash, key);
+                }
+                _ => map.set(hash, key, value, expires_at_ms.unwrap_or(0)),
+            }
+        }
+        Record::Del { key } => {
+            let hash = store.hash(key);
+            store.lock(store.shard_of(hash)).remove(hash, key);
+        }
+        Record::Expire { key, expires_at_ms } => {
+            let hash = store.hash(key);
+            let mut map = store.lock(store.shard_of(hash));
+            match expires_at_ms {
+                Some(at) if at <= now => {
+                    map.remove(hash, key);
+                }
+                _ => {
+                    map.set_expiry(hash, key, expires_at_ms.unwrap_or(0));
+                }
+            }
+        }
+        Record::FlushAll => {
+            for i in 0..store.shard_count() {
+                store.lock(i).clear();
+            }
+        }
+    }
+}
+
+/// Opens the WAL and replays it into `store` (None when `wal = false`).
+fn recover(
+    config: &Config,
+    store: &Arc<Store>,
+) -> anyhow::Result<(Option<Arc<Wal>>, Option<crate::wal::ReplayReport>)> {
+    if !config.wal {
+        tracing::warn!("WAL disabled: data lives in memory only and is lost when the server stops");
+        return Ok((None, None));
+    }
+    let started = Instant::now();
+    let now = crate::store::now_ms();
+    let wal_config = WalConfig {
+        dir: config.dir.clone(),
+        fsync: config.fsync,
+        flush_interval: Duration::from_millis(config.flush_interval_ms),
+        truncate_corrupt: config.wal_truncate_corrupt,
+        compact_min_size: config.compact_min_size,
+        compact_growth_percent: config.compact_growth_percent,
+    };
+    let (wal, report) = Wal::open(wal_config, |record| apply_record(store, record, now))
+        .with_context(|| format!("cannot open the WAL in {}", config.dir.display()))?;
+    wal.set_snapshot_source(Arc::new(StoreSnapshot(Arc::clone(store))));
+    tracing::info!(
+        keys = store.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "recovered from WAL: {report:?}"
+    );
+    Ok((Some(wal), Some(report)))
+}
+
+/// Runs the server until SIGINT/SIGTERM or SHUTDOWN; returns after a clean stop.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let store = Arc::new(Store::new(config.shards));
+    let (wal, replay) = recover(&config, &store)?;
+    let listener = TcpListener::bind((config.bind.as_str(), config.port))
+        .with_context(|| format!("cannot listen on {}:{}", config.bind, config.port))?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(ServerState::new(config, Arc::clone(&store), wal, replay));
+    state.shutdown.set_listen_addr(addr);
+
+    spawn_signal_thread(Arc::clone(&state))?;
+    let stop_expiry = Arc::new(AtomicBool::new(false));
+    let expiry = crate::store::spawn_expiry_thread(Arc::clone(&store), Arc::clone(&stop_expiry))?;
+    let handler_state = Arc::clone(&state);
+    let pool = pool::ThreadPool::new(
+        state.config.workers,
+        WORKER_STACK,
+        Arc::new(move |worker, socket| connection::serve(&handler_state, socket, worker)),
+    )
+    .context("cannot start worker threads")?;
+
+    tracing::info!(
+        workers = state.config.workers,
+        shards = store.shard_count(),
+        wal = state.wal.is_some(),
+        "ready to accept connections on {addr}"
+    );
+    accept_loop(&listener, &pool, &state);
+
+    tracing::info!("shutting down: no new clients; finishing commands in flight");
+    drop(listener);
+    state.clients.close_reads();
+    pool.join();
+    stop_expiry.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = expiry.join();
+    if let Some(wal) = &state.wal {
+        wal.shutdown().context("final WAL flush failed")?;
+    }
+    tracing::info!("bye");
+    Ok(())
+}
+
+fn accept_loop(listener: &TcpListener, pool: &pool::ThreadPool, state: &ServerState) {
+    for incoming in listener.incoming() {
+        if state.shutdown.is_requested() {
+            break;
+        }
+        let socket = match incoming {
+            Ok(socket) => socket,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        if let Err(socket) = pool.try_submit(socket) {
+            state.stats.client_rejected();
+            reject(socket);
+        }
+    }
+}
+
+/// Tells a client the server is full and closes it without blocking the
+/// accept loop.
+fn reject(mut socket: TcpStream) {
+    let _ = socket.set_nonblocking(true);
+    let _ = socket.write_all(MAX_CLIENTS_ERROR);
+    let _ = socket.shutdown(std::net::Shutdown::Write);
+    // Drain what the client already sent, so closing does not turn into a
+    // reset that could destroy the error before the client reads it.
+    let mut sink = [0u8; 4096];
+    let _ = socket.read(&mut sink);
+    tracing::warn!("rejected a client: max number of clients reached");
+}
+
+fn spawn_signal_thread(state: Arc<ServerState>) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    std::thread::Builder::new()
+        .name("kv-signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                tracing::info!(signal, "received signal");
+                state.shutdown.request();
+            }
+        })?;
+    Ok(())
+}

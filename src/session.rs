@@ -1,0 +1,254 @@
+//! A client session: bytes in, replies out, no sockets.
+//!
+//! The driver (today `server::connection`, one blocking worker per client)
+//! only does `read → session.run() → write(session.replies())`. Framing,
+//! batching, QUIT and protocol-error decisions, and the query-buffer limit
+//! all live here, so tests can feed any byte sequence — split anywhere,
+//! pipelined, garbage — and check the replies without a socket, and a
+//! different I/O driver could reuse the session unchanged.
+
+use crate::command::{self, Args, ExecScratch, Invocation};
+use crate::protocol::{ArgSource, Limits, Parsed, Parser, Protocol, ProtocolError, Replies, Style};
+use crate::state::{ClientState, ServerState};
+
+/// Smallest read: also the initial buffer size.
+const READ_CHUNK: usize = 16 * 1024;
+/// An idle read buffer larger than this is shrunk back to [`READ_CHUNK`].
+const MAX_IDLE_BUFFER: usize = 1024 * 1024;
+
+/// A framed command waiting to run: where its arguments are.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    /// Offset of the command's first byte in the read buffer (RESP) or of
+    /// its unescaped arguments in `inline_bytes` (text).
+    base: usize,
+    source: ArgSource,
+    /// Range of `arg_ranges` holding this command's arguments.
+    first_arg: usize,
+    arg_count: usize,
+    style: Style,
+}
+
+/// Per-client protocol state.
+pub struct Session {
+    buf: Vec<u8>,
+    filled: usize,
+    parser: Parser,
+    pending: Vec<Pending>,
+    arg_ranges: Vec<(usize, usize)>,
+    inline_bytes: Vec<u8>,
+    replies: Replies,
+    scratch: ExecScratch,
+    /// Connection-visible state commands may change (auth, name, QUIT).
+    pub client: ClientState,
+    closed: bool,
+    inline_replies_resp: bool,
+    query_buffer_limit: usize,
+    worker: usize,
+}
+
+impl Session {
+    /// A session for `client`, run by worker number `worker` (its stats slot).
+    pub fn new(state: &ServerState, client: ClientState, worker: usize) -> Session {
+        let config = &state.config;
+        Session {
+            buf: Vec::new(),
+            filled: 0,
+            parser: Parser::new(Limits {
+                max_inline: config.proto_inline_max_size,
+                max_multibulk: config.proto_max_multibulk_len,
+                max_bulk: config.proto_max_bulk_len,
+            }),
+            pending: Vec::new(),
+            arg_ranges: Vec::new(),
+            inline_bytes: Vec::new(),
+            replies: Replies::default(),
+            scratch: ExecScratch::default(),
+            client,
+            closed: false,
+            inline_replies_resp: config.inline_replies == crate::config::InlineReplies::Resp,
+            query_buffer_limit: config.client_query_buffer_limit,
+            worker,
+        }
+    }
+
+    /// Free space to read into. It grows by doubling only when full, so a
+    /// client claiming a 512 MiB bulk costs memory only as bytes arrive.
+    pub fn read_buf(&mut self) -> &mut [u8] {
+        if self.filled == self.buf.len() {
+            let new_len = (self.buf.len() * 2).max(READ_CHUNK);
+            self.buf.resize(new_len, 0);
+        }
+        &mut self.buf[self.filled..]
+    }
+
+    /// Records that `n` bytes were read into [`Session::read_buf`].
+    pub fn commit_read(&mut self, n: usize) {
+        self.filled = (self.filled + n).min(self.buf.len());
+    }
+
+    /// Convenience for tests and other drivers: copy `bytes` in and run.
+    pub fn feed(&mut self, state: &ServerState, mut bytes: &[u8]) {
+        while !bytes.is_empty() && !self.closed {
+            let space = self.read_buf();
+            let n = space.len().min(bytes.len());
+            space[..n].copy_from_slice(&bytes[..n]);
+            self.commit_read(n);
+            bytes = &bytes[n..];
+            self.run(state);
+        }
+    }
+
+    /// Replies ready to be written.
+    pub fn replies(&self) -> &[u8] {
+        self.replies.bytes()
+    }
+
+    /// Forgets replies that were written.
+    pub fn clear_replies(&mut self) {
+        self.replies.clear();
+    }
+
+    /// True once the connection must close after its replies are written
+    /// (QUIT, SHUTDOWN, a protocol error).
+    pub fn should_close(&self) -> bool {
+        self.closed
+    }
+
+    /// Frames every complete command in the buffer, runs them in order
+    /// (batching consecutive keyed commands), and keeps any partial command.
+    pub fn run(&mut self, state: &ServerState) {
+        if self.closed {
+            return;
+        }
+        let (consumed, error) = self.frame();
+        self.execute_pending(state);
+        if let Some(error) = error {
+            if !self.closed {
+                let style = match self.buf.get(consumed) {
+                    Some(b'*') | None => Style::Resp,
+                    Some(_) => Style::for_request(Protocol::Text { crlf: true }, self.inline_replies_resp),
+                };
+                self.replies.set_style(style);
+                self.replies.error(&error.to_string());
+                self.closed = true;
+            }
+        }
+        self.discard(consumed);
+    }
+
+    /// Frames commands from the buffer into `pending`. Returns how many bytes
+    /// were consumed and the framing error that stopped it, if any.
+    fn frame(&mut self) -> (usize, Option<ProtocolError>) {
+        self.pending.clear();
+        self.arg_ranges.clear();
+        self.inline_bytes.clear();
+        let mut pos = 0;
+        loop {
+            match self.parser.parse(&self.buf[pos..self.filled]) {
+                Parsed::Command {
+                    protocol,
+                    source,
+                    len,
+                } => {
+                    let first_arg = self.arg_ranges.len();
+                    let base = match source {
+                        ArgSource::Buffer => {
+                            self.arg_ranges.extend_from_slice(self.parser.args());
+                            pos
+                        }
+                        ArgSource::Scratch => {
+                            let shift = self.inline_bytes.len();
+                            self.inline_bytes.extend_from_slice(self.parser.scratch());
+                            self.arg_ranges
+                                .extend(self.parser.args().iter().map(|&(s, e)| (s + shift, e + shift)));
+                            0
+                        }
+                    };
+                    self.pending.push(Pending {
+                        base,
+                        source,
+                        first_arg,
+                        arg_count: self.arg_ranges.len() - first_arg,
+                        style: Style::for_request(protocol, self.inline_replies_resp),
+                    });
+                    pos += len;
+                }
+                Parsed::Skip { len } => pos += len,
+                Parsed::Incomplete => {
+                    if self.filled - pos > self.query_buffer_limit {
+                        return (pos, Some(ProtocolError::QueryBufferLimit));
+                    }
+                    return (pos, None);
+                }
+                Parsed::Error(e) => return (pos, Some(e)),
+            }
+        }
+    }
+
+    /// Runs the framed commands: runs of consecutive keyed commands go to the
+    /// executor together (one lock acquisition per shard, one WAL append);
+    /// anything else runs alone. Stops after QUIT or SHUTDOWN.
+    fn execute_pending(&mut self, state: &ServerState) {
+        let view = ArgsView {
+            buf: &self.buf[..self.filled],
+            inline_bytes: &self.inline_bytes,
+            arg_ranges: &self.arg_ranges,
+        };
+        let mut i = 0;
+        while i < self.pending.len() && !self.client.close_after_reply {
+            let mut n = 1;
+            if command::batchable(&view.args(&self.pending[i])) {
+                while n < command::MAX_BATCH
+                    && i + n < self.pending.len()
+                    && command::batchable(&view.args(&self.pending[i + n]))
+                {
+                    n += 1;
+                }
+            }
+            let group = self.pending[i..i + n].iter().map(|p| Invocation {
+                args: view.args(p),
+                style: p.style,
+            });
+            command::execute(
+                state,
+                &mut self.client,
+                &mut self.replies,
+                &mut self.scratch,
+                group,
+                self.worker,
+            );
+            i += n;
+        }
+        if self.client.close_after_reply {
+            self.closed = true;
+        }
+    }
+
+    /// Drops the first `consumed` bytes, keeping a partial command.
+    fn discard(&mut self, consumed: usize) {
+        self.buf.copy_within(consumed..self.filled, 0);
+        self.filled -= consumed;
+        if self.buf.len() > MAX_IDLE_BUFFER && self.filled < READ_CHUNK {
+            self.buf.truncate(READ_CHUNK);
+            self.buf.shrink_to_fit();
+        }
+    }
+}
+
+/// The buffers a [`Pending`] command's arguments point into.
+struct ArgsView<'a> {
+    buf: &'a [u8],
+    inline_bytes: &'a [u8],
+    arg_ranges: &'a [(usize, usize)],
+}
+
+impl<'a> ArgsView<'a> {
+    fn args(&self, p: &Pending) -> Args<'a> {
+        let ranges = &self.arg_ranges[p.first_arg..p.first_arg + p.arg_count];
+        match p.source {
+            ArgSource::Buffer => Args::new(&self.buf[p.base..], ranges),
+            ArgSource::Scratch => Args::new(self.inline_bytes, ranges),
+        }
+    }
+}

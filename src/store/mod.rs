@@ -1,0 +1,324 @@
+//! The keyspace: N shards (16 by default), each a `parking_lot::Mutex`
+//! around a [`ShardMap`], chosen by an `ahash` of the key.
+//!
+//! The store knows keys, values and absolute expiry times. It knows nothing
+//! about sockets, protocols or the WAL; callers that must log a write do so
+//! while they still hold the guard returned here, which is what keeps the
+//! WAL's order per key equal to the order in memory.
+//!
+//! # Lock order
+//! Shard locks are always taken in ascending shard index ([`Store::lock_set`]
+//! does this for multi-key commands and batches), and a shard lock may be
+//! held while taking the WAL buffer mutex — never the other way round.
+
+mod glob;
+mod shard;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Mutex, MutexGuard};
+
+pub use glob::glob_match;
+pub use shard::{ShardMap, Slot, ValueMut};
+
+/// Most shards a store may have: lock sets are a `u64` bit mask.
+pub const MAX_SHARDS: usize = 64;
+
+/// A shard lock on its own cache line, so two cores hammering neighbouring
+/// shards do not false-share.
+#[repr(align(128))]
+struct PaddedShard(Mutex<ShardMap>);
+
+/// The sharded keyspace.
+pub struct Store {
+    shards: Box<[PaddedShard]>,
+    hasher: ahash::RandomState,
+    mask: u64,
+}
+
+/// A set of shards to lock together, as a bit mask (bit i = shard i).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardSet(pub u64);
+
+impl ShardSet {
+    /// Adds shard `index`.
+    pub fn insert(&mut self, index: usize) {
+        self.0 |= 1 << index;
+    }
+    /// True if no shard is in the set.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Milliseconds since the unix epoch: the unit of every expiry.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// A store with `shards` shards (a power of two, at most [`MAX_SHARDS`]).
+    pub fn new(shards: usize) -> Store {
+        let shards = shards.clamp(1, MAX_SHARDS).next_power_of_two();
+        Store {
+            shards: (0..shards)
+                .map(|_| PaddedShard(Mutex::new(ShardMap::default())))
+                .collect(),
+            hasher: ahash::RandomState::new(),
+            mask: shards as u64 - 1,
+        }
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The hash used both to pick the shard and inside the shard's table.
+    #[inline]
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard owning `hash`. Uses bits 40.. so it is independent of the
+    /// low bits (bucket index) and top 7 bits (tag) the hash table uses.
+    #[inline]
+    pub fn shard_of(&self, hash: u64) -> usize {
+        ((hash >> 40) & self.mask) as usize
+    }
+
+    /// Locks one shard.
+    pub fn lock(&self, index: usize) -> MutexGuard<'_, ShardMap> {
+        let mut guard = self.shards[index].0.lock();
+        guard.lock_acquisitions += 1;
+        guard
+    }
+
+    /// Locks every shard in `set`, in ascending index order.
+    pub fn lock_set(&self, set: ShardSet) -> Locked<'_> {
+        let mut guards: [Option<MutexGuard<'_, ShardMap>>; MAX_SHARDS] = std::array::from_fn(|_| None);
+        let mut bits = set.0;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            guards[i] = Some(self.lock(i));
+            bits &= bits - 1;
+        }
+        Locked { store: self, guards }
+    }
+
+    /// The set of every shard (FLUSHALL locks them all, in order).
+    pub fn all_shards(&self) -> ShardSet {
+        ShardSet(if self.shards.len() == 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.shards.len()) - 1
+        })
+    }
+
+    /// Adds the shard of `key` to `set`.
+    pub fn add_key(&self, set: &mut ShardSet, key: &[u8]) {
+        set.insert(self.shard_of(self.hash(key)));
+    }
+
+    /// Number of keys (including expired keys not yet reclaimed, as Redis's DBSIZE).
+    pub fn len(&self) -> usize {
+        (0..self.shards.len())
+            .map(|i| self.shards[i].0.lock().len())
+            .sum()
+    }
+
+    /// True if no shard holds a key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keys with a TTL (INFO keyspace's `expires`).
+    pub fn ttl_len(&self) -> usize {
+        (0..self.shards.len())
+            .map(|i| self.shards[i].0.lock().ttl_len())
+            .sum()
+    }
+
+    /// Sum of per-shard counters: (lock acquisitions, expired keys removed).
+    pub fn counters(&self) -> (u64, u64) {
+        let mut acquisitions = 0;
+        let mut expired = 0;
+        for shard in self.shards.iter() {
+            let map = shard.0.lock();
+            acquisitions += map.lock_acquisitions;
+            expired += map.expired;
+        }
+        (acquisitions, expired)
+    }
+
+    /// Every live key matching `pattern`, one shard locked at a time.
+    pub fn keys(&self, pattern: &[u8]) -> Vec<Vec<u8>> {
+        let now = now_ms();
+        let match_all = pattern == b"*";
+        let mut out = Vec::new();
+        for i in 0..self.shards.len() {
+            let map = self.lock(i);
+            for (_, slot) in map.iter() {
+                if !slot.is_expired(now) && (match_all || glob_match(pattern, slot.key())) {
+                    out.push(slot.key().to_vec());
+                }
+            }
+        }
+        out
+    }
+
+    /// One SCAN step from `cursor`: examines about `count` entries, pushes the
+    /// live ones matching `pattern` into `out`, and returns the next cursor
+    /// (0 when the iteration is complete).
+    ///
+    /// The cursor is `shard << 40 | slot`. Entries never move between slots
+    /// while they exist, so a key present for the whole iteration is returned.
+    pub fn scan(&self, cursor: u64, count: usize, pattern: Option<&[u8]>, out: &mut Vec<Vec<u8>>) -> u64 {
+        let now = now_ms();
+        let mut shard = (cursor >> 40) as usize;
+        let mut slot = (cursor & ((1 << 40) - 1)) as usize;
+        let mut examined = 0;
+        // Vacant slots cost a little too, so a sparse shard cannot make one call unbounded.
+        let mut budget = count.saturating_mul(10).max(100);
+        while shard < self.shards.len() {
+            let map = self.lock(shard);
+            while slot < map.slot_count() {
+                if examined >= count || budget == 0 {
+                    return (shard as u64) << 40 | slot as u64;
+                }
+                budget -= 1;
+                if let Some(entry) = map.slot(slot) {
+                    examined += 1;
+                    if !entry.is_expired(now) && pattern.is_none_or(|p| glob_match(p, entry.key())) {
+                        out.push(entry.key().to_vec());
+                    }
+                }
+                slot += 1;
+            }
+            drop(map);
+            shard += 1;
+            slot = 0;
+        }
+        0
+    }
+
+    /// A random live key, or None if the keyspace is empty.
+    pub fn random_key(&self) -> Option<Vec<u8>> {
+        let now = now_ms();
+        let n = self.shards.len();
+        let start = random_u64() as usize % n;
+        for k in 0..n {
+            let map = self.lock((start + k) % n);
+            for _ in 0..8 {
+                let Some(i) = map.random_slot(random_u64) else {
+                    break;
+                };
+                if let Some(slot) = map.slot(i) {
+                    if !slot.is_expired(now) {
+                        return Some(slot.key().to_vec());
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// One pass of active expiry, as Redis's `activeExpireCycle`: in each
+    /// shard sample 20 keys with a TTL and remove the expired ones; repeat on
+    /// that shard while more than a quarter of the sample had expired, within
+    /// a time budget. Returns keys removed.
+    pub fn active_expire_cycle(&self, budget: Duration) -> usize {
+        const SAMPLE: usize = 20;
+        let started = std::time::Instant::now();
+        let now = now_ms();
+        let mut removed_total = 0;
+        for i in 0..self.shards.len() {
+            loop {
+                let (sampled, removed) = self.lock(i).expire_sample(SAMPLE, now, random_u64);
+                removed_total += removed;
+                if sampled == 0 || removed * 4 <= sampled || started.elapsed() > budget {
+                    break;
+                }
+            }
+        }
+        removed_total
+    }
+
+    /// Calls `emit(key, value, expires_at_ms)` for every live entry of shard `index`, under its lock.
+    pub fn for_each_in_shard(&self, index: usize, mut emit: impl FnMut(&[u8], &[u8], Option<u64>)) {
+        let now = now_ms();
+        let map = self.lock(index);
+        for (_, slot) in map.iter() {
+            if !slot.is_expired(now) {
+                emit(slot.key(), slot.value(), slot.expires_at());
+            }
+        }
+    }
+}
+
+/// Runs [`Store::active_expire_cycle`] ten times a second (Redis's `hz 10`)
+/// until `stop` is set.
+pub fn spawn_expiry_thread(
+    store: Arc<Store>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("kv-expire".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                // Redis's slow cycle uses at most 25% of a 100 ms tick.
+                store.active_expire_cycle(Duration::from_millis(25));
+            }
+        })
+}
+
+/// Shards locked together for one command or one batch.
+pub struct Locked<'a> {
+    store: &'a Store,
+    guards: [Option<MutexGuard<'a, ShardMap>>; MAX_SHARDS],
+}
+
+impl<'a> Locked<'a> {
+    /// The map of the shard owning `hash`. The caller must have included the
+    /// key's shard in the lock set; `None` otherwise (a bug, never client input).
+    #[inline]
+    pub fn map(&mut self, hash: u64) -> Option<&mut ShardMap> {
+        let i = self.store.shard_of(hash);
+        self.guards[i].as_deref_mut()
+    }
+
+    /// The store these locks belong to.
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
+    /// Every locked shard (FLUSHALL).
+    pub fn all_maps(&mut self) -> impl Iterator<Item = &mut ShardMap> + use<'_, 'a> {
+        self.guards.iter_mut().filter_map(|g| g.as_deref_mut())
+    }
+}
+
+thread_local! {
+    static RNG: std::cell::Cell<u64> = std::cell::Cell::new({
+        let seed = ahash::RandomState::new().hash_one(std::thread::current().id());
+        seed | 1
+    });
+}
+
+/// A fast thread-local xorshift64* generator for sampling (not for secrets).
+pub fn random_u64() -> u64 {
+    RNG.with(|state| {
+        let mut x = state.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}

@@ -1,0 +1,423 @@
+//! One shard's map: binary keys to string entries, with stable slots.
+//!
+//! Entries live in a slot vector; a `hashbrown::HashTable` maps a key's hash
+//! to its slot index. A removed entry leaves a vacant slot that a later
+//! insert reuses, and **an entry never moves while it exists**. That one
+//! property gives us three things a plain `HashMap` cannot:
+//!
+//! * `SCAN` can use the slot index as its cursor: a key present for the
+//!   whole iteration keeps its slot, so it is returned, whatever is inserted
+//!   or deleted meanwhile (Redis gets the same guarantee from its
+//!   reverse-binary cursor over hash buckets).
+//! * `RANDOMKEY` and the active expiry cycle can sample in O(1).
+//! * Keys with a TTL are listed in a side vector (`ttl_slots`) so the expiry
+//!   cycle samples only them, like Redis's `expires` dict, at 4 bytes a key.
+//!
+//! Key and value share one allocation (`data = key ++ value`), so storing a
+//! pair costs one malloc, and overwriting a value reuses the allocation when
+//! it fits.
+
+use hashbrown::HashTable;
+
+/// Sentinel `key_len` of a vacant slot.
+const VACANT: u32 = u32::MAX;
+/// Sentinel `ttl_pos` of an entry without a TTL.
+const NO_TTL: u32 = u32::MAX;
+
+/// A stored string and its metadata.
+#[derive(Debug)]
+pub struct Slot {
+    data: Vec<u8>,
+    key_len: u32,
+    ttl_pos: u32,
+    hash: u64,
+    /// Absolute expiry in unix milliseconds; 0 means none.
+    expires_at: u64,
+}
+
+impl Slot {
+    /// The key bytes.
+    pub fn key(&self) -> &[u8] {
+        &self.data[..self.key_len as usize]
+    }
+
+    /// The value bytes.
+    pub fn value(&self) -> &[u8] {
+        &self.data[self.key_len as usize..]
+    }
+
+    /// Absolute expiry (unix ms), if any.
+    pub fn expires_at(&self) -> Option<u64> {
+        (self.expires_at != 0).then_some(self.expires_at)
+    }
+
+    /// True if the entry's expiry is at or before `now`.
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expires_at != 0 && self.expires_at <= now
+    }
+
+    fn is_vacant(&self) -> bool {
+        self.key_len == VACANT
+    }
+}
+
+/// The map of one shard. Not synchronised: the store wraps it in a lock.
+#[derive(Debug, Default)]
+pub struct ShardMap {
+    table: HashTable<u32>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    ttl_slots: Vec<u32>,
+    len: usize,
+    /// Number of times this shard's lock was taken (read under the lock, so
+    /// it costs no extra synchronisation); STATS sums it across shards.
+    pub lock_acquisitions: u64,
+    /// Expired entries removed (lazily or by the active cycle), for STATS/INFO.
+    pub expired: u64,
+}
+
+impl ShardMap {
+    /// Live plus not-yet-reclaimed expired entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if the shard holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Entries with a TTL.
+    pub fn ttl_len(&self) -> usize {
+        self.ttl_slots.len()
+    }
+
+    /// Number of slots (occupied or vacant): the SCAN cursor range.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
+        self.table
+            .find(hash, |&i| {
+                let slot = &self.slots[i as usize];
+                slot.hash == hash && slot.key() == key
+            })
+            .copied()
+    }
+
+    /// The entry for `key`, whether or not it has expired.
+    pub fn get_raw(&self, hash: u64, key: &[u8]) -> Option<&Slot> {
+        self.find(hash, key).map(|i| &self.slots[i as usize])
+    }
+
+    /// The live entry for `key`; an expired one is removed on the way (lazy
+    /// expiry). Returns whether an expired entry was removed, for stats.
+    pub fn get_live(&mut self, hash: u64, key: &[u8], now: u64) -> (Option<&Slot>, bool) {
+        let Some(i) = self.find(hash, key) else {
+            return (None, false);
+        };
+        if self.slots[i as usize].is_expired(now) {
+            self.remove_slot(i);
+            self.expired += 1;
+            return (None, true);
+        }
+        (Some(&self.slots[i as usize]), false)
+    }
+
+    /// Inserts or overwrites `key` with `value` and expiry (0 = none).
+    pub fn set(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64) {
+        match self.find(hash, key) {
+            Some(i) => {
+                let slot = &mut self.slots[i as usize];
+                slot.data.truncate(slot.key_len as usize);
+                slot.data.extend_from_slice(value);
+                self.set_expiry_slot(i, expires_at);
+            }
+            None => self.insert_new(hash, key, value, expires_at),
+        }
+    }
+
+    /// Appends to `key`'s value (creating it), keeping its TTL. Returns the new length.
+    pub fn append(&mut self, hash: u64, key: &[u8], tail: &[u8]) -> usize {
+        match self.find(hash, key) {
+            Some(i) => {
+                let slot = &mut self.slots[i as usize];
+                slot.data.extend_from_slice(tail);
+                slot.value().len()
+            }
+            None => {
+                self.insert_new(hash, key, tail, 0);
+                tail.len()
+            }
+        }
+    }
+
+    /// Mutable access to an existing value (for `SETRANGE`); the closure may resize it.
+    pub fn with_value_mut<R>(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        f: impl FnOnce(&mut ValueMut<'_>) -> R,
+    ) -> Option<R> {
+        let i = self.find(hash, key)?;
+        let slot = &mut self.slots[i as usize];
+        let mut value = ValueMut {
+            data: &mut slot.data,
+            key_len: slot.key_len as usize,
+        };
+        Some(f(&mut value))
+    }
+
+    /// Removes `key`. Returns true if it existed (expired or not).
+    pub fn remove(&mut self, hash: u64, key: &[u8]) -> bool {
+        match self.find(hash, key) {
+            Some(i) => {
+                self.remove_slot(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets or clears (0) the expiry of an existing `key`. Returns false if absent.
+    pub fn set_expiry(&mut self, hash: u64, key: &[u8], expires_at: u64) -> bool {
+        match self.find(hash, key) {
+            Some(i) => {
+                self.set_expiry_slot(i, expires_at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops every entry and releases the memory.
+    pub fn clear(&mut self) {
+        *self = ShardMap {
+            lock_acquisitions: self.lock_acquisitions,
+            expired: self.expired,
+            ..ShardMap::default()
+        };
+    }
+
+    /// The occupied slot at `index`, if any (SCAN and sampling).
+    pub fn slot(&self, index: usize) -> Option<&Slot> {
+        self.slots.get(index).filter(|s| !s.is_vacant())
+    }
+
+    /// Iterates occupied slots with their indexes.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &Slot)> {
+        self.slots.iter().enumerate().filter(|(_, s)| !s.is_vacant())
+    }
+
+    /// Picks an occupied slot index using `random` as the source of entropy.
+    /// Tries a few random slots, then walks forward, so a sparse slot vector
+    /// still answers in bounded time.
+    pub fn random_slot(&self, mut random: impl FnMut() -> u64) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let n = self.slots.len();
+        for _ in 0..16 {
+            let i = (random() % n as u64) as usize;
+            if !self.slots[i].is_vacant() {
+                return Some(i);
+            }
+        }
+        let start = (random() % n as u64) as usize;
+        (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| !self.slots[i].is_vacant())
+    }
+
+    /// Samples up to `count` keys with a TTL and removes the expired ones.
+    /// Returns (sampled, removed): the caller repeats while many were expired.
+    pub fn expire_sample(
+        &mut self,
+        count: usize,
+        now: u64,
+        mut random: impl FnMut() -> u64,
+    ) -> (usize, usize) {
+        let mut sampled = 0;
+        let mut removed = 0;
+        while sampled < count && !self.ttl_slots.is_empty() {
+            let pos = (random() % self.ttl_slots.len() as u64) as usize;
+            let i = self.ttl_slots[pos];
+            sampled += 1;
+            if self.slots[i as usize].is_expired(now) {
+                self.remove_slot(i);
+                self.expired += 1;
+                removed += 1;
+            }
+        }
+        (sampled, removed)
+    }
+
+    fn insert_new(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64) {
+        let mut data = Vec::with_capacity(key.len() + value.len());
+        data.extend_from_slice(key);
+        data.extend_from_slice(value);
+        let slot = Slot {
+            data,
+            key_len: key.len() as u32,
+            ttl_pos: NO_TTL,
+            hash,
+            expires_at: 0,
+        };
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = slot;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slots = &self.slots;
+        self.table.insert_unique(hash, index, |&i| slots[i as usize].hash);
+        self.len += 1;
+        self.set_expiry_slot(index, expires_at);
+    }
+
+    fn set_expiry_slot(&mut self, i: u32, expires_at: u64) {
+        let slot = &mut self.slots[i as usize];
+        slot.expires_at = expires_at;
+        match (expires_at != 0, slot.ttl_pos != NO_TTL) {
+            (true, false) => {
+                slot.ttl_pos = self.ttl_slots.len() as u32;
+                self.ttl_slots.push(i);
+            }
+            (false, true) => self.untrack_ttl(i),
+            _ => {}
+        }
+    }
+
+    fn untrack_ttl(&mut self, i: u32) {
+        let pos = self.slots[i as usize].ttl_pos as usize;
+        self.slots[i as usize].ttl_pos = NO_TTL;
+        self.ttl_slots.swap_remove(pos);
+        if let Some(&moved) = self.ttl_slots.get(pos) {
+            self.slots[moved as usize].ttl_pos = pos as u32;
+        }
+    }
+
+    fn remove_slot(&mut self, i: u32) {
+        if self.slots[i as usize].ttl_pos != NO_TTL {
+            self.untrack_ttl(i);
+        }
+        let hash = self.slots[i as usize].hash;
+        if let Ok(entry) = self.table.find_entry(hash, |&j| j == i) {
+            entry.remove();
+        }
+        let slot = &mut self.slots[i as usize];
+        slot.data = Vec::new();
+        slot.key_len = VACANT;
+        slot.expires_at = 0;
+        self.len -= 1;
+        if self.len == 0 {
+            // An emptied shard gives its slot vector back. Otherwise vacant slots
+            // stay on the free list (48 bytes each): compacting the vector would
+            // move live entries and break SCAN's guarantee.
+            self.slots = Vec::new();
+            self.free = Vec::new();
+            self.table = HashTable::new();
+        } else {
+            self.free.push(i);
+        }
+    }
+}
+
+/// A value being edited in place by `SETRANGE`.
+pub struct ValueMut<'a> {
+    data: &'a mut Vec<u8>,
+    key_len: usize,
+}
+
+impl ValueMut<'_> {
+    /// The current value.
+    pub fn get(&self) -> &[u8] {
+        &self.data[self.key_len..]
+    }
+
+    /// Overwrites from `offset`, zero-padding any gap, as `SETRANGE` does.
+    pub fn write_at(&mut self, offset: usize, bytes: &[u8]) {
+        let start = self.key_len + offset;
+        if self.data.len() < start + bytes.len() {
+            self.data.resize(start + bytes.len(), 0);
+        }
+        self.data[start..start + bytes.len()].copy_from_slice(bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(key: &[u8]) -> u64 {
+        key.iter().fold(1469598103934665603u64, |a, &b| {
+            (a ^ b as u64).wrapping_mul(1099511628211)
+        })
+    }
+
+    #[test]
+    fn set_get_overwrite_remove() {
+        let mut m = ShardMap::default();
+        m.set(h(b"a"), b"a", b"1", 0);
+        m.set(h(b"b"), b"b", b"2", 0);
+        m.set(h(b"a"), b"a", b"333", 0);
+        assert_eq!(
+            m.get_raw(h(b"a"), b"a").map(|s| s.value().to_vec()),
+            Some(b"333".to_vec())
+        );
+        assert_eq!(m.len(), 2);
+        assert!(m.remove(h(b"a"), b"a"));
+        assert!(!m.remove(h(b"a"), b"a"));
+        assert_eq!(m.len(), 1);
+        assert!(m.get_raw(h(b"b"), b"b").is_some());
+    }
+
+    #[test]
+    fn entries_keep_their_slot_while_others_come_and_go() {
+        let mut m = ShardMap::default();
+        for i in 0..100u32 {
+            let k = i.to_be_bytes();
+            m.set(h(&k), &k, b"v", 0);
+        }
+        let slot_of = |m: &ShardMap, k: &[u8]| m.iter().find(|(_, s)| s.key() == k).map(|(i, _)| i);
+        let before = slot_of(&m, &50u32.to_be_bytes());
+        for i in (0..100u32).filter(|i| i % 3 == 0) {
+            let k = i.to_be_bytes();
+            m.remove(h(&k), &k);
+        }
+        for i in 100..200u32 {
+            let k = i.to_be_bytes();
+            m.set(h(&k), &k, b"v", 0);
+        }
+        assert_eq!(slot_of(&m, &50u32.to_be_bytes()), before);
+    }
+
+    #[test]
+    fn ttl_tracking_follows_set_persist_and_remove() {
+        let mut m = ShardMap::default();
+        m.set(h(b"a"), b"a", b"1", 100);
+        m.set(h(b"b"), b"b", b"1", 200);
+        assert_eq!(m.ttl_len(), 2);
+        m.set_expiry(h(b"a"), b"a", 0);
+        assert_eq!(m.ttl_len(), 1);
+        m.remove(h(b"b"), b"b");
+        assert_eq!(m.ttl_len(), 0);
+        m.set(h(b"c"), b"c", b"1", 50);
+        let mut r = 0u64;
+        let (_, removed) = m.expire_sample(20, 1000, || {
+            r += 1;
+            r
+        });
+        assert_eq!(removed, 1);
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            m.get_live(h(b"a"), b"a", 1000).0.map(|s| s.value().to_vec()),
+            Some(b"1".to_vec())
+        );
+    }
+}
