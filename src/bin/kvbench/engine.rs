@@ -553,7 +553,9 @@ pub fn run(cfg: &RunConfig, progress: Option<&ProgressBar>) -> Result<Outcome> {
                         shared,
                         ep: Epoll::new().context("epoll_create1")?,
                         conns,
-                        rng: Rng::new(seed.wrapping_add((t as u64 + 1) * 0x9E37_79B9_7F4A_7C15)),
+                        rng: Rng::new(
+                            seed.wrapping_add((t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                        ),
                         hist,
                         errors: HashMap::new(),
                         ok: 0,
