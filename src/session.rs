@@ -252,3 +252,150 @@ impl<'a> ArgsView<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::{Config, InlineReplies};
+    use crate::store::Store;
+
+    fn state_with(config: Config) -> ServerState {
+        let config = Config { wal: false, ..config };
+        let store = Arc::new(Store::new(config.shards));
+        ServerState::new(config, store, None, None)
+    }
+
+    fn state() -> ServerState {
+        state_with(Config::default())
+    }
+
+    fn session(state: &ServerState) -> Session {
+        Session::new(state, ClientState::default(), 0)
+    }
+
+    /// Feeds `input` in one go and returns the replies.
+    fn exchange(state: &ServerState, s: &mut Session, input: &[u8]) -> Vec<u8> {
+        s.feed(state, input);
+        let out = s.replies().to_vec();
+        s.clear_replies();
+        out
+    }
+
+    #[test]
+    fn pipelined_commands_in_one_packet_all_run_in_order() {
+        let st = state();
+        let mut s = session(&st);
+        let out = exchange(
+            &st,
+            &mut s,
+            b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\nINCR a\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\nGET a\n",
+        );
+        assert_eq!(out, b"+OK\r\n(integer) 2\r\n$1\r\n2\r\n2\n");
+    }
+
+    #[test]
+    fn a_command_split_byte_by_byte_gives_the_same_replies() {
+        let st = state();
+        let input: &[u8] =
+            b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nv\r\n\r\nGET k\r\n*0\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+        let mut whole = session(&st);
+        let expected = exchange(&st, &mut whole, input);
+        let mut split = session(&st);
+        let mut out = Vec::new();
+        for byte in input {
+            out.extend(exchange(&st, &mut split, std::slice::from_ref(byte)));
+        }
+        assert_eq!(out, expected);
+        assert_eq!(expected, b"+OK\r\nv\r\n\r\n$3\r\nv\r\n\r\n");
+    }
+
+    #[test]
+    fn quit_answers_ok_and_stops_the_pipeline() {
+        let st = state();
+        let mut s = session(&st);
+        let out = exchange(&st, &mut s, b"SET a 1\r\nQUIT\r\nSET b 2\r\n");
+        assert_eq!(out, b"OK\r\nOK\r\n");
+        assert!(s.should_close());
+        let mut other = session(&st);
+        assert_eq!(exchange(&st, &mut other, b"EXISTS a b\r\n"), b"(integer) 1\r\n");
+    }
+
+    #[test]
+    fn a_framing_error_answers_earlier_commands_then_closes() {
+        let st = state();
+        let mut s = session(&st);
+        let out = exchange(&st, &mut s, b"PING\r\n*1\r\n$x\r\nPING\r\n");
+        assert_eq!(out, b"PONG\r\n-ERR Protocol error: invalid bulk length\r\n");
+        assert!(s.should_close());
+    }
+
+    #[test]
+    fn a_bad_command_keeps_the_connection() {
+        let st = state();
+        let mut s = session(&st);
+        let out = exchange(
+            &st,
+            &mut s,
+            b"*2\r\n$3\r\nFOO\r\n$1\r\na\r\n*1\r\n$3\r\nGET\r\n*1\r\n$4\r\nPING\r\n",
+        );
+        assert_eq!(
+            out,
+            &b"-ERR unknown command 'FOO', with args beginning with: 'a' \r\n-ERR wrong number of arguments for 'get' command\r\n+PONG\r\n"[..]
+        );
+        assert!(!s.should_close());
+    }
+
+    #[test]
+    fn inline_replies_resp_gives_text_commands_resp_answers() {
+        let st = state_with(Config {
+            inline_replies: InlineReplies::Resp,
+            ..Config::default()
+        });
+        let mut s = session(&st);
+        assert_eq!(
+            exchange(&st, &mut s, b"PING\r\nGET nope\r\n"),
+            b"+PONG\r\n$-1\r\n"
+        );
+    }
+
+    #[test]
+    fn a_pipelined_write_batch_takes_far_fewer_lock_acquisitions_than_commands() {
+        let st = state();
+        let mut s = session(&st);
+        let mut input = Vec::new();
+        for i in 0..1000 {
+            let key = format!("key:{i}");
+            input.extend_from_slice(
+                format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nv\r\n", key.len()).as_bytes(),
+            );
+        }
+        let (before, _) = st.store.counters();
+        let out = exchange(&st, &mut s, &input);
+        let (after, _) = st.store.counters();
+        assert_eq!(out, b"+OK\r\n".repeat(1000));
+        assert_eq!(st.store.len(), 1000);
+        // Batches of up to MAX_BATCH commands (cut also where a read ends),
+        // each locking every shard it touches once: ~16 per batch, not 1000.
+        let acquisitions = after - before;
+        assert!(
+            acquisitions * 10 < 1000,
+            "{acquisitions} lock acquisitions for 1000 SETs"
+        );
+    }
+
+    #[test]
+    fn requirepass_gates_everything_but_auth_hello_quit() {
+        let st = state_with(Config {
+            requirepass: Some("secret".into()),
+            ..Config::default()
+        });
+        let mut s = session(&st);
+        let out = exchange(&st, &mut s, b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nAUTH\r\n$5\r\nwrong\r\n*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n*1\r\n$4\r\nPING\r\n");
+        assert_eq!(
+            out,
+            &b"-NOAUTH Authentication required.\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n+PONG\r\n"[..]
+        );
+    }
+}

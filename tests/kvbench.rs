@@ -55,13 +55,7 @@ impl Server {
                 .expect("spawn redis-server")
         } else {
             Command::new(KVSERVER)
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--no-wal",
-                ])
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--no-wal"])
                 .arg("--dir")
                 .arg(dir.path())
                 .stdout(Stdio::null())
@@ -111,9 +105,7 @@ impl Server {
 /// Run kvbench with a hard deadline so a hang fails the test instead of CI.
 fn kvbench(port: u16, args: &[&str]) -> Output {
     run_bounded(
-        Command::new(KVBENCH)
-            .args(["-p", &port.to_string()])
-            .args(args),
+        Command::new(KVBENCH).args(["-p", &port.to_string()]).args(args),
         Duration::from_secs(60),
     )
 }
@@ -233,17 +225,7 @@ fn random_keys_use_twelve_digits() {
     assert_eq!(counter, "1000");
     let out = kvbench(
         s.port,
-        &[
-            "-t",
-            "set",
-            "-n",
-            "1000",
-            "-r",
-            "100000000",
-            "-c",
-            "5",
-            "-q",
-        ],
+        &["-t", "set", "-n", "1000", "-r", "100000000", "-c", "5", "-q"],
     );
     assert_ok(&out);
     let dbsize: i64 = s.query(&["DBSIZE"]);

@@ -134,8 +134,7 @@ fn connect_one(addr: SocketAddr, cfg: &RunConfig) -> Result<TcpStream> {
         .with_context(|| format!("could not connect to {addr}"))?;
     s.set_nodelay(true).context("TCP_NODELAY")?;
     if let Some(pass) = &cfg.password {
-        s.set_read_timeout(Some(cfg.timeout))
-            .context("set timeout")?;
+        s.set_read_timeout(Some(cfg.timeout)).context("set timeout")?;
         let req = match cfg.protocol {
             Protocol::Resp => format!("*2\r\n$4\r\nAUTH\r\n${}\r\n{pass}\r\n", pass.len()),
             Protocol::Text => format!("AUTH {pass}\r\n"),
@@ -158,10 +157,7 @@ fn connect_one(addr: SocketAddr, cfg: &RunConfig) -> Result<TcpStream> {
             match scan {
                 Scan::Incomplete if len < buf.len() => continue,
                 Scan::Reply { error: None, .. } => break,
-                _ => bail!(
-                    "AUTH failed: {}",
-                    String::from_utf8_lossy(&buf[..len]).trim_end()
-                ),
+                _ => bail!("AUTH failed: {}", String::from_utf8_lossy(&buf[..len]).trim_end()),
             }
         }
     }
@@ -426,8 +422,7 @@ impl Worker<'_> {
         }
         if good > 0 {
             let us = (c.last_io - c.start).as_micros() as u64;
-            self.hist
-                .saturating_record_n(us.clamp(1, MAX_LATENCY_US), good);
+            self.hist.saturating_record_n(us.clamp(1, MAX_LATENCY_US), good);
             self.ok += good;
             self.shared.done.fetch_add(good, Ordering::Relaxed);
         }
@@ -553,9 +548,7 @@ pub fn run(cfg: &RunConfig, progress: Option<&ProgressBar>) -> Result<Outcome> {
                         shared,
                         ep: Epoll::new().context("epoll_create1")?,
                         conns,
-                        rng: Rng::new(
-                            seed.wrapping_add((t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-                        ),
+                        rng: Rng::new(seed.wrapping_add((t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))),
                         hist,
                         errors: HashMap::new(),
                         ok: 0,
@@ -589,8 +582,7 @@ pub fn run(cfg: &RunConfig, progress: Option<&ProgressBar>) -> Result<Outcome> {
             .collect()
     });
     let cpu = process_cpu().saturating_sub(cpu0);
-    let mut hist =
-        Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).map_err(|e| anyhow!("histogram: {e}"))?;
+    let mut hist = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).map_err(|e| anyhow!("histogram: {e}"))?;
     let mut ok = 0;
     let mut errors = BTreeMap::new();
     let mut end = start;
@@ -598,8 +590,7 @@ pub fn run(cfg: &RunConfig, progress: Option<&ProgressBar>) -> Result<Outcome> {
     for r in results {
         let r = r?;
         ok += r.ok;
-        hist.add(&r.hist)
-            .map_err(|e| anyhow!("histogram merge: {e}"))?;
+        hist.add(&r.hist).map_err(|e| anyhow!("histogram merge: {e}"))?;
         for (k, v) in r.errors {
             *errors.entry(k).or_insert(0) += v;
         }

@@ -73,12 +73,7 @@ fn validate(args: &Args) -> Result<Vec<Test>> {
     if args.duration.is_none() && args.requests == 0 {
         bail!("-n must be at least 1");
     }
-    if [args.quiet, args.csv, args.json]
-        .iter()
-        .filter(|&&b| b)
-        .count()
-        > 1
-    {
+    if [args.quiet, args.csv, args.json].iter().filter(|&&b| b).count() > 1 {
         bail!("choose at most one of -q, --csv, --json");
     }
     Test::parse_list(&args.tests).map_err(|e| anyhow!(e))
@@ -106,8 +101,8 @@ fn progress_bar(args: &Args, label: &str) -> Option<ProgressBar> {
 fn run_once(args: &Args, test: Test, host: &str, port: u16) -> Result<Outcome> {
     let cfg = config(args, test, host, port);
     let pb = progress_bar(args, test.label());
-    let out = engine::run(&cfg, pb.as_ref())
-        .with_context(|| format!("{} against {host}:{port}", test.label()));
+    let out =
+        engine::run(&cfg, pb.as_ref()).with_context(|| format!("{} against {host}:{port}", test.label()));
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
@@ -200,10 +195,7 @@ fn split_host_port(s: &str) -> Result<(String, u16)> {
     let port = p
         .parse()
         .with_context(|| format!("bad port in --compare `{s}`"))?;
-    Ok((
-        h.trim_start_matches('[').trim_end_matches(']').to_string(),
-        port,
-    ))
+    Ok((h.trim_start_matches('[').trim_end_matches(']').to_string(), port))
 }
 
 /// Per-server samples of one test over all rounds.
@@ -222,9 +214,7 @@ impl Samples {
         self.p50.push(l.p50);
         self.p99.push(l.p99);
         match &mut self.hist {
-            Some(h) => h
-                .add(&o.hist)
-                .map_err(|e| anyhow!("histogram merge: {e}"))?,
+            Some(h) => h.add(&o.hist).map_err(|e| anyhow!("histogram merge: {e}"))?,
             None => self.hist = Some(o.hist.clone()),
         }
         Ok(())
@@ -309,16 +299,7 @@ fn compare(args: &Args, tests: &[Test], other: &str) -> Result<bool> {
         );
         println!(
             "{:<16} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "test",
-            "A req/s",
-            "B req/s",
-            "rps A/B",
-            "A p50",
-            "B p50",
-            "p50 A/B",
-            "A p99",
-            "B p99",
-            "p99 A/B"
+            "test", "A req/s", "B req/s", "rps A/B", "A p50", "B p50", "p50 A/B", "A p99", "B p99", "p99 A/B"
         );
         for (t, s) in &rows {
             let (ar, br) = (med(&s[0].rps), med(&s[1].rps));

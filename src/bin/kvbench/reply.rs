@@ -86,11 +86,7 @@ fn skip_value(buf: &[u8], pos: usize, depth: u32) -> Result<Option<usize>, ()> {
             if n < 0 {
                 return Ok(Some(after));
             }
-            let items = if kind == b'%' || kind == b'|' {
-                2 * n
-            } else {
-                n
-            };
+            let items = if kind == b'%' || kind == b'|' { 2 * n } else { n };
             let mut p = after;
             for _ in 0..items {
                 match skip_value(buf, p, depth + 1)? {
@@ -203,8 +199,7 @@ mod tests {
         assert_eq!(scan_text(b"1) a\r\n2) (n", 2), Scan::Incomplete);
         match scan_text(b"(error) ERR bad\r\n", 1) {
             Scan::Reply {
-                error: Some((s, e)),
-                ..
+                error: Some((s, e)), ..
             } => assert_eq!((s, e), (8, 11)),
             other => panic!("{other:?}"),
         }

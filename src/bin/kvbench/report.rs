@@ -125,11 +125,7 @@ pub fn human(label: &str, o: &Outcome, p: &Params) -> String {
         "  {} parallel clients on {} thread(s), {} bytes payload, pipeline {}, {} protocol, {}",
         p.clients, p.threads, p.data_size, p.pipeline, p.protocol, p.target
     );
-    let _ = writeln!(
-        s,
-        "  throughput summary: {:.2} requests per second",
-        o.rps()
-    );
+    let _ = writeln!(s, "  throughput summary: {:.2} requests per second", o.rps());
     let _ = writeln!(s, "  latency summary (msec):");
     let _ = writeln!(
         s,
