@@ -1,0 +1,1 @@
+//! Unit tests of the WAL (see each test name).
