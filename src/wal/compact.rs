@@ -222,6 +222,9 @@ impl Wal {
         io.synced_lsn = switch_lsn;
         self.counters.file_size.store(off, Ordering::Relaxed);
         self.counters
+            .written_lsn
+            .store(switch_lsn, Ordering::Relaxed);
+        self.counters
             .compact_base_size
             .store(off, Ordering::Relaxed);
         self.publish_durable(switch_lsn);

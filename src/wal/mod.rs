@@ -39,6 +39,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use check::{check, CheckReport};
+pub use fault::CRASH_AT_ENV;
 pub use reader::{KindCounts, ReadEnd};
 pub use record::{
     Record, RecordKind, FILE_HEADER_LEN, FILE_MAGIC, FORMAT_VERSION, FRAME_HEADER_LEN,

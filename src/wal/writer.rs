@@ -72,6 +72,8 @@ struct FlusherCtl {
 #[derive(Default)]
 pub(super) struct Counters {
     pub appended_lsn: AtomicU64,
+    /// Mirror of `IoState::written_lsn`, readable without the I/O mutex.
+    pub written_lsn: AtomicU64,
     pub start_lsn: AtomicU64,
     pub bytes_written: AtomicU64,
     pub file_size: AtomicU64,
@@ -280,6 +282,7 @@ impl Wal {
 
         let counters = Counters::default();
         counters.appended_lsn.store(file_len, Ordering::Relaxed);
+        counters.written_lsn.store(file_len, Ordering::Relaxed);
         counters.start_lsn.store(file_len, Ordering::Relaxed);
         counters.file_size.store(file_len, Ordering::Relaxed);
         counters
@@ -432,13 +435,13 @@ impl Wal {
         let c = &self.counters;
         let appended = c.appended_lsn.load(Ordering::Relaxed);
         let durable = self.commit.lock().durable_lsn;
-        let written = c.start_lsn.load(Ordering::Relaxed) + c.bytes_written.load(Ordering::Relaxed);
+        let written = c.written_lsn.load(Ordering::Relaxed);
         WalStats {
             policy: self.cfg.fsync,
             bytes_appended: appended - c.start_lsn.load(Ordering::Relaxed),
             bytes_written: c.bytes_written.load(Ordering::Relaxed),
             file_size: c.file_size.load(Ordering::Relaxed),
-            pending_bytes: appended.saturating_sub(written.max(durable)),
+            pending_bytes: appended.saturating_sub(written),
             appended_lsn: appended,
             durable_lsn: durable,
             flushes: c.flushes.load(Ordering::Relaxed),
@@ -537,8 +540,12 @@ impl Wal {
                 io.carry.clear();
             }
             io.written_lsn = target;
+            c.written_lsn.store(target, Ordering::Relaxed);
         } else {
             io.written_lsn = io.written_lsn.max(target);
+            self.counters
+                .written_lsn
+                .store(io.written_lsn, Ordering::Relaxed);
             if !sync || io.synced_lsn >= io.written_lsn {
                 return Ok(());
             }
