@@ -102,11 +102,11 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
             }
         }
         if let Some(replay) = &state.replay {
-            field(
-                &mut out,
-                "wal_replay",
-                format!("{replay:?}").replace(['\r', '\n'], " "),
-            );
+            field(&mut out, "wal_replay_records", replay.records.total());
+            field(&mut out, "wal_replay_bytes", replay.bytes);
+            field(&mut out, "wal_replay_seconds", format!("{:.3}", replay.elapsed.as_secs_f64()));
+            field(&mut out, "wal_replay_records_per_sec", format!("{:.0}", replay.records_per_sec));
+            field(&mut out, "wal_replay_truncated_bytes", replay.truncated_bytes);
         }
     }
     if want("stats") {
@@ -208,7 +208,28 @@ fn flatten(value: &Value) -> Vec<(String, String)> {
 
 /// The WAL's figures as a JSON object.
 fn wal_json(wal: &crate::wal::Wal) -> Value {
-    serde_json::to_value(wal.stats()).unwrap_or(Value::Null)
+    let s = wal.stats();
+    json!({
+        "fsync": s.policy.as_str(),
+        "bytes_appended": s.bytes_appended,
+        "bytes_written": s.bytes_written,
+        "file_size": s.file_size,
+        "pending_bytes": s.pending_bytes,
+        "appended_lsn": s.appended_lsn,
+        "durable_lsn": s.durable_lsn,
+        "flushes": s.flushes,
+        "fsyncs": s.fsyncs,
+        "last_flush_us": s.last_flush_duration.as_micros() as u64,
+        "write_errors": s.write_errors,
+        "failing": s.failing,
+        "last_error": s.last_error,
+        "compactions": s.compactions,
+        "compaction_failures": s.compaction_failures,
+        "last_compaction_ms": s.last_compaction_ms,
+        "compacting": s.compacting,
+        "group_commit_batches": s.group_commit_batches,
+        "commits": s.commits,
+    })
 }
 
 /// Latency percentiles of one command, in microseconds.

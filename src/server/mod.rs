@@ -117,7 +117,7 @@ fn recover(
     tracing::info!(
         keys = store.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "recovered from WAL: {report:?}"
+        "recovered from WAL: {report}"
     );
     Ok((Some(wal), Some(report)))
 }

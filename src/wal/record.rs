@@ -1,0 +1,307 @@
+//! On-disk framing of the write-ahead log: the file header and one record frame.
+//!
+//! This file owns the byte layout (see `docs/persistence.md` for the diagram):
+//!
+//! ```text
+//! file   := header frame*
+//! header := magic "KVSWAL\r\n" (8) | version u32 LE (4) | reserved u32 LE = 0 (4)
+//! frame  := crc32c u32 LE (4) | payload_len u32 LE (4) | kind u8 (1) | payload (payload_len)
+//!           crc32c covers payload_len, kind and payload (every byte after the crc field)
+//! ```
+//!
+//! It must never do I/O, allocate beyond the caller's output buffer, or trust a length read from
+//! disk before bounding it: a garbage length is reported as a bad frame, never allocated.
+
+/// Identifies a kvserver WAL file; the `\r\n` catches text-mode mangling, as PNG's magic does.
+pub const FILE_MAGIC: [u8; 8] = *b"KVSWAL\r\n";
+/// The only format version this build reads and writes; bump it on any layout change.
+pub const FORMAT_VERSION: u32 = 1;
+/// Length of the file header (magic, version, reserved word).
+pub const FILE_HEADER_LEN: usize = 16;
+/// Length of a frame header: crc (4) + payload length (4) + kind (1).
+pub const FRAME_HEADER_LEN: usize = 9;
+/// Largest payload a frame may claim: a 512 MiB key plus a 512 MiB value (Redis's
+/// `proto-max-bulk-len` each) plus field overhead. Anything larger is garbage, not a record.
+pub const MAX_PAYLOAD_LEN: u32 = 2 * 512 * 1024 * 1024 + 64;
+
+/// The file header every WAL starts with, so a reader can refuse a file it does not understand.
+pub fn file_header() -> [u8; FILE_HEADER_LEN] {
+    let mut h = [0u8; FILE_HEADER_LEN];
+    h[..8].copy_from_slice(&FILE_MAGIC);
+    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h
+}
+
+/// The kind byte of a frame; kept apart from [`Record`] so counters and reports can name kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RecordKind {
+    /// A key now holds a value (with an optional absolute expiry).
+    Set = 1,
+    /// A key was removed.
+    Del = 2,
+    /// A key's expiry changed (set or removed).
+    Expire = 3,
+    /// Every key was removed.
+    FlushAll = 4,
+}
+
+impl RecordKind {
+    /// Maps a kind byte read from disk; `None` means the frame is not one of ours.
+    pub fn from_byte(b: u8) -> Option<RecordKind> {
+        match b {
+            1 => Some(RecordKind::Set),
+            2 => Some(RecordKind::Del),
+            3 => Some(RecordKind::Expire),
+            4 => Some(RecordKind::FlushAll),
+            _ => None,
+        }
+    }
+}
+
+/// One logged write, expressed as its RESULT (never the command), so that replaying a record
+/// twice, or over a snapshot that already contains it, leaves the same state. Borrows its bytes
+/// from the caller (when encoding) or from the read buffer (when replaying): no allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record<'a> {
+    /// `key` now holds `value`; `expires_at_ms` is an absolute unix time in milliseconds.
+    Set {
+        /// The key bytes.
+        key: &'a [u8],
+        /// The value bytes.
+        value: &'a [u8],
+        /// Absolute expiry (unix ms), `None` for a key without a TTL.
+        expires_at_ms: Option<u64>,
+    },
+    /// `key` was deleted (or expired and reaped).
+    Del {
+        /// The key bytes.
+        key: &'a [u8],
+    },
+    /// The expiry of an existing `key` changed; `None` means PERSIST. A no-op for a missing key.
+    Expire {
+        /// The key bytes.
+        key: &'a [u8],
+        /// Absolute expiry (unix ms), `None` to remove the TTL.
+        expires_at_ms: Option<u64>,
+    },
+    /// Every key was removed.
+    FlushAll,
+}
+
+fn expiry_len(e: Option<u64>) -> usize {
+    if e.is_some() {
+        9
+    } else {
+        1
+    }
+}
+
+fn put_expiry(out: &mut Vec<u8>, e: Option<u64>) {
+    match e {
+        Some(t) => {
+            out.push(1);
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        None => out.push(0),
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    debug_assert!(b.len() <= u32::MAX as usize);
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+impl Record<'_> {
+    /// The kind byte this record is framed with.
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Record::Set { .. } => RecordKind::Set,
+            Record::Del { .. } => RecordKind::Del,
+            Record::Expire { .. } => RecordKind::Expire,
+            Record::FlushAll => RecordKind::FlushAll,
+        }
+    }
+
+    /// Payload bytes (without the frame header); lets callers reserve exactly once.
+    pub fn payload_len(&self) -> usize {
+        match self {
+            Record::Set {
+                key,
+                value,
+                expires_at_ms,
+            } => 4 + key.len() + 4 + value.len() + expiry_len(*expires_at_ms),
+            Record::Del { key } => 4 + key.len(),
+            Record::Expire { key, expires_at_ms } => 4 + key.len() + expiry_len(*expires_at_ms),
+            Record::FlushAll => 0,
+        }
+    }
+
+    /// Total framed length, header included.
+    pub fn encoded_len(&self) -> usize {
+        FRAME_HEADER_LEN + self.payload_len()
+    }
+
+    /// Appends one framed record to `out`. The only allocation is `out`'s own growth (one
+    /// `reserve`), so the server can encode into a reused per-connection buffer.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let payload_len = self.payload_len();
+        out.reserve(FRAME_HEADER_LEN + payload_len);
+        let start = out.len();
+        out.extend_from_slice(&[0u8; 4]); // crc, filled in below
+        out.extend_from_slice(&(payload_len as u32).to_le_bytes());
+        out.push(self.kind() as u8);
+        match self {
+            Record::Set {
+                key,
+                value,
+                expires_at_ms,
+            } => {
+                put_bytes(out, key);
+                put_bytes(out, value);
+                put_expiry(out, *expires_at_ms);
+            }
+            Record::Del { key } => put_bytes(out, key),
+            Record::Expire { key, expires_at_ms } => {
+                put_bytes(out, key);
+                put_expiry(out, *expires_at_ms);
+            }
+            Record::FlushAll => {}
+        }
+        let crc = crc32c::crc32c(&out[start + 4..]);
+        out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// Reads fields out of a payload slice, failing (never panicking) when a length overruns.
+struct Cursor<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn u32(&mut self) -> Result<u32, &'static str> {
+        let (head, rest) = self
+            .buf
+            .split_first_chunk::<4>()
+            .ok_or("payload field overruns the record")?;
+        self.buf = rest;
+        Ok(u32::from_le_bytes(*head))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], &'static str> {
+        let n = self.u32()? as usize;
+        if n > self.buf.len() {
+            return Err("payload field overruns the record");
+        }
+        let (b, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(b)
+    }
+
+    fn expiry(&mut self) -> Result<Option<u64>, &'static str> {
+        let (&flag, rest) = self
+            .buf
+            .split_first()
+            .ok_or("payload field overruns the record")?;
+        self.buf = rest;
+        match flag {
+            0 => Ok(None),
+            1 => {
+                let (head, rest) = self
+                    .buf
+                    .split_first_chunk::<8>()
+                    .ok_or("payload field overruns the record")?;
+                self.buf = rest;
+                Ok(Some(u64::from_le_bytes(*head)))
+            }
+            _ => Err("bad expiry flag"),
+        }
+    }
+
+    fn finish(self) -> Result<(), &'static str> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err("trailing bytes after the payload fields")
+        }
+    }
+}
+
+/// Decodes a payload whose CRC already matched. Errors are static reasons for reports.
+pub fn decode_payload(kind: RecordKind, payload: &[u8]) -> Result<Record<'_>, &'static str> {
+    let mut c = Cursor { buf: payload };
+    let rec = match kind {
+        RecordKind::Set => {
+            let key = c.bytes()?;
+            let value = c.bytes()?;
+            let expires_at_ms = c.expiry()?;
+            Record::Set {
+                key,
+                value,
+                expires_at_ms,
+            }
+        }
+        RecordKind::Del => Record::Del { key: c.bytes()? },
+        RecordKind::Expire => {
+            let key = c.bytes()?;
+            let expires_at_ms = c.expiry()?;
+            Record::Expire { key, expires_at_ms }
+        }
+        RecordKind::FlushAll => Record::FlushAll,
+    };
+    c.finish()?;
+    Ok(rec)
+}
+
+/// What the bytes at the start of a buffer are.
+#[derive(Debug)]
+pub(crate) enum Frame<'a> {
+    /// A valid record occupying `len` bytes.
+    Complete { record: Record<'a>, len: usize },
+    /// The buffer ends before the frame does; `need` is the whole frame's length (bounded by
+    /// [`MAX_PAYLOAD_LEN`]), or the header length when even the header is cut.
+    Incomplete { need: usize },
+    /// Not a valid frame.
+    Bad(&'static str),
+}
+
+/// Reads the frame header at `buf[0..]`: `(crc, payload_len, kind)` once the length is bounded.
+#[inline]
+pub(crate) fn frame_header(buf: &[u8]) -> Option<Result<(u32, usize, RecordKind), &'static str>> {
+    let h: &[u8; FRAME_HEADER_LEN] = buf.first_chunk()?;
+    let crc = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+    let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+    if len > MAX_PAYLOAD_LEN {
+        return Some(Err("record length out of bounds"));
+    }
+    match RecordKind::from_byte(h[8]) {
+        Some(kind) => Some(Ok((crc, len as usize, kind))),
+        None => Some(Err("unknown record kind")),
+    }
+}
+
+/// Parses the frame starting at `buf[0]`, checking bounds, CRC and payload structure.
+#[inline]
+pub(crate) fn parse_frame(buf: &[u8]) -> Frame<'_> {
+    let (crc, len, kind) = match frame_header(buf) {
+        None => {
+            return Frame::Incomplete {
+                need: FRAME_HEADER_LEN,
+            }
+        }
+        Some(Err(reason)) => return Frame::Bad(reason),
+        Some(Ok(h)) => h,
+    };
+    let total = FRAME_HEADER_LEN + len;
+    if buf.len() < total {
+        return Frame::Incomplete { need: total };
+    }
+    if crc32c::crc32c(&buf[4..total]) != crc {
+        return Frame::Bad("checksum mismatch");
+    }
+    match decode_payload(kind, &buf[FRAME_HEADER_LEN..total]) {
+        Ok(record) => Frame::Complete { record, len: total },
+        Err(reason) => Frame::Bad(reason),
+    }
+}

@@ -1,0 +1,707 @@
+//! The live WAL: open + replay, the append buffer, the background flusher, group commit for
+//! `always`, `sync_all`, failure handling (MISCONF) and shutdown.
+//!
+//! It owns the log file handle and every byte appended but not yet written. It must never do I/O
+//! or wait for another lock while holding the buffer mutex (appenders hold shard locks), never
+//! drop bytes that failed to reach the disk (they stay in `IoState::carry` and are retried), and
+//! never leave a partially written batch in the file (it truncates back to the last good length).
+//! Lock order: see the module doc in `mod.rs` (shard → buffer; I/O → buffer; I/O → commit).
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use super::fault::{self, Faults};
+use super::reader::{read_header, scan, HeaderState, KindCounts, ReadEnd};
+use super::record::{file_header, Record};
+use super::{FsyncPolicy, Lsn, SnapshotSource, WalConfig, WalError, COMPACT_TMP_FILE_NAME};
+
+/// A `carry` buffer bigger than this is released after a successful write, so one burst does not
+/// pin its peak memory forever.
+const MAX_RETAINED_BUFFER: usize = 16 * 1024 * 1024;
+
+/// Bytes appended but not yet handed to the writer. Guarded by the buffer mutex.
+pub(super) struct BufState {
+    /// Appended, not yet taken by a writer.
+    pub pending: Vec<u8>,
+    /// While compacting: every append since the compaction started (see `compact.rs`).
+    pub rewrite: Option<Vec<u8>>,
+    /// LSN of the end of the last append.
+    pub appended_lsn: Lsn,
+}
+
+/// The file side. Guarded by the I/O mutex.
+pub(super) struct IoState {
+    pub file: File,
+    /// Length of the file up to the last successful write: the next write goes here.
+    pub file_len: u64,
+    /// Bytes taken from `pending` that are not yet written (non-empty only after a failure or
+    /// between take and write). Never dropped except when a compaction has made them redundant.
+    pub carry: Vec<u8>,
+    /// Everything up to this LSN is written to the file.
+    pub written_lsn: Lsn,
+    /// Everything up to this LSN is written and fsynced.
+    pub synced_lsn: Lsn,
+    /// A failed write could not be truncated back: cut the file at the next good length.
+    pub dirty_tail: bool,
+}
+
+/// Group-commit bookkeeping. Guarded by the commit mutex, waited on with `commit_cv`.
+struct CommitState {
+    durable_lsn: Lsn,
+    leader_active: bool,
+    /// Highest LSN a failed write attempt tried to make durable, and a counter of failures, so a
+    /// waiting follower can tell that the attempt covering it failed.
+    failed_upto: Lsn,
+    failure_gen: u64,
+}
+
+/// Stops and wakes the flusher without needing the `Wal` (the flusher holds only a `Weak`).
+struct FlusherCtl {
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+pub(super) struct Counters {
+    pub appended_lsn: AtomicU64,
+    /// Mirror of `IoState::written_lsn`, readable without the I/O mutex.
+    pub written_lsn: AtomicU64,
+    pub start_lsn: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub file_size: AtomicU64,
+    pub flushes: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub last_flush_us: AtomicU64,
+    pub write_errors: AtomicU64,
+    pub compactions: AtomicU64,
+    pub compaction_failures: AtomicU64,
+    pub last_compaction_ms: AtomicU64,
+    /// File size after the last compaction (or at open): the auto-compaction growth base.
+    pub compact_base_size: AtomicU64,
+    pub group_commit_batches: AtomicU64,
+    pub commits: AtomicU64,
+}
+
+/// The write-ahead log. Shared as `Arc<Wal>` by every worker; see the module doc for the locks.
+pub struct Wal {
+    pub(super) cfg: WalConfig,
+    pub(super) path: PathBuf,
+    pub(super) buf: Mutex<BufState>,
+    pub(super) io: Mutex<IoState>,
+    commit: Mutex<CommitState>,
+    commit_cv: Condvar,
+    failing: AtomicBool,
+    last_error: Mutex<Option<String>>,
+    pub(super) is_compacting: AtomicBool,
+    pub(super) snapshot_source: Mutex<Option<Arc<dyn SnapshotSource>>>,
+    flusher_ctl: Arc<FlusherCtl>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    pub(super) compactor: Mutex<Option<JoinHandle<Result<(), WalError>>>>,
+    pub(super) stopping: AtomicBool,
+    pub(super) counters: Counters,
+    pub(super) faults: Faults,
+}
+
+/// What `Wal::open` found and did, for the startup log line and `INFO`.
+#[derive(Clone, Debug)]
+pub struct ReplayReport {
+    /// Records replayed, by kind.
+    pub records: KindCounts,
+    /// Bytes of valid records replayed (header excluded).
+    pub bytes: u64,
+    /// Wall time of the replay.
+    pub elapsed: Duration,
+    /// Replay speed.
+    pub records_per_sec: f64,
+    /// Bytes cut from the end of the file (torn tail, or corruption with `truncate_corrupt`).
+    pub truncated_bytes: u64,
+    /// How the log ended before any truncation.
+    pub end: ReadEnd,
+}
+
+impl std::fmt::Display for ReplayReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "replayed {} records ({}), {} bytes in {:.3}s ({:.0} records/s), truncated {} bytes",
+            self.records.total(),
+            self.records,
+            self.bytes,
+            self.elapsed.as_secs_f64(),
+            self.records_per_sec,
+            self.truncated_bytes
+        )
+    }
+}
+
+/// A point-in-time copy of the WAL counters for `INFO` / `STATS`. Cheap: atomics only, plus the
+/// leaf `last_error` lock.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WalStats {
+    /// The configured policy.
+    pub policy: FsyncPolicy,
+    /// Bytes appended since open.
+    pub bytes_appended: u64,
+    /// Bytes written to the log file since open (compaction output excluded).
+    pub bytes_written: u64,
+    /// Current size of the log file.
+    pub file_size: u64,
+    /// Bytes appended but not yet written (includes bytes held back by a failure).
+    pub pending_bytes: u64,
+    /// LSN of the last append.
+    pub appended_lsn: Lsn,
+    /// Everything up to this LSN is fsynced.
+    pub durable_lsn: Lsn,
+    /// Successful writes of a batch to the log.
+    pub flushes: u64,
+    /// Successful fdatasyncs of the log.
+    pub fsyncs: u64,
+    /// Duration of the last successful write(+fsync).
+    pub last_flush_duration: Duration,
+    /// Failed writes or fsyncs since open.
+    pub write_errors: u64,
+    /// True while writes are refused (`check_writable` errs).
+    pub failing: bool,
+    /// The last write/fsync error, kept after recovery for diagnosis.
+    pub last_error: Option<String>,
+    /// Completed compactions.
+    pub compactions: u64,
+    /// Abandoned compactions.
+    pub compaction_failures: u64,
+    /// Duration of the last completed compaction, in milliseconds.
+    pub last_compaction_ms: u64,
+    /// True while a compaction runs.
+    pub compacting: bool,
+    /// `always` only: write+fsync batches led by a committer (group-commit leaders).
+    pub group_commit_batches: u64,
+    /// `always` only: `commit` calls; `commits / group_commit_batches` is the sharing factor.
+    pub commits: u64,
+}
+
+impl Wal {
+    /// Creates `dir` if missing, removes leftover compaction temp files, opens/creates
+    /// `dir/kvserver.wal` (writing the file header if new), replays every record through `apply`
+    /// in file order, truncates a torn tail (warning with how many bytes were dropped), refuses
+    /// mid-file corruption with an error naming the file and byte offset unless
+    /// `truncate_corrupt`, refuses an unknown magic/version. Starts the background flusher
+    /// thread. Returns the WAL and a report.
+    pub fn open(
+        cfg: WalConfig,
+        apply: impl FnMut(Record<'_>),
+    ) -> Result<(Arc<Wal>, ReplayReport), WalError> {
+        let dir = cfg.dir.clone();
+        fs::create_dir_all(&dir).map_err(|e| WalError::io("creating directory", &dir, e))?;
+        let tmp = dir.join(COMPACT_TMP_FILE_NAME);
+        match fs::remove_file(&tmp) {
+            Ok(()) => {
+                tracing::warn!(path = %tmp.display(), "removed a leftover compaction temp file (interrupted compaction)")
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(WalError::io("removing", &tmp, e)),
+        }
+        let path = cfg.log_path();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| WalError::io("opening", &path, e))?;
+        let mut len = file
+            .metadata()
+            .map_err(|e| WalError::io("reading metadata of", &path, e))?
+            .len();
+        if read_header(&file, &path, len)? == HeaderState::New {
+            file.set_len(0)
+                .map_err(|e| WalError::io("truncating", &path, e))?;
+            let h = file_header();
+            file.write_all_at(&h, 0)
+                .map_err(|e| WalError::io("writing the header of", &path, e))?;
+            file.sync_all()
+                .map_err(|e| WalError::io("fsyncing", &path, e))?;
+            sync_dir(&dir)?;
+            len = h.len() as u64;
+        }
+
+        let t0 = Instant::now();
+        let outcome = scan(&file, &path, len, apply)?;
+        let elapsed = t0.elapsed();
+        let mut truncated_bytes = 0;
+        match outcome.end {
+            ReadEnd::CleanEnd => {}
+            ReadEnd::TornTail {
+                offset,
+                dropped_bytes,
+            } => {
+                tracing::warn!(
+                    path = %path.display(), offset, dropped_bytes,
+                    "WAL ends with a torn record (interrupted write); truncating {dropped_bytes} bytes at offset {offset}"
+                );
+                truncate_to(&file, &path, offset)?;
+                truncated_bytes = dropped_bytes;
+            }
+            ReadEnd::Corrupt {
+                offset,
+                next_valid_offset,
+                reason,
+            } => {
+                if !cfg.truncate_corrupt {
+                    return Err(WalError::Corrupt {
+                        path,
+                        offset,
+                        reason,
+                    });
+                }
+                tracing::error!(
+                    path = %path.display(), offset, next_valid_offset, reason,
+                    "WAL is corrupt mid-file; truncate_corrupt is set: dropping {} bytes from offset {offset}",
+                    len - offset
+                );
+                truncate_to(&file, &path, offset)?;
+                truncated_bytes = len - offset;
+            }
+        }
+        let file_len = outcome.valid_end.min(len);
+        let records = outcome.counts;
+        let report = ReplayReport {
+            records,
+            bytes: file_len.saturating_sub(super::FILE_HEADER_LEN as u64),
+            elapsed,
+            records_per_sec: records.total() as f64 / elapsed.as_secs_f64().max(1e-9),
+            truncated_bytes,
+            end: outcome.end,
+        };
+
+        let counters = Counters::default();
+        counters.appended_lsn.store(file_len, Ordering::Relaxed);
+        counters.written_lsn.store(file_len, Ordering::Relaxed);
+        counters.start_lsn.store(file_len, Ordering::Relaxed);
+        counters.file_size.store(file_len, Ordering::Relaxed);
+        counters
+            .compact_base_size
+            .store(file_len, Ordering::Relaxed);
+        let wal = Arc::new(Wal {
+            buf: Mutex::new(BufState {
+                pending: Vec::new(),
+                rewrite: None,
+                appended_lsn: file_len,
+            }),
+            io: Mutex::new(IoState {
+                file,
+                file_len,
+                carry: Vec::new(),
+                written_lsn: file_len,
+                synced_lsn: file_len,
+                dirty_tail: false,
+            }),
+            commit: Mutex::new(CommitState {
+                durable_lsn: file_len,
+                leader_active: false,
+                failed_upto: 0,
+                failure_gen: 0,
+            }),
+            commit_cv: Condvar::new(),
+            failing: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+            is_compacting: AtomicBool::new(false),
+            snapshot_source: Mutex::new(None),
+            flusher_ctl: Arc::new(FlusherCtl {
+                stop: Mutex::new(false),
+                wake: Condvar::new(),
+            }),
+            flusher: Mutex::new(None),
+            compactor: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+            counters,
+            faults: Faults::default(),
+            path,
+            cfg,
+        });
+        let handle = spawn_flusher(&wal)?;
+        *wal.flusher.lock() = Some(handle);
+        Ok((wal, report))
+    }
+
+    /// Registers the store for compaction (called once after open).
+    pub fn set_snapshot_source(&self, src: Arc<dyn SnapshotSource>) {
+        *self.snapshot_source.lock() = Some(src);
+    }
+
+    /// The configuration this WAL runs with (for `CONFIG GET` / `INFO`).
+    pub fn config(&self) -> &WalConfig {
+        &self.cfg
+    }
+
+    /// Gate checked BEFORE a write command runs: Err when the last write/fsync failed (disk
+    /// full, EIO) so the server answers `-MISCONF ...` naming the cause instead of acknowledging.
+    /// An atomic load on the happy path.
+    pub fn check_writable(&self) -> Result<(), WalError> {
+        if !self.failing.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        Err(self.misconf())
+    }
+
+    fn misconf(&self) -> WalError {
+        let cause = self
+            .last_error
+            .lock()
+            .clone()
+            .unwrap_or_else(|| "unknown error".to_string());
+        WalError::Misconf { cause }
+    }
+
+    /// Appends already-encoded records (one or a whole batch) to the in-memory buffer under the
+    /// buffer mutex. The caller holds the shard locks of the keys involved, so this never blocks
+    /// on I/O or any other lock: it is a memcpy (two while compacting). Returns the LSN of the
+    /// end of this append, to pass to [`Wal::commit`].
+    pub fn append(&self, encoded: &[u8]) -> Lsn {
+        let mut b = self.buf.lock();
+        b.pending.extend_from_slice(encoded);
+        if let Some(rw) = b.rewrite.as_mut() {
+            rw.extend_from_slice(encoded);
+        }
+        b.appended_lsn += encoded.len() as u64;
+        let lsn = b.appended_lsn;
+        self.counters.appended_lsn.store(lsn, Ordering::Relaxed);
+        lsn
+    }
+
+    /// Called after the shard locks are released, before replying. `Always`: blocks until `lsn`
+    /// is written and fdatasync'ed, by group commit (one leader writes + syncs everything
+    /// appended so far while the others wait on a condvar, so concurrent writers share fsyncs).
+    /// `Interval` / `Never`: returns at once. Err (MISCONF) if the write covering `lsn` failed.
+    pub fn commit(&self, lsn: Lsn) -> Result<(), WalError> {
+        if self.cfg.fsync != FsyncPolicy::Always {
+            return Ok(());
+        }
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        let mut st = self.commit.lock();
+        loop {
+            if st.durable_lsn >= lsn {
+                return Ok(());
+            }
+            if !st.leader_active {
+                st.leader_active = true;
+                let res = MutexGuard::unlocked(&mut st, || {
+                    let mut io = self.io.lock();
+                    self.counters
+                        .group_commit_batches
+                        .fetch_add(1, Ordering::Relaxed);
+                    let target = self.take_pending(&mut io);
+                    self.write_carry(&mut io, target, true)
+                });
+                st.leader_active = false;
+                self.commit_cv.notify_all();
+                res?;
+                continue;
+            }
+            let gen = st.failure_gen;
+            self.commit_cv.wait(&mut st);
+            if st.failure_gen != gen && st.failed_upto >= lsn && st.durable_lsn < lsn {
+                drop(st);
+                return Err(self.misconf());
+            }
+        }
+    }
+
+    /// The `FLUSH` command: returns once everything appended before the call is written and
+    /// fsynced, whatever the policy.
+    pub fn sync_all(&self) -> Result<(), WalError> {
+        let target = self.buf.lock().appended_lsn;
+        let mut io = self.io.lock();
+        if io.synced_lsn >= target && io.carry.is_empty() {
+            return Ok(());
+        }
+        let t = self.take_pending(&mut io);
+        self.write_carry(&mut io, t, true)
+    }
+
+    /// True while a compaction runs (the `is_compacting` flag).
+    pub fn is_compacting(&self) -> bool {
+        self.is_compacting.load(Ordering::Acquire)
+    }
+
+    /// Counters for `INFO` / `STATS`.
+    pub fn stats(&self) -> WalStats {
+        let c = &self.counters;
+        let appended = c.appended_lsn.load(Ordering::Relaxed);
+        let durable = self.commit.lock().durable_lsn;
+        let written = c.written_lsn.load(Ordering::Relaxed);
+        WalStats {
+            policy: self.cfg.fsync,
+            bytes_appended: appended - c.start_lsn.load(Ordering::Relaxed),
+            bytes_written: c.bytes_written.load(Ordering::Relaxed),
+            file_size: c.file_size.load(Ordering::Relaxed),
+            pending_bytes: appended.saturating_sub(written),
+            appended_lsn: appended,
+            durable_lsn: durable,
+            flushes: c.flushes.load(Ordering::Relaxed),
+            fsyncs: c.fsyncs.load(Ordering::Relaxed),
+            last_flush_duration: Duration::from_micros(c.last_flush_us.load(Ordering::Relaxed)),
+            write_errors: c.write_errors.load(Ordering::Relaxed),
+            failing: self.failing.load(Ordering::Acquire),
+            last_error: self.last_error.lock().clone(),
+            compactions: c.compactions.load(Ordering::Relaxed),
+            compaction_failures: c.compaction_failures.load(Ordering::Relaxed),
+            last_compaction_ms: c.last_compaction_ms.load(Ordering::Relaxed),
+            compacting: self.is_compacting(),
+            group_commit_batches: c.group_commit_batches.load(Ordering::Relaxed),
+            commits: c.commits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Clean shutdown: stop the flusher (and wait for a running compaction to finish or
+    /// abandon), then write + fsync everything appended. Idempotent.
+    pub fn shutdown(&self) -> Result<(), WalError> {
+        self.stopping.store(true, Ordering::SeqCst);
+        {
+            let mut stop = self.flusher_ctl.stop.lock();
+            *stop = true;
+            self.flusher_ctl.wake.notify_all();
+        }
+        let me = thread::current().id();
+        if let Some(h) = self.flusher.lock().take() {
+            if h.thread().id() != me && h.join().is_err() {
+                tracing::error!("WAL flusher thread panicked");
+            }
+        }
+        let compactor = self.compactor.lock().take();
+        if let Some(h) = compactor {
+            if h.thread().id() != me {
+                let _ = h.join();
+            }
+        }
+        let mut io = self.io.lock();
+        let t = self.take_pending(&mut io);
+        self.write_carry(&mut io, t, true)
+    }
+
+    /// Moves `pending` into `io.carry` (a swap when nothing is held back) and returns the LSN
+    /// the carry then reaches. Holds the buffer mutex only for that swap/memcpy.
+    pub(super) fn take_pending(&self, io: &mut IoState) -> Lsn {
+        let mut b = self.buf.lock();
+        if !b.pending.is_empty() {
+            if io.carry.is_empty() {
+                std::mem::swap(&mut io.carry, &mut b.pending);
+            } else {
+                io.carry.extend_from_slice(&b.pending);
+                b.pending.clear();
+            }
+        }
+        b.appended_lsn
+    }
+
+    /// Writes `io.carry` at the good end of the file and, if `sync`, fdatasyncs. On failure the
+    /// file is truncated back to its last good length, the bytes stay in `carry` for the next
+    /// attempt, and the WAL is marked failing. `target` is the LSN `carry` reaches.
+    pub(super) fn write_carry(
+        &self,
+        io: &mut IoState,
+        target: Lsn,
+        sync: bool,
+    ) -> Result<(), WalError> {
+        let t0 = Instant::now();
+        if !io.carry.is_empty() {
+            let good = io.file_len;
+            if let Err(e) = self.write_at(io, good) {
+                self.roll_back(io, good);
+                return Err(self.fail("writing", &e, target));
+            }
+            let new_len = good + io.carry.len() as u64;
+            if sync {
+                if let Err(e) = self.faults.sync_fault().and_then(|()| io.file.sync_data()) {
+                    // After a failed fsync the kernel may have dropped the dirty pages: do not
+                    // trust what was written, rewrite it all on the next attempt.
+                    self.roll_back(io, good);
+                    return Err(self.fail("fsyncing", &e, target));
+                }
+            }
+            if io.dirty_tail && io.file.set_len(new_len).is_ok() {
+                io.dirty_tail = false;
+            }
+            io.file_len = new_len;
+            let c = &self.counters;
+            c.file_size.store(new_len, Ordering::Relaxed);
+            c.bytes_written
+                .fetch_add(io.carry.len() as u64, Ordering::Relaxed);
+            c.flushes.fetch_add(1, Ordering::Relaxed);
+            if io.carry.capacity() > MAX_RETAINED_BUFFER {
+                io.carry = Vec::new();
+            } else {
+                io.carry.clear();
+            }
+            io.written_lsn = target;
+            c.written_lsn.store(target, Ordering::Relaxed);
+        } else {
+            io.written_lsn = io.written_lsn.max(target);
+            self.counters
+                .written_lsn
+                .store(io.written_lsn, Ordering::Relaxed);
+            if !sync || io.synced_lsn >= io.written_lsn {
+                return Ok(());
+            }
+            if let Err(e) = self.faults.sync_fault().and_then(|()| io.file.sync_data()) {
+                return Err(self.fail("fsyncing", &e, target));
+            }
+        }
+        if sync {
+            io.synced_lsn = io.written_lsn;
+            self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
+            self.publish_durable(io.synced_lsn);
+        }
+        self.counters
+            .last_flush_us
+            .store(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+        if self.failing.swap(false, Ordering::AcqRel) {
+            tracing::warn!(path = %self.path.display(), "WAL writes succeed again; accepting writes");
+        }
+        Ok(())
+    }
+
+    fn write_at(&self, io: &IoState, at: u64) -> io::Result<()> {
+        if let Some(n) = self.faults.write_fault(io.carry.len()) {
+            io.file.write_all_at(&io.carry[..n], at)?;
+            return Err(fault::enospc());
+        }
+        io.file.write_all_at(&io.carry, at)
+    }
+
+    fn roll_back(&self, io: &mut IoState, good: u64) {
+        if let Err(e) = io.file.set_len(good) {
+            tracing::error!(path = %self.path.display(), good, "could not truncate the WAL back to its last good length: {e}");
+            io.dirty_tail = true;
+        }
+    }
+
+    /// Records a failed write/fsync: counters, last error, the failing flag, a log line (at
+    /// error level on the first failure or a new cause, debug on repeated retries), and wakes
+    /// group-commit followers whose records were in the failed batch.
+    fn fail(&self, op: &str, e: &io::Error, target: Lsn) -> WalError {
+        let cause = e.to_string();
+        self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut last = self.last_error.lock();
+            let was_failing = self.failing.load(Ordering::Acquire);
+            if !was_failing || last.as_deref() != Some(cause.as_str()) {
+                tracing::error!(path = %self.path.display(), "error {op} the WAL: {cause}; refusing writes (MISCONF) and retrying every {:?}", self.cfg.flush_interval);
+            } else {
+                tracing::debug!(path = %self.path.display(), "WAL retry failed {op}: {cause}");
+            }
+            *last = Some(cause.clone());
+            self.failing.store(true, Ordering::Release);
+        }
+        {
+            let mut st = self.commit.lock();
+            st.failed_upto = st.failed_upto.max(target);
+            st.failure_gen += 1;
+            self.commit_cv.notify_all();
+        }
+        WalError::Misconf { cause }
+    }
+
+    /// Publishes a new durable LSN to group-commit waiters. Called with the I/O mutex held.
+    pub(super) fn publish_durable(&self, lsn: Lsn) {
+        let mut st = self.commit.lock();
+        if lsn > st.durable_lsn {
+            st.durable_lsn = lsn;
+            self.commit_cv.notify_all();
+        }
+    }
+
+    /// Clears the failing state after a compaction made the held-back bytes redundant.
+    pub(super) fn clear_failing(&self) {
+        if self.failing.swap(false, Ordering::AcqRel) {
+            tracing::warn!(path = %self.path.display(), "WAL rewritten by compaction; accepting writes again");
+        }
+    }
+
+    /// One flusher tick: write (and fsync unless `never`) what was appended, then consider an
+    /// automatic compaction.
+    fn tick(self: &Arc<Self>) {
+        {
+            let mut io = self.io.lock();
+            let t = self.take_pending(&mut io);
+            let sync = self.cfg.fsync != FsyncPolicy::Never;
+            // Errors are recorded (failing flag, log) inside; the next tick retries.
+            let _ = self.write_carry(&mut io, t, sync);
+        }
+        self.maybe_auto_compact();
+    }
+
+    fn maybe_auto_compact(self: &Arc<Self>) {
+        let growth = self.cfg.compact_growth_percent;
+        if growth == 0 || self.is_compacting() || self.snapshot_source.lock().is_none() {
+            return;
+        }
+        let size = self.counters.file_size.load(Ordering::Relaxed);
+        let base = self.counters.compact_base_size.load(Ordering::Relaxed);
+        if size > self.cfg.compact_min_size
+            && size as u128 * 100 >= base as u128 * (100 + growth as u128)
+        {
+            tracing::info!(
+                size,
+                base,
+                "WAL grew past the compaction threshold; compacting"
+            );
+            if let Err(e) = self.start_compaction() {
+                tracing::debug!("automatic compaction not started: {e}");
+            }
+        }
+    }
+}
+
+impl Drop for Wal {
+    /// Best effort: a WAL dropped without `shutdown` still writes and fsyncs what it holds.
+    fn drop(&mut self) {
+        if !self.stopping.load(Ordering::SeqCst) {
+            if let Err(e) = self.shutdown() {
+                tracing::error!("WAL shutdown on drop failed: {e}");
+            }
+        }
+    }
+}
+
+fn spawn_flusher(wal: &Arc<Wal>) -> Result<JoinHandle<()>, WalError> {
+    let weak: Weak<Wal> = Arc::downgrade(wal);
+    let ctl = Arc::clone(&wal.flusher_ctl);
+    let interval = wal.cfg.flush_interval;
+    thread::Builder::new()
+        .name("wal-flusher".into())
+        .spawn(move || loop {
+            {
+                let mut stop = ctl.stop.lock();
+                if !*stop {
+                    ctl.wake.wait_for(&mut stop, interval);
+                }
+                if *stop {
+                    return;
+                }
+            }
+            let Some(wal) = weak.upgrade() else { return };
+            wal.tick();
+        })
+        .map_err(|e| WalError::io("spawning the flusher for", &wal.path, e))
+}
+
+fn truncate_to(file: &File, path: &Path, len: u64) -> Result<(), WalError> {
+    file.set_len(len)
+        .map_err(|e| WalError::io("truncating", path, e))?;
+    file.sync_all()
+        .map_err(|e| WalError::io("fsyncing", path, e))
+}
+
+/// fsyncs a directory so a create or rename inside it survives a power cut.
+pub(super) fn sync_dir(dir: &Path) -> Result<(), WalError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| WalError::io("fsyncing directory", dir, e))
+}
