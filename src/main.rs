@@ -58,6 +58,12 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&config.loglevel);
+    // A file-size limit (RLIMIT_FSIZE) must surface as EFBIG on the WAL write,
+    // which the WAL reports as MISCONF and retries, not kill the process.
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     match kvserver::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
