@@ -104,8 +104,16 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         if let Some(replay) = &state.replay {
             field(&mut out, "wal_replay_records", replay.records.total());
             field(&mut out, "wal_replay_bytes", replay.bytes);
-            field(&mut out, "wal_replay_seconds", format!("{:.3}", replay.elapsed.as_secs_f64()));
-            field(&mut out, "wal_replay_records_per_sec", format!("{:.0}", replay.records_per_sec));
+            field(
+                &mut out,
+                "wal_replay_seconds",
+                format!("{:.3}", replay.elapsed.as_secs_f64()),
+            );
+            field(
+                &mut out,
+                "wal_replay_records_per_sec",
+                format!("{:.0}", replay.records_per_sec),
+            );
             field(&mut out, "wal_replay_truncated_bytes", replay.truncated_bytes);
         }
     }

@@ -81,10 +81,7 @@ impl fmt::Display for CheckReport {
                 self.file_len - self.valid_len
             )?;
         } else if !self.is_clean() {
-            writeln!(
-                f,
-                "run again with --repair to truncate at the first bad offset"
-            )?;
+            writeln!(f, "run again with --repair to truncate at the first bad offset")?;
         }
         Ok(())
     }
@@ -123,8 +120,7 @@ pub fn check(path: &Path, repair: bool) -> Result<CheckReport, WalError> {
     if repair && outcome.end != ReadEnd::CleanEnd {
         file.set_len(outcome.valid_end)
             .map_err(|e| WalError::io("truncating", path, e))?;
-        file.sync_all()
-            .map_err(|e| WalError::io("fsyncing", path, e))?;
+        file.sync_all().map_err(|e| WalError::io("fsyncing", path, e))?;
         report.repaired = true;
     }
     Ok(report)

@@ -71,11 +71,7 @@ impl Wal {
             Err(e) => {
                 self.buf.lock().rewrite = None;
                 self.is_compacting.store(false, Ordering::Release);
-                Err(WalError::io(
-                    "spawning the compaction thread for",
-                    &self.path,
-                    e,
-                ))
+                Err(WalError::io("spawning the compaction thread for", &self.path, e))
             }
         }
     }
@@ -102,22 +98,16 @@ impl Wal {
             Ok(size) => {
                 let ms = t0.elapsed().as_millis() as u64;
                 self.counters.compactions.fetch_add(1, Ordering::Relaxed);
-                self.counters
-                    .last_compaction_ms
-                    .store(ms, Ordering::Relaxed);
+                self.counters.last_compaction_ms.store(ms, Ordering::Relaxed);
                 tracing::info!(path = %self.path.display(), size, ms, "WAL compacted");
             }
             Err(e) => {
                 self.buf.lock().rewrite = None;
                 let _ = fs::remove_file(&tmp_path);
-                self.counters
-                    .compaction_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                self.counters.compaction_failures.fetch_add(1, Ordering::Relaxed);
                 // Do not retry automatically until the log grows again.
                 let size = self.counters.file_size.load(Ordering::Relaxed);
-                self.counters
-                    .compact_base_size
-                    .store(size, Ordering::Relaxed);
+                self.counters.compact_base_size.store(size, Ordering::Relaxed);
                 tracing::error!(path = %self.path.display(), "WAL compaction abandoned, the old log stays in use: {e}");
             }
         }
@@ -126,11 +116,7 @@ impl Wal {
     }
 
     /// Steps 2–4. Returns the new log size.
-    fn compact(
-        &self,
-        src: &dyn SnapshotSource,
-        tmp_path: &std::path::Path,
-    ) -> Result<u64, WalError> {
+    fn compact(&self, src: &dyn SnapshotSource, tmp_path: &std::path::Path) -> Result<u64, WalError> {
         let crash_at = crash_point_from_env();
         let tmp_err = |op, e| WalError::io(op, tmp_path, e);
         let tmp = OpenOptions::new()
@@ -140,8 +126,7 @@ impl Wal {
             .open(tmp_path)
             .map_err(|e| tmp_err("creating", e))?;
         let header = file_header();
-        tmp.write_all_at(&header, 0)
-            .map_err(|e| tmp_err("writing", e))?;
+        tmp.write_all_at(&header, 0).map_err(|e| tmp_err("writing", e))?;
         let mut off = header.len() as u64;
         let mut chunk: Vec<u8> = Vec::with_capacity(1024 * 1024);
 
@@ -151,8 +136,7 @@ impl Wal {
                 return Err(WalError::ShutDown);
             }
             src.snapshot_shard(i, &mut |rec| rec.encode(&mut chunk));
-            tmp.write_all_at(&chunk, off)
-                .map_err(|e| tmp_err("writing", e))?;
+            tmp.write_all_at(&chunk, off).map_err(|e| tmp_err("writing", e))?;
             off += chunk.len() as u64;
             chunk.clear();
         }
@@ -172,8 +156,7 @@ impl Wal {
                 }
                 std::mem::swap(rw, &mut chunk);
             }
-            tmp.write_all_at(&chunk, off)
-                .map_err(|e| tmp_err("writing", e))?;
+            tmp.write_all_at(&chunk, off).map_err(|e| tmp_err("writing", e))?;
             off += chunk.len() as u64;
             chunk.clear();
         }
@@ -200,8 +183,7 @@ impl Wal {
         if let Err(e) = self.write_carry(&mut io, switch_lsn, sync_old) {
             tracing::warn!("flushing the old WAL before the compaction switch failed: {e}");
         }
-        tmp.write_all_at(&chunk, off)
-            .map_err(|e| tmp_err("writing", e))?;
+        tmp.write_all_at(&chunk, off).map_err(|e| tmp_err("writing", e))?;
         off += chunk.len() as u64;
         drop(chunk);
         tmp.sync_all().map_err(|e| tmp_err("fsyncing", e))?;
@@ -221,12 +203,8 @@ impl Wal {
         io.written_lsn = switch_lsn;
         io.synced_lsn = switch_lsn;
         self.counters.file_size.store(off, Ordering::Relaxed);
-        self.counters
-            .written_lsn
-            .store(switch_lsn, Ordering::Relaxed);
-        self.counters
-            .compact_base_size
-            .store(off, Ordering::Relaxed);
+        self.counters.written_lsn.store(switch_lsn, Ordering::Relaxed);
+        self.counters.compact_base_size.store(off, Ordering::Relaxed);
         self.publish_durable(switch_lsn);
         self.clear_failing();
         Ok(off)

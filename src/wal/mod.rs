@@ -42,8 +42,7 @@ pub use check::{check, CheckReport};
 pub use fault::CRASH_AT_ENV;
 pub use reader::{KindCounts, ReadEnd};
 pub use record::{
-    Record, RecordKind, FILE_HEADER_LEN, FILE_MAGIC, FORMAT_VERSION, FRAME_HEADER_LEN,
-    MAX_PAYLOAD_LEN,
+    Record, RecordKind, FILE_HEADER_LEN, FILE_MAGIC, FORMAT_VERSION, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN,
 };
 pub use writer::{ReplayReport, Wal, WalStats};
 
@@ -227,11 +226,7 @@ impl fmt::Display for WalError {
                 write!(f, "ERR WAL I/O error {op} {}: {source}", path.display())
             }
             WalError::Misconf { cause } => write!(f, "MISCONF Errors writing to the WAL: {cause}"),
-            WalError::Corrupt {
-                path,
-                offset,
-                reason,
-            } => write!(
+            WalError::Corrupt { path, offset, reason } => write!(
                 f,
                 "ERR WAL {} is corrupt at byte offset {offset} ({reason}) and valid records follow; \
                  refusing to start. Inspect it with `kvserver check-wal {}`, then repair with \
@@ -249,9 +244,7 @@ impl fmt::Display for WalError {
                 "ERR WAL {} has format version {version}, this build reads only version {FORMAT_VERSION}",
                 path.display()
             ),
-            WalError::AlreadyCompacting => {
-                f.write_str("ERR Background WAL rewrite already in progress")
-            }
+            WalError::AlreadyCompacting => f.write_str("ERR Background WAL rewrite already in progress"),
             WalError::NoSnapshotSource => {
                 f.write_str("ERR WAL compaction unavailable: no snapshot source registered")
             }

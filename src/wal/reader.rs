@@ -11,8 +11,8 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::record::{
-    self, frame_header, parse_frame, Frame, Record, RecordKind, FILE_HEADER_LEN, FILE_MAGIC,
-    FORMAT_VERSION, FRAME_HEADER_LEN,
+    self, frame_header, parse_frame, Frame, Record, RecordKind, FILE_HEADER_LEN, FILE_MAGIC, FORMAT_VERSION,
+    FRAME_HEADER_LEN,
 };
 use super::WalError;
 
@@ -106,16 +106,11 @@ pub(crate) enum HeaderState {
 }
 
 /// Validates the file header. Unknown magic or version is an error naming the file.
-pub(crate) fn read_header(
-    file: &File,
-    path: &Path,
-    file_len: u64,
-) -> Result<HeaderState, WalError> {
+pub(crate) fn read_header(file: &File, path: &Path, file_len: u64) -> Result<HeaderState, WalError> {
     let want = record::file_header();
     let n = (file_len as usize).min(FILE_HEADER_LEN);
     let mut got = [0u8; FILE_HEADER_LEN];
-    read_exact_at(file, &mut got[..n], 0)
-        .map_err(|e| WalError::io("reading the header of", path, e))?;
+    read_exact_at(file, &mut got[..n], 0).map_err(|e| WalError::io("reading the header of", path, e))?;
     if n < FILE_HEADER_LEN {
         if got[..n] == want[..n] {
             return Ok(HeaderState::New);
@@ -177,8 +172,7 @@ pub(crate) fn scan(
     mut apply: impl FnMut(Record<'_>),
 ) -> Result<ScanOutcome, WalError> {
     let mut counts = KindCounts::default();
-    let cap =
-        READ_CHUNK.min(file_len.saturating_sub(FILE_HEADER_LEN as u64) as usize + FRAME_HEADER_LEN);
+    let cap = READ_CHUNK.min(file_len.saturating_sub(FILE_HEADER_LEN as u64) as usize + FRAME_HEADER_LEN);
     let mut buf = vec![0u8; cap.max(FRAME_HEADER_LEN)];
     let (mut start, mut end) = (0usize, 0usize);
     let mut base = FILE_HEADER_LEN as u64; // file offset of buf[0]
@@ -259,8 +253,7 @@ pub(crate) fn find_valid_after(
         if q + FRAME_HEADER_LEN as u64 > wbase + wlen as u64 {
             wbase = q;
             wlen = win.len().min((file_len - q) as usize);
-            read_exact_at(file, &mut win[..wlen], q)
-                .map_err(|e| WalError::io("reading", path, e))?;
+            read_exact_at(file, &mut win[..wlen], q).map_err(|e| WalError::io("reading", path, e))?;
         }
         let rel = (q - wbase) as usize;
         if let Some(Ok((crc, len, _))) = frame_header(&win[rel..wlen]) {

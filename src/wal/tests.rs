@@ -164,11 +164,7 @@ fn a_new_directory_gets_a_log_with_a_header_and_replays_nothing() {
 
 #[test]
 fn appended_records_survive_a_clean_shutdown_in_order() {
-    for policy in [
-        FsyncPolicy::Always,
-        FsyncPolicy::Interval,
-        FsyncPolicy::Never,
-    ] {
+    for policy in [FsyncPolicy::Always, FsyncPolicy::Interval, FsyncPolicy::Never] {
         let tmp = tempfile::tempdir().unwrap();
         let recs: Vec<Owned> = (0..100).map(sample).collect();
         let (wal, _) = Wal::open(cfg(tmp.path(), policy), |_| {}).unwrap();
@@ -262,11 +258,7 @@ fn mid_file_corruption_is_refused_with_its_offset_then_accepted_with_truncate_co
     assert!(msg.starts_with("ERR "), "{msg}");
     assert!(msg.contains(&format!("byte offset {}", ends[1])), "{msg}");
     assert!(msg.contains(&path.display().to_string()), "{msg}");
-    assert_eq!(
-        fs::read(&path).unwrap(),
-        bytes,
-        "a refused log is left untouched"
-    );
+    assert_eq!(fs::read(&path).unwrap(), bytes, "a refused log is left untouched");
 
     let mut c = cfg(tmp.path(), FsyncPolicy::Never);
     c.truncate_corrupt = true;
@@ -323,10 +315,7 @@ fn a_partial_header_from_a_crash_at_creation_is_rewritten() {
     fs::write(tmp.path().join(WAL_FILE_NAME), &file_header()[..5]).unwrap();
     let (got, _) = replay(cfg(tmp.path(), FsyncPolicy::Never)).unwrap();
     assert!(got.is_empty());
-    assert_eq!(
-        fs::read(tmp.path().join(WAL_FILE_NAME)).unwrap(),
-        file_header()
-    );
+    assert_eq!(fs::read(tmp.path().join(WAL_FILE_NAME)).unwrap(), file_header());
 }
 
 #[test]
@@ -429,9 +418,7 @@ impl FakeStore {
             let mut shard = self.shards[self.shard_of(key)].lock();
             match r {
                 Record::Set {
-                    value,
-                    expires_at_ms,
-                    ..
+                    value, expires_at_ms, ..
                 } => {
                     shard.insert(key.to_vec(), (value.to_vec(), expires_at_ms));
                 }
@@ -486,9 +473,7 @@ fn workload_op(store: &FakeStore, wal: &Wal, w: usize, i: usize, enc: &mut Vec<u
             value: value.as_bytes(),
             expires_at_ms: (i % 3 == 0).then_some(i as u64),
         },
-        3 => Record::Del {
-            key: key.as_bytes(),
-        },
+        3 => Record::Del { key: key.as_bytes() },
         _ => Record::Expire {
             key: key.as_bytes(),
             expires_at_ms: Some(99),
@@ -539,10 +524,7 @@ fn compaction_with_concurrent_writes_loses_nothing() {
             .collect();
         wal.start_compaction().unwrap();
         assert!(wal.is_compacting());
-        assert!(matches!(
-            wal.start_compaction(),
-            Err(WalError::AlreadyCompacting)
-        ));
+        assert!(matches!(wal.start_compaction(), Err(WalError::AlreadyCompacting)));
         wal.wait_compaction().unwrap();
         for w in writers {
             w.join().unwrap();
@@ -556,9 +538,7 @@ fn compaction_with_concurrent_writes_loses_nothing() {
         wal.shutdown().unwrap();
         drop(wal);
         assert!(!tmp.path().join(COMPACT_TMP_FILE_NAME).exists());
-        assert!(check(&tmp.path().join(WAL_FILE_NAME), false)
-            .unwrap()
-            .is_clean());
+        assert!(check(&tmp.path().join(WAL_FILE_NAME), false).unwrap().is_clean());
         let replayed = replay_into_store(cfg(tmp.path(), policy));
         assert_eq!(replayed.contents(), store.contents(), "policy {policy}");
         assert!(file_len(tmp.path()) < before + 200_000);
@@ -645,9 +625,7 @@ fn a_failed_write_refuses_writes_with_misconf_keeps_the_bytes_and_recovers() {
     assert!(stats.last_error.unwrap().contains("os error 28"));
     wal.shutdown().unwrap();
     drop(wal);
-    assert!(check(&tmp.path().join(WAL_FILE_NAME), false)
-        .unwrap()
-        .is_clean());
+    assert!(check(&tmp.path().join(WAL_FILE_NAME), false).unwrap().is_clean());
     assert_eq!(replay(cfg(tmp.path(), FsyncPolicy::Never)).unwrap().0, recs);
 }
 
@@ -686,12 +664,7 @@ fn a_failed_fsync_fails_the_commit_and_the_retry_rewrites_the_batch() {
 const FSIZE_CHILD_ENV: &str = "KVSERVER_TEST_FSIZE_CHILD_DIR";
 const CRASH_CHILD_ENV: &str = "KVSERVER_TEST_CRASH_CHILD_DIR";
 
-fn run_child(
-    test: &str,
-    env: &str,
-    dir: &Path,
-    extra: &[(&str, &str)],
-) -> std::process::ExitStatus {
+fn run_child(test: &str, env: &str, dir: &Path, extra: &[(&str, &str)]) -> std::process::ExitStatus {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = Command::new(exe);
     cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
@@ -762,10 +735,7 @@ fn a_real_file_size_limit_gives_misconf_and_recovers_when_lifted() {
     let tmp = tempfile::tempdir().unwrap();
     let status = run_child("wal::tests::fsize_child", FSIZE_CHILD_ENV, tmp.path(), &[]);
     assert!(status.success(), "child failed: {status}");
-    assert_eq!(
-        replay(cfg(tmp.path(), FsyncPolicy::Never)).unwrap().0.len(),
-        100
-    );
+    assert_eq!(replay(cfg(tmp.path(), FsyncPolicy::Never)).unwrap().0.len(), 100);
 }
 
 /// Child half of `a_crash_at_any_compaction_step_leaves_a_log_that_recovers`: writes a known
@@ -868,10 +838,7 @@ fn check_reports_and_repairs_a_torn_tail_and_corruption() {
     assert!(check(&path, false).unwrap().is_clean());
 
     fs::write(&path, b"garbage!garbage!garbage!").unwrap();
-    assert!(matches!(
-        check(&path, true),
-        Err(WalError::UnknownFormat { .. })
-    ));
+    assert!(matches!(check(&path, true), Err(WalError::UnknownFormat { .. })));
 }
 
 #[test]
@@ -883,11 +850,7 @@ fn every_error_line_starts_with_a_redis_error_code() {
         WalError::AlreadyCompacting,
         WalError::NoSnapshotSource,
         WalError::ShutDown,
-        WalError::io(
-            "opening",
-            Path::new("/x"),
-            std::io::Error::from_raw_os_error(13),
-        ),
+        WalError::io("opening", Path::new("/x"), std::io::Error::from_raw_os_error(13)),
     ];
     for e in errs {
         let s = e.to_string();

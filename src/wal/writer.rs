@@ -193,10 +193,7 @@ impl Wal {
     /// mid-file corruption with an error naming the file and byte offset unless
     /// `truncate_corrupt`, refuses an unknown magic/version. Starts the background flusher
     /// thread. Returns the WAL and a report.
-    pub fn open(
-        cfg: WalConfig,
-        apply: impl FnMut(Record<'_>),
-    ) -> Result<(Arc<Wal>, ReplayReport), WalError> {
+    pub fn open(cfg: WalConfig, apply: impl FnMut(Record<'_>)) -> Result<(Arc<Wal>, ReplayReport), WalError> {
         let dir = cfg.dir.clone();
         fs::create_dir_all(&dir).map_err(|e| WalError::io("creating directory", &dir, e))?;
         let tmp = dir.join(COMPACT_TMP_FILE_NAME);
@@ -225,8 +222,7 @@ impl Wal {
             let h = file_header();
             file.write_all_at(&h, 0)
                 .map_err(|e| WalError::io("writing the header of", &path, e))?;
-            file.sync_all()
-                .map_err(|e| WalError::io("fsyncing", &path, e))?;
+            file.sync_all().map_err(|e| WalError::io("fsyncing", &path, e))?;
             sync_dir(&dir)?;
             len = h.len() as u64;
         }
@@ -254,11 +250,7 @@ impl Wal {
                 reason,
             } => {
                 if !cfg.truncate_corrupt {
-                    return Err(WalError::Corrupt {
-                        path,
-                        offset,
-                        reason,
-                    });
+                    return Err(WalError::Corrupt { path, offset, reason });
                 }
                 tracing::error!(
                     path = %path.display(), offset, next_valid_offset, reason,
@@ -285,9 +277,7 @@ impl Wal {
         counters.written_lsn.store(file_len, Ordering::Relaxed);
         counters.start_lsn.store(file_len, Ordering::Relaxed);
         counters.file_size.store(file_len, Ordering::Relaxed);
-        counters
-            .compact_base_size
-            .store(file_len, Ordering::Relaxed);
+        counters.compact_base_size.store(file_len, Ordering::Relaxed);
         let wal = Arc::new(Wal {
             buf: Mutex::new(BufState {
                 pending: Vec::new(),
@@ -393,9 +383,7 @@ impl Wal {
                 st.leader_active = true;
                 let res = MutexGuard::unlocked(&mut st, || {
                     let mut io = self.io.lock();
-                    self.counters
-                        .group_commit_batches
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.counters.group_commit_batches.fetch_add(1, Ordering::Relaxed);
                     let target = self.take_pending(&mut io);
                     self.write_carry(&mut io, target, true)
                 });
@@ -503,12 +491,7 @@ impl Wal {
     /// Writes `io.carry` at the good end of the file and, if `sync`, fdatasyncs. On failure the
     /// file is truncated back to its last good length, the bytes stay in `carry` for the next
     /// attempt, and the WAL is marked failing. `target` is the LSN `carry` reaches.
-    pub(super) fn write_carry(
-        &self,
-        io: &mut IoState,
-        target: Lsn,
-        sync: bool,
-    ) -> Result<(), WalError> {
+    pub(super) fn write_carry(&self, io: &mut IoState, target: Lsn, sync: bool) -> Result<(), WalError> {
         let t0 = Instant::now();
         if !io.carry.is_empty() {
             let good = io.file_len;
@@ -543,9 +526,7 @@ impl Wal {
             c.written_lsn.store(target, Ordering::Relaxed);
         } else {
             io.written_lsn = io.written_lsn.max(target);
-            self.counters
-                .written_lsn
-                .store(io.written_lsn, Ordering::Relaxed);
+            self.counters.written_lsn.store(io.written_lsn, Ordering::Relaxed);
             if !sync || io.synced_lsn >= io.written_lsn {
                 return Ok(());
             }
@@ -644,14 +625,8 @@ impl Wal {
         }
         let size = self.counters.file_size.load(Ordering::Relaxed);
         let base = self.counters.compact_base_size.load(Ordering::Relaxed);
-        if size > self.cfg.compact_min_size
-            && size as u128 * 100 >= base as u128 * (100 + growth as u128)
-        {
-            tracing::info!(
-                size,
-                base,
-                "WAL grew past the compaction threshold; compacting"
-            );
+        if size > self.cfg.compact_min_size && size as u128 * 100 >= base as u128 * (100 + growth as u128) {
+            tracing::info!(size, base, "WAL grew past the compaction threshold; compacting");
             if let Err(e) = self.start_compaction() {
                 tracing::debug!("automatic compaction not started: {e}");
             }
@@ -695,8 +670,7 @@ fn spawn_flusher(wal: &Arc<Wal>) -> Result<JoinHandle<()>, WalError> {
 fn truncate_to(file: &File, path: &Path, len: u64) -> Result<(), WalError> {
     file.set_len(len)
         .map_err(|e| WalError::io("truncating", path, e))?;
-    file.sync_all()
-        .map_err(|e| WalError::io("fsyncing", path, e))
+    file.sync_all().map_err(|e| WalError::io("fsyncing", path, e))
 }
 
 /// fsyncs a directory so a create or rename inside it survives a power cut.
