@@ -10,8 +10,9 @@
 #
 # Usage: cargo build --release && benches/compare.sh
 # Env:   TOOL=kvbench|redis-benchmark (default kvbench; both emit the same CSV)
-#        MODE=memory|aof|both (default memory; aof = redis appendonly everysec
-#             vs kvserver's default WAL)
+#        MODE=memory|aof|always|both|all (default memory; aof = redis appendonly
+#             everysec vs kvserver's default WAL (fsync interval); always = redis
+#             appendfsync always vs kvserver --fsync always; both = memory+aof)
 #        N=50000 requests per run, ROUNDS=3, TESTS="set get",
 #        CLIENTS="1 10 50 200", PIPELINES="1 16", SIZES="3 100",
 #        KV_PORT=16380 REDIS_PORT=16379
@@ -79,6 +80,9 @@ start_servers() { # mode
   local redis_args=(--port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis-$mode" --save '')
   if [ "$mode" = aof ]; then
     redis_args+=(--appendonly yes --appendfsync everysec)
+  elif [ "$mode" = always ]; then
+    kv_args+=(--fsync always)
+    redis_args+=(--appendonly yes --appendfsync always)
   else
     kv_args+=(--no-wal)
     redis_args+=(--appendonly no)
@@ -131,7 +135,8 @@ run_mode() {
 }
 
 case "$MODE" in
-  memory|aof) run_mode "$MODE" ;;
+  memory|aof|always) run_mode "$MODE" ;;
   both) run_mode memory; run_mode aof ;;
-  *) echo "MODE must be memory, aof or both" >&2; exit 2 ;;
+  all) run_mode memory; run_mode aof; run_mode always ;;
+  *) echo "MODE must be memory, aof, always, both or all" >&2; exit 2 ;;
 esac
