@@ -54,11 +54,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Checks `user`/`password` against `requirepass` (the only user is `default`).
-fn authenticate(c: &mut Ctx<'_, '_>, user: &[u8], password: &[u8]) -> CommandResult {
+/// Without `requirepass` the default user has no password, as in Redis:
+/// `AUTH user pass` succeeds for `default`, the one-argument form is an error.
+fn authenticate(c: &mut Ctx<'_, '_>, user: Option<&[u8]>, password: &[u8]) -> CommandResult {
     let Some(expected) = &c.state.config.requirepass else {
-        return Err(CommandError::NoPasswordSet);
+        return match user {
+            None => Err(CommandError::NoPasswordSet),
+            Some(b"default") => Ok(()),
+            Some(_) => Err(CommandError::WrongPass),
+        };
     };
-    let ok = constant_time_eq(password, expected.as_bytes()) & (user == b"default");
+    let ok = constant_time_eq(password, expected.as_bytes()) & (user.unwrap_or(b"default") == b"default");
     if !ok {
         return Err(CommandError::WrongPass);
     }
@@ -69,8 +75,8 @@ fn authenticate(c: &mut Ctx<'_, '_>, user: &[u8], password: &[u8]) -> CommandRes
 /// AUTH [username] password
 pub fn auth(c: &mut Ctx<'_, '_>) -> CommandResult {
     let (user, password) = match c.args.len() {
-        2 => (&b"default"[..], c.args.get(1)),
-        3 => (c.args.get(1), c.args.get(2)),
+        2 => (None, c.args.get(1)),
+        3 => (Some(c.args.get(1)), c.args.get(2)),
         _ => return Err(CommandError::Syntax),
     };
     authenticate(c, user, password)?;
@@ -91,7 +97,7 @@ pub fn hello(c: &mut Ctx<'_, '_>) -> CommandResult {
     let mut i = 2;
     while i < c.args.len() {
         if is(c.args.get(i), "auth") && i + 2 < c.args.len() {
-            let (user, password) = (c.args.get(i + 1), c.args.get(i + 2));
+            let (user, password) = (Some(c.args.get(i + 1)), c.args.get(i + 2));
             authenticate(c, user, password)?;
             i += 3;
         } else if is(c.args.get(i), "setname") && i + 1 < c.args.len() {
