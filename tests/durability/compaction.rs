@@ -213,9 +213,12 @@ fn kill9_at_a_random_moment_of_a_compaction_loses_nothing_acknowledged() {
 /// Writes a known state (sets, overwrites, deletes, INCR, APPEND, a TTL), FLUSHes, issues
 /// COMPACT with the crash hook set so the process aborts at `point`, then restarts without it.
 fn crash_at_compaction_step(point: &str) {
+    const PRELOAD: u64 = 20_000;
     let dir = support::tempdir();
-    let mut server = support::start(dir.path(), &Launch::default().env("KVSERVER_CRASH_AT", point));
+    let launch = Launch::fsync("always");
+    let mut server = support::start(dir.path(), &launch.clone().env("KVSERVER_CRASH_AT", point));
     let mut c = server.client();
+    preload(&mut c, PRELOAD);
     let mut model = Model::new();
     let mut cmds = Vec::new();
     for i in 0..500 {
@@ -244,9 +247,18 @@ fn crash_at_compaction_step(point: &str) {
         assert!(!matches!(r, Reply::Error(_)), "setup command failed: {r:?}");
     }
     c.flush();
+    // Writers keep going (fsync=always, so every OK is durable) while the compaction runs.
+    let mut ledger = Ledger::new("cw", 3);
+    let (handles, progress) = spawn_writers(&server, "cw", &ledger.next, 1);
+    thread::sleep(std::time::Duration::from_millis(20));
     // The reply may or may not arrive before the abort.
     let _ = c.try_cmd(&["COMPACT"]);
     let status = server.wait_exit();
+    for h in handles {
+        h.join().expect("writer panicked");
+    }
+    ledger.record(&progress);
+    eprintln!("{point}: writers reached {:?}", ledger.next);
     assert_eq!(
         status.signal(),
         Some(libc::SIGABRT),
@@ -265,12 +277,18 @@ fn crash_at_compaction_step(point: &str) {
         "{point}: the log must be clean right after the crash: {report}"
     );
 
-    let mut server = support::start(dir.path(), &Launch::default());
+    let mut server = support::start(dir.path(), &launch);
     assert!(!tmp.exists(), "{point}: leftover temp file after restart");
     let mut c = server.client();
+    check_preload(&mut c, PRELOAD);
     check_model(&mut c, &model);
+    let written = ledger.check(&mut c, point);
     let present = model.values().filter(|v| v.is_some()).count() as i64;
-    assert_eq!(c.dbsize(), present, "{point}: unexpected extra keys");
+    assert_eq!(
+        c.dbsize(),
+        PRELOAD as i64 + present + written,
+        "{point}: unexpected extra keys"
+    );
     let ttl = c.cmd(&["TTL", "k2"]).int();
     assert!(ttl > 0 && ttl <= 100_000, "{point}: TTL of k2 is {ttl}");
     // The recovered server keeps working and compacting.
@@ -285,10 +303,11 @@ fn crash_at_compaction_step(point: &str) {
         code, 0,
         "{point}: check-wal after restart and clean stop: {report}"
     );
-    let mut server = support::start(dir.path(), &Launch::default());
+    let mut server = support::start(dir.path(), &launch);
     let mut c = server.client();
     model.insert("after".into(), Some("crash".into()));
     check_model(&mut c, &model);
+    ledger.check(&mut c, point);
     drop(c);
     server.sigterm();
 }

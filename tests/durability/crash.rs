@@ -128,8 +128,9 @@ impl Ledger {
     }
 
     /// Every acknowledged index is present with its exact value; an unacknowledged one, if
-    /// present, has its exact value too; nothing past `next` exists.
-    pub fn check(&self, c: &mut Client, when: &str) {
+    /// present, has its exact value too; nothing past `next` exists. Returns how many are present.
+    pub fn check(&self, c: &mut Client, when: &str) -> i64 {
+        let mut present = 0;
         for (t, ranges) in self.acked.iter().enumerate() {
             let keys: Vec<String> = (0..=self.next[t])
                 .map(|i| format!("{}{t}:{i}", self.prefix))
@@ -137,6 +138,7 @@ impl Ledger {
             for (i, got) in c.mget(&keys).into_iter().enumerate() {
                 let i = i as u64;
                 let acked = ranges.iter().any(|r| r.contains(&i));
+                present += i64::from(got.is_some());
                 match got {
                     Some(v) => assert_eq!(
                         v,
@@ -155,6 +157,7 @@ impl Ledger {
                 }
             }
         }
+        present
     }
 }
 

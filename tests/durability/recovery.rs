@@ -170,3 +170,90 @@ fn a_missing_data_directory_is_created() {
     assert_eq!(server.client().get("k").as_deref(), Some("v"));
     server.sigterm();
 }
+
+#[test]
+fn every_record_kind_replays_to_the_state_clients_saw() {
+    let dir = support::tempdir();
+    let mut server = support::start(dir.path(), &Launch::default());
+    let mut c = server.client();
+    let cmds = vec![
+        crate::cmd!["MSET", "a", "1", "b", "2", "c", "3", "gone", "x"],
+        crate::cmd!["FLUSHALL"],
+        crate::cmd!["MSET", "a", "1", "b", "2", "c", "3"],
+        crate::cmd!["INCRBY", "a", "41"],
+        crate::cmd!["APPEND", "b", "-more"],
+        crate::cmd!["RENAME", "c", "c2"],
+        crate::cmd!["SET", "ttl", "t", "EX", "100000"],
+        crate::cmd!["SET", "persisted", "p", "EX", "100000"],
+        crate::cmd!["PERSIST", "persisted"],
+        crate::cmd!["SET", "deleted", "d"],
+        crate::cmd!["DEL", "deleted"],
+        crate::cmd!["SET", "short", "s", "PX", "1"],
+    ];
+    for (cmd, r) in cmds.iter().zip(c.pipeline(&cmds)) {
+        assert!(!matches!(r, support::Reply::Error(_)), "{cmd:?}: {r:?}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let keys: Vec<String> = [
+        "a",
+        "b",
+        "c",
+        "c2",
+        "ttl",
+        "persisted",
+        "deleted",
+        "gone",
+        "short",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let before = c.mget(&keys);
+    assert_eq!(
+        before,
+        vec![
+            Some("42".to_string()),
+            Some("2-more".to_string()),
+            None,
+            Some("3".to_string()),
+            Some("t".to_string()),
+            Some("p".to_string()),
+            None,
+            None,
+            None
+        ]
+    );
+    c.flush();
+    drop(c);
+    server.kill9();
+    let mut server = support::start(dir.path(), &Launch::default());
+    let mut c = server.client();
+    assert_eq!(c.mget(&keys), before);
+    assert_eq!(c.dbsize(), 5);
+    let ttl = c.cmd(&["TTL", "ttl"]).int();
+    assert!(ttl > 0 && ttl <= 100_000, "TTL of ttl after replay: {ttl}");
+    assert_eq!(c.cmd(&["TTL", "persisted"]).int(), -1, "PERSIST was not replayed");
+    drop(c);
+    server.sigterm();
+}
+
+#[test]
+fn an_expiry_is_an_absolute_time_that_keeps_running_while_the_server_is_down() {
+    let dir = support::tempdir();
+    let mut server = support::start(dir.path(), &Launch::default());
+    let mut c = server.client();
+    assert!(c.cmd(&["SET", "soon", "v", "PX", "1500"]).is_ok());
+    assert!(c.cmd(&["SET", "later", "v"]).is_ok());
+    assert_eq!(c.cmd(&["EXPIRE", "later", "100000"]).int(), 1);
+    drop(c);
+    server.sigterm();
+    // Down for longer than `soon`'s TTL: a relative TTL would restart its clock on replay.
+    std::thread::sleep(std::time::Duration::from_millis(1600));
+    let mut server = support::start(dir.path(), &Launch::default());
+    let mut c = server.client();
+    assert_eq!(c.get("soon"), None, "an expired key came back after replay");
+    let ttl = c.cmd(&["TTL", "later"]).int();
+    assert!(ttl > 0 && ttl < 100_000, "TTL of later after 1.6 s down: {ttl}");
+    drop(c);
+    server.sigterm();
+}
