@@ -1,0 +1,187 @@
+//! Disk full, simulated with a file-size limit (RLIMIT_FSIZE) on the server process: WAL writes
+//! fail with EFBIG, writes are refused with MISCONF while reads keep working, nothing
+//! acknowledged is lost, and raising the limit (prlimit) lets the server recover by itself.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::{self, Client, Launch, Reply, WAIT};
+
+const LIMIT: u64 = 64 * 1024;
+
+fn value(i: usize) -> String {
+    format!("{i}:{}", "d".repeat(1000))
+}
+
+/// Sets `df:{i}` for increasing `i` until a write is refused with MISCONF (bounded).
+/// Returns the acknowledged indexes and the MISCONF text.
+fn write_until_misconf(c: &mut Client) -> (Vec<usize>, String) {
+    let mut acked = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    for i in 0.. {
+        assert!(
+            Instant::now() < deadline && i < 20_000,
+            "no MISCONF after {i} writes of 1 KB with a {LIMIT}-byte file-size limit"
+        );
+        match c.cmd(&["SET", &format!("df:{i}"), &value(i)]) {
+            Reply::Simple(s) if s == "OK" => acked.push(i),
+            Reply::Error(e) if e.starts_with("MISCONF") => return (acked, e),
+            other => panic!("SET df:{i}: unexpected reply {other:?}"),
+        }
+        // Let the interval flusher notice the failure.
+        thread::sleep(Duration::from_millis(1));
+    }
+    unreachable!()
+}
+
+fn raise_fsize_limit(pid: libc::pid_t) {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: prlimit on our own child with a valid rlimit struct; old limit not requested.
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_FSIZE, &unlimited, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+fn check_acked(c: &mut Client, acked: &[usize]) {
+    let keys: Vec<String> = acked.iter().map(|i| format!("df:{i}")).collect();
+    for (i, v) in acked.iter().zip(c.mget(&keys)) {
+        assert_eq!(v, Some(value(*i)), "acknowledged df:{i} unreadable");
+    }
+}
+
+fn disk_full_refuses_writes_keeps_reads_and_recovers(policy: &'static str) {
+    let dir = support::tempdir();
+    let launch = Launch {
+        fsize_limit: Some(LIMIT),
+        ..Launch::fsync(policy)
+    };
+    let mut server = support::start(dir.path(), &launch);
+    let mut c = server.client();
+    let (mut acked, err) = write_until_misconf(&mut c);
+    let refused = format!("df:{}", acked.len());
+    eprintln!(
+        "{policy}: {} writes acknowledged, then: {err}; the refused {refused} reads as {:?}",
+        acked.len(),
+        c.get(&refused).map(|v| v.len())
+    );
+    assert!(!acked.is_empty(), "the first write already failed");
+
+    // While failing: writes refused, reads fine, STATS says why.
+    let r = c.cmd(&["SET", "refused", "x"]);
+    assert!(
+        matches!(&r, Reply::Error(e) if e.starts_with("MISCONF")),
+        "a write while failing got {r:?}"
+    );
+    check_acked(&mut c, &acked);
+    assert!(c.dbsize() >= acked.len() as i64);
+    let wal = c.stats()["wal"].clone();
+    assert_eq!(wal["failing"], serde_json::Value::Bool(true), "STATS wal: {wal}");
+    assert!(
+        wal["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "STATS wal.last_error: {wal}"
+    );
+
+    // Space comes back: the retries succeed and writes are accepted again.
+    raise_fsize_limit(server.pid());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match c.cmd(&["SET", "recovered", "yes"]) {
+            Reply::Simple(s) if s == "OK" => break,
+            Reply::Error(e) if e.starts_with("MISCONF") => {}
+            other => panic!("SET after raising the limit: {other:?}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "writes still refused {WAIT:?} after the limit was raised"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let wal = c.stats()["wal"].clone();
+    assert_eq!(wal["failing"], serde_json::Value::Bool(false), "STATS wal: {wal}");
+    let more = acked.last().unwrap() + 1_000_000;
+    for i in more..more + 100 {
+        assert!(c.cmd(&["SET", &format!("df:{i}"), &value(i)]).is_ok());
+        acked.push(i);
+    }
+    drop(c);
+    server.sigterm();
+
+    let mut server = support::start(dir.path(), &Launch::fsync(policy));
+    let mut c = server.client();
+    check_acked(&mut c, &acked);
+    assert_eq!(c.get("recovered").as_deref(), Some("yes"));
+    drop(c);
+    server.sigterm();
+    let (code, report) = support::check_wal(&dir.path().join(support::WAL_FILE), false);
+    assert_eq!(code, 0, "check-wal after recovery from EFBIG: {report}");
+}
+
+#[test]
+fn a_full_disk_refuses_writes_with_misconf_keeps_reads_and_recovers_under_interval() {
+    disk_full_refuses_writes_keeps_reads_and_recovers("interval");
+}
+
+#[test]
+fn a_full_disk_refuses_writes_with_misconf_keeps_reads_and_recovers_under_always() {
+    disk_full_refuses_writes_keeps_reads_and_recovers("always");
+}
+
+#[test]
+#[ignore = "bug: COMPACT is flagged as a write command and refused with MISCONF while the WAL is failing"]
+fn a_compaction_while_the_log_is_failing_loses_nothing_acknowledged() {
+    let dir = support::tempdir();
+    let launch = Launch {
+        fsize_limit: Some(LIMIT),
+        ..Launch::fsync("interval")
+    };
+    let mut server = support::start(dir.path(), &launch);
+    let mut c = server.client();
+    // Overwrites of a few keys: the log outgrows the limit while a snapshot stays small.
+    let mut last = std::collections::HashMap::new();
+    let deadline = Instant::now() + WAIT;
+    for i in 0.. {
+        assert!(Instant::now() < deadline && i < 20_000, "no MISCONF");
+        let key = format!("ow:{}", i % 4);
+        match c.cmd(&["SET", &key, &value(i)]) {
+            Reply::Simple(s) if s == "OK" => {
+                last.insert(key, value(i));
+            }
+            Reply::Error(e) if e.starts_with("MISCONF") => break,
+            other => panic!("SET {key}: {other:?}"),
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    // COMPACT is the way out of a full disk (the rewrite is smaller than the log), as
+    // BGREWRITEAOF is under Redis's MISCONF; docs/persistence.md: "A successful compaction also
+    // clears it". Whatever the compaction's outcome, it must not lose an acknowledged write.
+    match c.cmd(&["COMPACT"]) {
+        Reply::Simple(s) if s.contains("compaction started") => {}
+        other => panic!("COMPACT while the WAL is failing must start a rewrite, got {other:?}"),
+    }
+    c.wait_compaction_done();
+    let wal = c.stats()["wal"].clone();
+    eprintln!("compaction while failing: STATS wal = {wal}");
+    let compacted = wal["compactions"].as_u64() == Some(1);
+    if compacted {
+        assert_eq!(
+            wal["failing"],
+            serde_json::Value::Bool(false),
+            "a successful compaction must clear the failure: {wal}"
+        );
+        assert!(c.cmd(&["SET", "ow:after", "x"]).is_ok());
+        last.insert("ow:after".to_string(), "x".to_string());
+    }
+    let keys: Vec<String> = last.keys().cloned().collect();
+    let before: Vec<Option<String>> = keys.iter().map(|k| last.get(k).cloned()).collect();
+    assert_eq!(c.mget(&keys), before);
+    drop(c);
+    if !compacted {
+        raise_fsize_limit(server.pid());
+    }
+    server.sigterm();
+    let mut server = support::start(dir.path(), &Launch::default());
+    assert_eq!(server.client().mget(&keys), before, "acknowledged writes lost");
+    server.sigterm();
+}
