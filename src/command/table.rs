@@ -88,11 +88,6 @@ const A: Flags = Flags {
     no_auth: false,
     admin: true,
 };
-const AW: Flags = Flags {
-    write: true,
-    no_auth: false,
-    admin: true,
-};
 const NA: Flags = Flags {
     write: false,
     no_auth: true,
@@ -136,460 +131,69 @@ macro_rules! cmd {
 }
 
 /// Every command the server knows.
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
     // strings
     cmd!("get", 2, R, one(), strings::get, "key", "Get the value of a key"),
-    cmd!(
-        "set",
-        -3,
-        W,
-        one(),
-        strings::set,
-        "key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]",
-        "Set a key's value, optionally with an expiry"
-    ),
-    cmd!(
-        "setnx",
-        3,
-        W,
-        one(),
-        strings::setnx,
-        "key value",
-        "Set a key only if it does not exist"
-    ),
-    cmd!(
-        "setex",
-        4,
-        W,
-        one(),
-        strings::setex,
-        "key seconds value",
-        "Set a key with an expiry in seconds"
-    ),
-    cmd!(
-        "psetex",
-        4,
-        W,
-        one(),
-        strings::psetex,
-        "key milliseconds value",
-        "Set a key with an expiry in milliseconds"
-    ),
-    cmd!(
-        "getset",
-        3,
-        W,
-        one(),
-        strings::getset,
-        "key value",
-        "Set a key and return its old value"
-    ),
-    cmd!(
-        "getdel",
-        2,
-        W,
-        one(),
-        strings::getdel,
-        "key",
-        "Get a key's value and delete it"
-    ),
-    cmd!(
-        "getex",
-        -2,
-        W,
-        one(),
-        strings::getex,
-        "key [EX s|PX ms|EXAT t|PXAT t|PERSIST]",
-        "Get a key's value and change its expiry"
-    ),
-    cmd!(
-        "mget",
-        -2,
-        R,
-        all_args(),
-        strings::mget,
-        "key [key ...]",
-        "Get the values of several keys"
-    ),
-    cmd!(
-        "mset",
-        -3,
-        W,
-        pairs(),
-        strings::mset,
-        "key value [key value ...]",
-        "Set several keys"
-    ),
-    cmd!(
-        "msetnx",
-        -3,
-        W,
-        pairs(),
-        strings::msetnx,
-        "key value [key value ...]",
-        "Set several keys only if none exists"
-    ),
-    cmd!(
-        "incr",
-        2,
-        W,
-        one(),
-        strings::incr,
-        "key",
-        "Increment an integer value by one"
-    ),
-    cmd!(
-        "decr",
-        2,
-        W,
-        one(),
-        strings::decr,
-        "key",
-        "Decrement an integer value by one"
-    ),
-    cmd!(
-        "incrby",
-        3,
-        W,
-        one(),
-        strings::incrby,
-        "key increment",
-        "Increment an integer value"
-    ),
-    cmd!(
-        "decrby",
-        3,
-        W,
-        one(),
-        strings::decrby,
-        "key decrement",
-        "Decrement an integer value"
-    ),
-    cmd!(
-        "incrbyfloat",
-        3,
-        W,
-        one(),
-        strings::incrbyfloat,
-        "key increment",
-        "Increment a floating point value"
-    ),
-    cmd!(
-        "append",
-        3,
-        W,
-        one(),
-        strings::append,
-        "key value",
-        "Append to a value"
-    ),
+    cmd!("set", -3, W, one(), strings::set, "key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]", "Set a key's value, optionally with an expiry"),
+    cmd!("setnx", 3, W, one(), strings::setnx, "key value", "Set a key only if it does not exist"),
+    cmd!("setex", 4, W, one(), strings::setex, "key seconds value", "Set a key with an expiry in seconds"),
+    cmd!("psetex", 4, W, one(), strings::psetex, "key milliseconds value", "Set a key with an expiry in milliseconds"),
+    cmd!("getset", 3, W, one(), strings::getset, "key value", "Set a key and return its old value"),
+    cmd!("getdel", 2, W, one(), strings::getdel, "key", "Get a key's value and delete it"),
+    cmd!("getex", -2, W, one(), strings::getex, "key [EX s|PX ms|EXAT t|PXAT t|PERSIST]", "Get a key's value and change its expiry"),
+    cmd!("mget", -2, R, all_args(), strings::mget, "key [key ...]", "Get the values of several keys"),
+    cmd!("mset", -3, W, pairs(), strings::mset, "key value [key value ...]", "Set several keys"),
+    cmd!("msetnx", -3, W, pairs(), strings::msetnx, "key value [key value ...]", "Set several keys only if none exists"),
+    cmd!("incr", 2, W, one(), strings::incr, "key", "Increment an integer value by one"),
+    cmd!("decr", 2, W, one(), strings::decr, "key", "Decrement an integer value by one"),
+    cmd!("incrby", 3, W, one(), strings::incrby, "key increment", "Increment an integer value"),
+    cmd!("decrby", 3, W, one(), strings::decrby, "key decrement", "Decrement an integer value"),
+    cmd!("incrbyfloat", 3, W, one(), strings::incrbyfloat, "key increment", "Increment a floating point value"),
+    cmd!("append", 3, W, one(), strings::append, "key value", "Append to a value"),
     cmd!("strlen", 2, R, one(), strings::strlen, "key", "Length of a value"),
-    cmd!(
-        "getrange",
-        4,
-        R,
-        one(),
-        strings::getrange,
-        "key start end",
-        "Substring of a value"
-    ),
-    cmd!(
-        "setrange",
-        4,
-        W,
-        one(),
-        strings::setrange,
-        "key offset value",
-        "Overwrite part of a value"
-    ),
+    cmd!("getrange", 4, R, one(), strings::getrange, "key start end", "Substring of a value"),
+    cmd!("setrange", 4, W, one(), strings::setrange, "key offset value", "Overwrite part of a value"),
     // keys
-    cmd!(
-        "del",
-        -2,
-        W,
-        all_args(),
-        keys::del,
-        "key [key ...]",
-        "Delete keys"
-    ),
-    cmd!(
-        "unlink",
-        -2,
-        W,
-        all_args(),
-        keys::del,
-        "key [key ...]",
-        "Delete keys (same as DEL)"
-    ),
-    cmd!(
-        "exists",
-        -2,
-        R,
-        all_args(),
-        keys::exists,
-        "key [key ...]",
-        "Count existing keys"
-    ),
+    cmd!("del", -2, W, all_args(), keys::del, "key [key ...]", "Delete keys"),
+    cmd!("unlink", -2, W, all_args(), keys::del, "key [key ...]", "Delete keys (same as DEL)"),
+    cmd!("exists", -2, R, all_args(), keys::exists, "key [key ...]", "Count existing keys"),
     cmd!("type", 2, R, one(), keys::type_, "key", "Type of a key's value"),
-    cmd!(
-        "rename",
-        3,
-        W,
-        Some(KeySpec::Range {
-            first: 1,
-            last: 2,
-            step: 1
-        }),
-        keys::rename,
-        "key newkey",
-        "Rename a key"
-    ),
-    cmd!(
-        "renamenx",
-        3,
-        W,
-        Some(KeySpec::Range {
-            first: 1,
-            last: 2,
-            step: 1
-        }),
-        keys::renamenx,
-        "key newkey",
-        "Rename a key if the new name is free"
-    ),
-    cmd!(
-        "keys",
-        2,
-        R,
-        None,
-        keys::keys,
-        "pattern",
-        "All keys matching a glob pattern"
-    ),
-    cmd!(
-        "scan",
-        -2,
-        R,
-        None,
-        keys::scan,
-        "cursor [MATCH pattern] [COUNT n] [TYPE t]",
-        "Iterate the keyspace incrementally"
-    ),
+    cmd!("rename", 3, W, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), keys::rename, "key newkey", "Rename a key"),
+    cmd!("renamenx", 3, W, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), keys::renamenx, "key newkey", "Rename a key if the new name is free"),
+    cmd!("keys", 2, R, None, keys::keys, "pattern", "All keys matching a glob pattern"),
+    cmd!("scan", -2, R, None, keys::scan, "cursor [MATCH pattern] [COUNT n] [TYPE t]", "Iterate the keyspace incrementally"),
     cmd!("randomkey", 1, R, None, keys::randomkey, "", "A random key"),
     cmd!("dbsize", 1, R, None, keys::dbsize, "", "Number of keys"),
-    cmd!(
-        "flushdb",
-        -1,
-        W,
-        Some(KeySpec::All),
-        keys::flushall,
-        "[ASYNC|SYNC]",
-        "Delete every key"
-    ),
-    cmd!(
-        "flushall",
-        -1,
-        W,
-        Some(KeySpec::All),
-        keys::flushall,
-        "[ASYNC|SYNC]",
-        "Delete every key"
-    ),
+    cmd!("flushdb", -1, W, Some(KeySpec::All), keys::flushall, "[ASYNC|SYNC]", "Delete every key"),
+    cmd!("flushall", -1, W, Some(KeySpec::All), keys::flushall, "[ASYNC|SYNC]", "Delete every key"),
     // expiry
-    cmd!(
-        "expire",
-        -3,
-        W,
-        one(),
-        keys::expire,
-        "key seconds [NX|XX|GT|LT]",
-        "Set a TTL in seconds"
-    ),
-    cmd!(
-        "pexpire",
-        -3,
-        W,
-        one(),
-        keys::pexpire,
-        "key milliseconds [NX|XX|GT|LT]",
-        "Set a TTL in milliseconds"
-    ),
-    cmd!(
-        "expireat",
-        -3,
-        W,
-        one(),
-        keys::expireat,
-        "key unix-seconds [NX|XX|GT|LT]",
-        "Set an absolute expiry in seconds"
-    ),
-    cmd!(
-        "pexpireat",
-        -3,
-        W,
-        one(),
-        keys::pexpireat,
-        "key unix-ms [NX|XX|GT|LT]",
-        "Set an absolute expiry in milliseconds"
-    ),
-    cmd!(
-        "ttl",
-        2,
-        R,
-        one(),
-        keys::ttl,
-        "key",
-        "Remaining time to live in seconds"
-    ),
-    cmd!(
-        "pttl",
-        2,
-        R,
-        one(),
-        keys::pttl,
-        "key",
-        "Remaining time to live in milliseconds"
-    ),
-    cmd!(
-        "expiretime",
-        2,
-        R,
-        one(),
-        keys::expiretime,
-        "key",
-        "Absolute expiry in unix seconds"
-    ),
-    cmd!(
-        "pexpiretime",
-        2,
-        R,
-        one(),
-        keys::pexpiretime,
-        "key",
-        "Absolute expiry in unix milliseconds"
-    ),
+    cmd!("expire", -3, W, one(), keys::expire, "key seconds [NX|XX|GT|LT]", "Set a TTL in seconds"),
+    cmd!("pexpire", -3, W, one(), keys::pexpire, "key milliseconds [NX|XX|GT|LT]", "Set a TTL in milliseconds"),
+    cmd!("expireat", -3, W, one(), keys::expireat, "key unix-seconds [NX|XX|GT|LT]", "Set an absolute expiry in seconds"),
+    cmd!("pexpireat", -3, W, one(), keys::pexpireat, "key unix-ms [NX|XX|GT|LT]", "Set an absolute expiry in milliseconds"),
+    cmd!("ttl", 2, R, one(), keys::ttl, "key", "Remaining time to live in seconds"),
+    cmd!("pttl", 2, R, one(), keys::pttl, "key", "Remaining time to live in milliseconds"),
+    cmd!("expiretime", 2, R, one(), keys::expiretime, "key", "Absolute expiry in unix seconds"),
+    cmd!("pexpiretime", 2, R, one(), keys::pexpiretime, "key", "Absolute expiry in unix milliseconds"),
     cmd!("persist", 2, W, one(), keys::persist, "key", "Remove a key's TTL"),
     // connection and server
-    cmd!(
-        "ping",
-        -1,
-        R,
-        None,
-        server::ping,
-        "[message]",
-        "Test the connection"
-    ),
+    cmd!("ping", -1, R, None, server::ping, "[message]", "Test the connection"),
     cmd!("echo", 2, R, None, server::echo, "message", "Echo a message"),
     cmd!("quit", -1, NA, None, server::quit, "", "Close the connection"),
-    cmd!(
-        "select",
-        2,
-        R,
-        None,
-        server::select,
-        "0",
-        "Select database 0 (the only one)"
-    ),
-    cmd!(
-        "auth",
-        -2,
-        NA,
-        None,
-        server::auth,
-        "[username] password",
-        "Authenticate"
-    ),
-    cmd!(
-        "hello",
-        -1,
-        NA,
-        None,
-        server::hello,
-        "[2 [AUTH user pass] [SETNAME name]]",
-        "Handshake (RESP2 only)"
-    ),
-    cmd!(
-        "client",
-        -2,
-        R,
-        None,
-        server::client,
-        "SETNAME|GETNAME|ID|SETINFO|INFO ...",
-        "Connection properties"
-    ),
-    cmd!(
-        "config",
-        -2,
-        A,
-        None,
-        server::config,
-        "GET pattern [pattern ...]",
-        "Read configuration"
-    ),
-    cmd!(
-        "command",
-        -1,
-        R,
-        None,
-        server::command,
-        "[COUNT|DOCS|INFO ...]",
-        "Command table introspection"
-    ),
-    cmd!(
-        "info",
-        -1,
-        R,
-        None,
-        server::info,
-        "[section ...]",
-        "Server information"
-    ),
-    cmd!(
-        "stats",
-        1,
-        R,
-        None,
-        server::stats,
-        "",
-        "Statistics and latency percentiles as JSON"
-    ),
+    cmd!("select", 2, R, None, server::select, "0", "Select database 0 (the only one)"),
+    cmd!("auth", -2, NA, None, server::auth, "[username] password", "Authenticate"),
+    cmd!("hello", -1, NA, None, server::hello, "[2 [AUTH user pass] [SETNAME name]]", "Handshake (RESP2 only)"),
+    cmd!("client", -2, R, None, server::client, "SETNAME|GETNAME|ID|SETINFO|INFO ...", "Connection properties"),
+    cmd!("config", -2, A, None, server::config, "GET pattern [pattern ...]", "Read configuration"),
+    cmd!("command", -1, R, None, server::command, "[COUNT|DOCS|INFO ...]", "Command table introspection"),
+    cmd!("info", -1, R, None, server::info, "[section ...]", "Server information"),
+    cmd!("stats", 1, R, None, server::stats, "", "Statistics and latency percentiles as JSON"),
     cmd!("help", -1, R, None, server::help, "", "List commands"),
-    cmd!(
-        "shutdown",
-        -1,
-        A,
-        None,
-        server::shutdown,
-        "[NOSAVE|SAVE]",
-        "Stop the server cleanly"
-    ),
-    cmd!(
-        "flush",
-        1,
-        A,
-        None,
-        server::flush,
-        "",
-        "Return once every acknowledged write is on disk"
-    ),
-    cmd!(
-        "compact",
-        1,
-        AW,
-        None,
-        server::compact,
-        "",
-        "Rewrite the WAL to the live data, in the background"
-    ),
-    cmd!(
-        "bgrewriteaof",
-        1,
-        AW,
-        None,
-        server::compact,
-        "",
-        "Alias of COMPACT"
-    ),
+    cmd!("shutdown", -1, A, None, server::shutdown, "[NOSAVE|SAVE]", "Stop the server cleanly"),
+    cmd!("flush", 1, A, None, server::flush, "", "Return once every acknowledged write is on disk"),
+    cmd!("compact", 1, A, None, server::compact, "", "Rewrite the WAL to the live data, in the background"),
+    cmd!("bgrewriteaof", 1, A, None, server::compact, "", "Alias of COMPACT"),
     cmd!("time", 1, R, None, server::time, "", "Server time"),
 ];
 

@@ -129,7 +129,7 @@ fn a_full_disk_refuses_writes_with_misconf_keeps_reads_and_recovers_under_always
 }
 
 #[test]
-#[ignore = "bug: COMPACT is flagged as a write command and refused with MISCONF while the WAL is failing"]
+
 fn a_compaction_while_the_log_is_failing_loses_nothing_acknowledged() {
     let dir = support::tempdir();
     let launch = Launch {
