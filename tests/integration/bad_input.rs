@@ -151,3 +151,60 @@ fn a_large_bulk_arriving_slowly_is_assembled() {
     assert!(got == expected, "GET big returned a different value");
     assert_eq!(show(&c.cmd(&["STRLEN", "big"])), ":3145728\r\n");
 }
+
+#[test]
+fn endless_header_lines_are_rejected() {
+    let server = Server::start();
+    let mut wire = b"*".to_vec();
+    wire.extend(vec![b'1'; 70 * 1024]);
+    let mut c = server.raw();
+    let _ = std::io::Write::write_all(&mut c.stream, &wire);
+    assert_eq!(
+        show(&c.read_to_eof()),
+        "-ERR Protocol error: too big mbulk count string\r\n"
+    );
+
+    let mut wire = b"*1\r\n$".to_vec();
+    wire.extend(vec![b'1'; 70 * 1024]);
+    let mut c = server.raw();
+    let _ = std::io::Write::write_all(&mut c.stream, &wire);
+    assert_eq!(
+        show(&c.read_to_eof()),
+        "-ERR Protocol error: too big bulk count string\r\n"
+    );
+}
+
+#[test]
+fn strict_header_numbers() {
+    // Redis's string2ll: no '+', no leading zeros, no spaces.
+    let server = Server::start();
+    for wire in [
+        &b"*+1\r\n$4\r\nPING\r\n"[..],
+        b"*01\r\n$4\r\nPING\r\n",
+        b"* 1\r\n$4\r\nPING\r\n",
+    ] {
+        assert_eq!(
+            show(&until_close(&server, wire)),
+            "-ERR Protocol error: invalid multibulk length\r\n",
+            "{:?}",
+            show(wire)
+        );
+    }
+    for wire in [&b"*1\r\n$+4\r\nPING\r\n"[..], b"*1\r\n$04\r\nPING\r\n"] {
+        assert_eq!(
+            show(&until_close(&server, wire)),
+            "-ERR Protocol error: invalid bulk length\r\n",
+            "{:?}",
+            show(wire)
+        );
+    }
+}
+
+#[test]
+fn bulk_terminator_is_skipped_unchecked_like_redis() {
+    // Redis skips the two bytes after a bulk body without looking at them.
+    let server = Server::start();
+    let mut c = server.raw();
+    c.send(b"*1\r\n$4\r\nPINGxx*1\r\n$4\r\nPING\r\n");
+    c.expect(b"+PONG\r\n+PONG\r\n");
+}
