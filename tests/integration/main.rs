@@ -1,0 +1,16 @@
+//! Integration tests of kvserver: each test starts its own server process on
+//! a free loopback port (no WAL, temp dir) and talks to it over TCP, except
+//! `proptest_parser`, which exercises the protocol parser in-process.
+//! Every read is bounded by a socket timeout; no test asserts on timing.
+
+mod support;
+
+mod bad_input;
+mod cli;
+mod concurrency;
+mod expiry;
+mod limits;
+mod pipelining;
+mod proptest_parser;
+mod resp;
+mod text;
