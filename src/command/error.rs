@@ -21,6 +21,8 @@ pub enum CommandError {
     NotInteger,
     NotFloat,
     Overflow,
+    /// `DECRBY key -9223372036854775808`: the decrement itself cannot be negated.
+    DecrementOverflow,
     NanOrInfinity,
     InvalidExpire(&'static str),
     StringTooLong,
@@ -52,6 +54,7 @@ impl fmt::Display for CommandError {
             NotInteger => f.write_str("ERR value is not an integer or out of range"),
             NotFloat => f.write_str("ERR value is not a valid float"),
             Overflow => f.write_str("ERR increment or decrement would overflow"),
+            DecrementOverflow => f.write_str("ERR decrement would overflow"),
             NanOrInfinity => f.write_str("ERR increment would produce NaN or Infinity"),
             InvalidExpire(name) => write!(f, "ERR invalid expire time in '{name}' command"),
             StringTooLong => {

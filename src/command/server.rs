@@ -212,6 +212,10 @@ pub fn config(c: &mut Ctx<'_, '_>) -> CommandResult {
             c.out.bulk(value.as_bytes());
         }
         Ok(())
+    } else if is(sub, "get") {
+        Err(CommandError::Other(
+            "ERR wrong number of arguments for 'config|get' command".into(),
+        ))
     } else if is(sub, "set") {
         Err(CommandError::Other(
             "ERR CONFIG SET is not supported: settings are read at startup (kvserver.toml or flags)".into(),

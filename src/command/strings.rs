@@ -107,11 +107,16 @@ pub fn set(c: &mut Ctx<'_, '_>) -> CommandResult {
             xx = true;
         } else if is(word, "get") {
             get = true;
-        } else if is(word, "keepttl") && expiry == ExpiryOption::None && timed.is_none() {
+        } else if is(word, "keepttl") && timed.is_none() {
             expiry = ExpiryOption::KeepTtl;
-        } else if let (Some(unit), Some(amount), ExpiryOption::None) = (expiry_unit(word), next, expiry) {
+        } else if let (Some(unit), Some(amount)) = (expiry_unit(word), next) {
+            // Redis accepts the same option twice (the last wins) but not two
+            // different ones, nor one together with KEEPTTL.
+            let same_or_first = timed.is_none_or(|(previous, _)| previous == unit);
+            if expiry == ExpiryOption::KeepTtl || !same_or_first {
+                return Err(CommandError::Syntax);
+            }
             timed = Some((unit, amount));
-            expiry = ExpiryOption::KeepTtl; // placeholder until the number is parsed below
             i += 1;
         } else {
             return Err(CommandError::Syntax);
@@ -380,7 +385,7 @@ pub fn incrby(c: &mut Ctx<'_, '_>) -> CommandResult {
 /// DECRBY key decrement
 pub fn decrby(c: &mut Ctx<'_, '_>) -> CommandResult {
     let delta = int_arg(c.args.get(2))?;
-    let delta = delta.checked_neg().ok_or(CommandError::Overflow)?;
+    let delta = delta.checked_neg().ok_or(CommandError::DecrementOverflow)?;
     incr_by(c, delta)
 }
 

@@ -41,7 +41,10 @@ impl ThreadPool {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 sockets: VecDeque::with_capacity(size),
-                idle: 0,
+                // Every worker counts as idle from the start, so a client that
+                // connects right after "ready" is never refused while threads
+                // are still starting up (they will pick the socket up).
+                idle: size,
                 stopping: false,
             }),
             available: Condvar::new(),
@@ -82,10 +85,14 @@ impl ThreadPool {
 }
 
 fn worker_loop(index: usize, shared: &Shared, handler: &(dyn Fn(usize, TcpStream) + Send + Sync)) {
+    let mut served_one = false;
     loop {
         let socket = {
             let mut queue = shared.queue.lock();
-            queue.idle += 1;
+            if served_one {
+                queue.idle += 1;
+            }
+            served_one = true;
             loop {
                 if let Some(socket) = queue.sockets.pop_front() {
                     queue.idle -= 1;

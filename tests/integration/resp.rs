@@ -413,7 +413,6 @@ fn shutdown_exits_zero_with_other_clients_connected() {
 }
 
 #[test]
-#[ignore = "bug: SET k v EX 10 EX 20 gives -ERR syntax error; Redis 7 accepts a repeated EX (last wins)"]
 fn set_accepts_a_repeated_ex_like_redis() {
     let server = Server::start();
     let mut c = server.raw();
@@ -426,7 +425,6 @@ fn set_accepts_a_repeated_ex_like_redis() {
 }
 
 #[test]
-#[ignore = "bug: DECRBY k -9223372036854775808 gives 'increment or decrement would overflow'; Redis says 'decrement would overflow'"]
 fn decrby_i64_min_error_matches_redis() {
     let server = Server::start();
     let mut c = server.raw();
