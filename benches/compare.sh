@@ -13,9 +13,10 @@
 #        MODE=memory|aof|always|both|all (default memory; aof = redis appendonly
 #             everysec vs kvserver's default WAL (fsync interval); always = redis
 #             appendfsync always vs kvserver --fsync always; both = memory+aof)
+#        RAW=file (append every run: mode test c P d server rps p50 p99 cpu),
 #        N=50000 requests per run, ROUNDS=3, TESTS="set get",
 #        CLIENTS="1 10 50 200", PIPELINES="1 16", SIZES="3 100",
-#        KV_PORT=16380 REDIS_PORT=16379
+#        KV_PORT=16380 REDIS_PORT=16379, KV_ARGS="--shards 1" (extra kvserver flags)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -77,6 +78,8 @@ start_servers() { # mode
   done
   mkdir -p "$WORK/kv-$mode" "$WORK/redis-$mode"
   local kv_args=(--port "$KV_PORT" --bind 127.0.0.1 --dir "$WORK/kv-$mode")
+  # shellcheck disable=SC2206
+  [ -n "${KV_ARGS:-}" ] && kv_args+=($KV_ARGS)
   local redis_args=(--port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis-$mode" --save '')
   if [ "$mode" = aof ]; then
     redis_args+=(--appendonly yes --appendfsync everysec)
@@ -100,7 +103,8 @@ stop_servers() {
   wait "$KV_PID" "$REDIS_PID" 2>/dev/null || true
 }
 
-# one_run port pid test c P d -> "rps p50 cpu_s_per_million"
+# one_run port pid test c P d -> "rps p50 p99 cpu_s_per_million"
+# CSV (redis-benchmark 7 and kvbench): "test","rps","avg","min","p50","p95","p99","max"
 one_run() {
   local port=$1 pid=$2 test=$3 c=$4 P=$5 d=$6 before after csv
   before=$(cpu_ticks "$pid")
@@ -108,7 +112,9 @@ one_run() {
     echo "load tool failed against port $port: $(cat "$WORK/bench.err")" >&2; exit 1; }
   after=$(cpu_ticks "$pid")
   echo "$csv" | awk -F'"' -v t="$before" -v u="$after" -v hz="$CLK_TCK" -v n="$N" \
-    'NR==2 {printf "%s %s %.3f\n", $4, $10, (u - t) / hz / n * 1e6}'
+    'NR==2 {printf "%s %s %s %.3f\n", $4, $10, $14, (u - t) / hz / n * 1e6}' >"$WORK/run"
+  [ -s "$WORK/run" ] || { echo "no CSV result from the load tool against port $port: $csv" >&2; exit 1; }
+  cat "$WORK/run"
 }
 
 run_mode() {
@@ -117,8 +123,8 @@ run_mode() {
   echo
   echo "### $mode mode — tool: $TOOL, -n $N, medians of $ROUNDS alternating rounds (A=kvserver, B=redis)"
   echo
-  echo "| test | -c | -P | -d | kvserver req/s | redis req/s | A/B | kvserver p50 ms | redis p50 ms | kvserver CPU s/M req | redis CPU s/M req |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| test | -c | -P | -d | kvserver req/s | redis req/s | A/B | kvserver p50 ms | redis p50 ms | kvserver p99 ms | redis p99 ms | kvserver CPU s/M req | redis CPU s/M req |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for test in $TESTS; do for c in $CLIENTS; do for P in $PIPELINES; do for d in $SIZES; do
     : >"$WORK/a"; : >"$WORK/b"
     for _ in $(seq 1 "$ROUNDS"); do
@@ -127,9 +133,14 @@ run_mode() {
     done
     ar=$(awk '{print $1}' "$WORK/a" | median); br=$(awk '{print $1}' "$WORK/b" | median)
     al=$(awk '{print $2}' "$WORK/a" | median); bl=$(awk '{print $2}' "$WORK/b" | median)
-    ac=$(awk '{print $3}' "$WORK/a" | median); bc=$(awk '{print $3}' "$WORK/b" | median)
+    a9=$(awk '{print $3}' "$WORK/a" | median); b9=$(awk '{print $3}' "$WORK/b" | median)
+    ac=$(awk '{print $4}' "$WORK/a" | median); bc=$(awk '{print $4}' "$WORK/b" | median)
+    if [ -n "${RAW:-}" ]; then
+      sed "s/^/$mode ${test} $c $P $d kvserver /" "$WORK/a" >>"$RAW"
+      sed "s/^/$mode ${test} $c $P $d redis /" "$WORK/b" >>"$RAW"
+    fi
     ratio=$(awk -v a="$ar" -v b="$br" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
-    echo "| ${test^^} | $c | $P | $d | $ar | $br | $ratio | $al | $bl | $ac | $bc |"
+    echo "| ${test^^} | $c | $P | $d | $ar | $br | $ratio | $al | $bl | $a9 | $b9 | $ac | $bc |"
   done; done; done; done
   stop_servers
 }
