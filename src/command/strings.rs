@@ -9,7 +9,11 @@ use crate::wal::Record;
 
 /// GET key
 pub fn get(c: &mut Ctx<'_, '_>) -> CommandResult {
-    let key = c.args.get(1);
+    reply_value(c, c.args.get(1))
+}
+
+/// Replies with `key`'s value or nil, counting the keyspace hit or miss.
+fn reply_value(c: &mut Ctx<'_, '_>, key: &[u8]) -> CommandResult {
     let (map, hash) = locate(&mut c.db, key)?;
     match map.get_live(hash, key, c.now).0 {
         Some(slot) => {
@@ -288,18 +292,9 @@ pub fn getex(c: &mut Ctx<'_, '_>) -> CommandResult {
 /// MGET key [key ...]
 pub fn mget(c: &mut Ctx<'_, '_>) -> CommandResult {
     c.out.array(c.args.len() - 1);
-    for key in c.args.iter_from(1) {
-        let (map, hash) = locate(&mut c.db, key)?;
-        match map.get_live(hash, key, c.now).0 {
-            Some(slot) => {
-                c.hits += 1;
-                c.out.bulk(slot.value());
-            }
-            None => {
-                c.misses += 1;
-                c.out.nil();
-            }
-        }
+    let args = c.args;
+    for key in args.iter_from(1) {
+        reply_value(c, key)?;
     }
     Ok(())
 }

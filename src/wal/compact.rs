@@ -166,14 +166,7 @@ impl Wal {
         let switch_lsn = {
             let mut b = self.buf.lock();
             chunk = b.rewrite.take().unwrap_or_default();
-            if !b.pending.is_empty() {
-                if io.carry.is_empty() {
-                    std::mem::swap(&mut io.carry, &mut b.pending);
-                } else {
-                    io.carry.extend_from_slice(&b.pending);
-                    b.pending.clear();
-                }
-            }
+            b.move_pending_into(&mut io.carry);
             b.appended_lsn
         };
         // Flush the old log's pending bytes so a crash before the rename loses nothing.

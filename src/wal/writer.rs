@@ -37,6 +37,23 @@ pub(super) struct BufState {
     pub appended_lsn: Lsn,
 }
 
+impl BufState {
+    /// Moves every pending byte to the end of `carry`: a swap of the two
+    /// buffers when `carry` is empty (no copy, and the allocations are reused),
+    /// an append when a failed write left bytes in it.
+    pub fn move_pending_into(&mut self, carry: &mut Vec<u8>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if carry.is_empty() {
+            std::mem::swap(carry, &mut self.pending);
+        } else {
+            carry.extend_from_slice(&self.pending);
+            self.pending.clear();
+        }
+    }
+}
+
 /// The file side. Guarded by the I/O mutex.
 pub(super) struct IoState {
     pub file: File,
@@ -477,14 +494,7 @@ impl Wal {
     /// the carry then reaches. Holds the buffer mutex only for that swap/memcpy.
     pub(super) fn take_pending(&self, io: &mut IoState) -> Lsn {
         let mut b = self.buf.lock();
-        if !b.pending.is_empty() {
-            if io.carry.is_empty() {
-                std::mem::swap(&mut io.carry, &mut b.pending);
-            } else {
-                io.carry.extend_from_slice(&b.pending);
-                b.pending.clear();
-            }
-        }
+        b.move_pending_into(&mut io.carry);
         b.appended_lsn
     }
 
