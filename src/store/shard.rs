@@ -64,7 +64,9 @@ impl Slot {
 /// The map of one shard. Not synchronised: the store wraps it in a lock.
 #[derive(Debug, Default)]
 pub struct ShardMap {
-    table: HashTable<u32>,
+    /// Entries are `hash32 << 32 | slot index`: the table can rehash and
+    /// reject most non-matching probes without touching the slot vector.
+    table: HashTable<u64>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     ttl_slots: Vec<u32>,
@@ -98,12 +100,12 @@ impl ShardMap {
     }
 
     fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
+        let tag = hash as u32;
         self.table
-            .find(hash, |&i| {
-                let slot = &self.slots[i as usize];
-                slot.hash == hash && slot.key() == key
+            .find(table_hash(tag), |&entry| {
+                entry_tag(entry) == tag && self.slots[entry_slot(entry) as usize].key() == key
             })
-            .copied()
+            .map(|&entry| entry_slot(entry))
     }
 
     /// The entry for `key`, whether or not it has expired.
@@ -274,8 +276,10 @@ impl ShardMap {
                 (self.slots.len() - 1) as u32
             }
         };
-        let slots = &self.slots;
-        self.table.insert_unique(hash, index, |&i| slots[i as usize].hash);
+        self.table
+            .insert_unique(table_hash(hash as u32), entry(hash as u32, index), |&e| {
+                table_hash(entry_tag(e))
+            });
         self.len += 1;
         self.set_expiry_slot(index, expires_at);
     }
@@ -307,8 +311,11 @@ impl ShardMap {
             self.untrack_ttl(i);
         }
         let hash = self.slots[i as usize].hash;
-        if let Ok(entry) = self.table.find_entry(hash, |&j| j == i) {
-            entry.remove();
+        if let Ok(found) = self
+            .table
+            .find_entry(table_hash(hash as u32), |&e| entry_slot(e) == i)
+        {
+            found.remove();
         }
         let slot = &mut self.slots[i as usize];
         slot.data = Vec::new();
@@ -326,6 +333,28 @@ impl ShardMap {
             self.free.push(i);
         }
     }
+}
+
+/// The 64-bit hash the table works with, rebuilt from the 32 bits it stores:
+/// the low bits pick the bucket, the top bits form hashbrown's tag byte.
+#[inline]
+fn table_hash(tag: u32) -> u64 {
+    u64::from(tag) << 32 | u64::from(tag)
+}
+
+#[inline]
+fn entry(tag: u32, slot: u32) -> u64 {
+    u64::from(tag) << 32 | u64::from(slot)
+}
+
+#[inline]
+fn entry_tag(entry: u64) -> u32 {
+    (entry >> 32) as u32
+}
+
+#[inline]
+fn entry_slot(entry: u64) -> u32 {
+    entry as u32
 }
 
 /// A value being edited in place by `SETRANGE`.
