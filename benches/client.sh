@@ -11,14 +11,8 @@ ROUNDS=${ROUNDS:-3}
 LOADS=${LOADS:-"1 16"}
 C=${C:-50}
 PORT=${PORT:-16396}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 redis-server --port "$PORT" --bind 127.0.0.1 --dir "$WORK" --save '' --appendonly no >"$WORK/redis.log" 2>&1 & PIDS+=($!)
 for _ in $(seq 1 100); do [ "$(redis-cli -p "$PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

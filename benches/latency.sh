@@ -16,15 +16,8 @@ C=${C:-50}
 PIPELINES=${PIPELINES:-"1 16"}
 KV_PORT=${KV_PORT:-16394}
 REDIS_PORT=${REDIS_PORT:-16395}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-wait_ping() { for _ in $(seq 1 100); do [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ] && return 0; sleep 0.1; done; echo "no PONG on $1" >&2; exit 1; }
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 target/release/kvserver --no-wal --port "$KV_PORT" --dir "$WORK/kv" >"$WORK/kv.log" 2>&1 & PIDS+=($!)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK" --save '' --appendonly no >"$WORK/redis.log" 2>&1 & PIDS+=($!)
 wait_ping "$KV_PORT"; wait_ping "$REDIS_PORT"

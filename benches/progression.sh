@@ -24,15 +24,8 @@ case "$TOOL" in
   redis-benchmark) BENCH=(redis-benchmark) ;;
   *) echo "TOOL must be kvbench or redis-benchmark" >&2; exit 2 ;;
 esac
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-wait_ping() { for _ in $(seq 1 100); do [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ] && return 0; sleep 0.1; done; echo "no PONG on $1" >&2; exit 1; }
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 

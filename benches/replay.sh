@@ -18,16 +18,10 @@ N=${N:-1000000}
 ROUNDS=${ROUNDS:-3}
 KV_PORT=${KV_PORT:-16390}
 REDIS_PORT=${REDIS_PORT:-16391}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 
-wait_ping() { # port [start] -> seconds from start (default: now) to the first PONG (polls every 2 ms)
+time_to_pong() { # port [start] -> seconds from start (default: now) to the first PONG (polls every 2 ms)
   local start=${2:-$(date +%s.%N)}
   for _ in $(seq 1 30000); do
     [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ] && break
@@ -50,7 +44,7 @@ echo "compact-growth-percent = 0" >"$WORK/kv.toml"
 
 echo "loading $N SETs into each server..."
 start_kv; start_redis
-wait_ping "$KV_PORT" >/dev/null; wait_ping "$REDIS_PORT" >/dev/null
+wait_ping "$KV_PORT"; wait_ping "$REDIS_PORT"
 redis-benchmark -p "$KV_PORT" -t set -n "$N" -r 100000000 -d 100 -P 64 -c 10 -q >/dev/null
 redis-benchmark -p "$REDIS_PORT" -t set -n "$N" -r 100000000 -d 100 -P 64 -c 10 -q >/dev/null
 echo "kvserver keys: $(redis-cli -p "$KV_PORT" dbsize)  redis keys: $(redis-cli -p "$REDIS_PORT" dbsize)"
@@ -62,8 +56,8 @@ echo
 echo "| round | kvserver s to first PONG | redis s to first PONG |"
 echo "|---:|---:|---:|"
 for r in $(seq 1 "$ROUNDS"); do
-  t0=$(date +%s.%N); start_kv; k=$(wait_ping "$KV_PORT" "$t0"); kill "$KV"; wait "$KV" 2>/dev/null || true
-  t0=$(date +%s.%N); start_redis; d=$(wait_ping "$REDIS_PORT" "$t0"); kill "$REDIS"; wait "$REDIS" 2>/dev/null || true
+  t0=$(date +%s.%N); start_kv; k=$(time_to_pong "$KV_PORT" "$t0"); kill "$KV"; wait "$KV" 2>/dev/null || true
+  t0=$(date +%s.%N); start_redis; d=$(time_to_pong "$REDIS_PORT" "$t0"); kill "$REDIS"; wait "$REDIS" 2>/dev/null || true
   echo "| $r | $k | $d |"
 done
 echo

@@ -14,16 +14,9 @@ N=${N:-1000000}
 VALUE=${VALUE:-100}
 KV_PORT=${KV_PORT:-16392}
 REDIS_PORT=${REDIS_PORT:-16393}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 
-wait_ping() { for _ in $(seq 1 200); do [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ] && return 0; sleep 0.05; done; echo "no PONG on $1" >&2; exit 1; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 target/release/kvserver --no-wal --port "$KV_PORT" --dir "$WORK/kv" >"$WORK/kv.log" 2>&1 & KV=$!; PIDS+=("$KV")
