@@ -108,7 +108,7 @@ pub struct Overrides {
     #[arg(long)]
     pub timeout: Option<u64>,
     /// WAL fsync policy: always, interval, never [default: interval]
-    #[arg(long, value_parser = parse_fsync)]
+    #[arg(long)]
     pub fsync: Option<FsyncPolicy>,
     /// Milliseconds between background WAL flushes [default: 100]
     #[arg(long)]
@@ -119,17 +119,6 @@ pub struct Overrides {
     /// Start even if the WAL is corrupt mid-file, dropping everything from the corruption on
     #[arg(long)]
     pub wal_truncate_corrupt: bool,
-}
-
-fn parse_fsync(s: &str) -> Result<FsyncPolicy, String> {
-    match s {
-        "always" => Ok(FsyncPolicy::Always),
-        "interval" => Ok(FsyncPolicy::Interval),
-        "never" => Ok(FsyncPolicy::Never),
-        other => Err(format!(
-            "unknown fsync policy '{other}' (expected always, interval or never)"
-        )),
-    }
 }
 
 impl Config {
@@ -241,11 +230,6 @@ impl Config {
     /// The `CONFIG GET` view: (name, value) for every setting, plus the
     /// Redis names redis-benchmark and clients ask for.
     pub fn entries(&self) -> Vec<(&'static str, String)> {
-        let fsync = match self.fsync {
-            FsyncPolicy::Always => "always",
-            FsyncPolicy::Interval => "interval",
-            FsyncPolicy::Never => "never",
-        };
         vec![
             ("bind", self.bind.clone()),
             ("port", self.port.to_string()),
@@ -275,7 +259,7 @@ impl Config {
             ),
             ("wal", if self.wal { "yes" } else { "no" }.into()),
             ("appendonly", if self.wal { "yes" } else { "no" }.into()),
-            ("fsync", fsync.into()),
+            ("fsync", self.fsync.as_str().into()),
             (
                 "appendfsync",
                 match self.fsync {

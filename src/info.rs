@@ -11,7 +11,6 @@ use serde_json::{json, Map, Value};
 use crate::command::COMMANDS;
 use crate::state::ServerState;
 use crate::stats::{cpu_seconds, rss_bytes, Summary};
-use crate::wal::FsyncPolicy;
 
 /// Sections shown by plain `INFO` / `INFO default` / `INFO all`.
 const SECTIONS: &[&str] = &[
@@ -86,15 +85,7 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         field(&mut out, "aof_enabled", u8::from(state.wal.is_some()));
         let compacting = state.wal.as_ref().is_some_and(|w| w.is_compacting());
         field(&mut out, "aof_rewrite_in_progress", u8::from(compacting));
-        field(
-            &mut out,
-            "fsync",
-            match config.fsync {
-                FsyncPolicy::Always => "always",
-                FsyncPolicy::Interval => "interval",
-                FsyncPolicy::Never => "never",
-            },
-        );
+        field(&mut out, "fsync", config.fsync.as_str());
         field(&mut out, "flush_interval_ms", config.flush_interval_ms);
         if let Some(wal) = &state.wal {
             for (name, value) in flatten(&wal_json(wal)) {

@@ -7,7 +7,7 @@
 //! pipelined, garbage — and check the replies without a socket, and a
 //! different I/O driver could reuse the session unchanged.
 
-use crate::command::{self, Args, ExecScratch, Invocation};
+use crate::command::{self, Args, CommandSpec, ExecScratch, Invocation};
 use crate::protocol::{ArgSource, Limits, Parsed, Parser, Protocol, ProtocolError, Replies, Style};
 use crate::state::{ClientState, ServerState};
 
@@ -17,7 +17,7 @@ const READ_CHUNK: usize = 16 * 1024;
 const MAX_IDLE_BUFFER: usize = 1024 * 1024;
 
 /// A framed command waiting to run: where its arguments are.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 struct Pending {
     /// Offset of the command's first byte in the read buffer (RESP) or of
     /// its unescaped arguments in `inline_bytes` (text).
@@ -27,6 +27,8 @@ struct Pending {
     first_arg: usize,
     arg_count: usize,
     style: Style,
+    /// Looked up once here; the executor reuses it.
+    spec: Option<&'static CommandSpec>,
 }
 
 /// Per-client protocol state.
@@ -165,12 +167,18 @@ impl Session {
                             0
                         }
                     };
+                    let (name_start, name_end) = self.arg_ranges[first_arg];
+                    let name = match source {
+                        ArgSource::Buffer => &self.buf[pos + name_start..pos + name_end],
+                        ArgSource::Scratch => &self.inline_bytes[name_start..name_end],
+                    };
                     self.pending.push(Pending {
                         base,
                         source,
                         first_arg,
                         arg_count: self.arg_ranges.len() - first_arg,
                         style: Style::for_request(protocol, self.inline_replies_resp),
+                        spec: command::lookup(name),
                     });
                     pos += len;
                 }
@@ -198,10 +206,9 @@ impl Session {
         let mut i = 0;
         while i < self.pending.len() && !self.client.close_after_reply {
             let mut n = 1;
-            if command::batchable(&view.args(&self.pending[i])) {
-                while n < command::MAX_BATCH
-                    && i + n < self.pending.len()
-                    && command::batchable(&view.args(&self.pending[i + n]))
+            let batchable = |p: &Pending| command::batchable(p.spec, p.arg_count);
+            if batchable(&self.pending[i]) {
+                while n < command::MAX_BATCH && i + n < self.pending.len() && batchable(&self.pending[i + n])
                 {
                     n += 1;
                 }
@@ -209,6 +216,7 @@ impl Session {
             let group = self.pending[i..i + n].iter().map(|p| Invocation {
                 args: view.args(p),
                 style: p.style,
+                spec: p.spec,
             });
             command::execute(
                 state,

@@ -47,9 +47,12 @@ pub struct WorkerCounters {
 pub struct WorkerStats(Mutex<WorkerCounters>);
 
 impl WorkerStats {
-    /// Records one command: its table index, latency and whether it failed.
-    pub fn record(&self, command: usize, elapsed: Duration, failed: bool) {
+    /// Records one command: its table index, latency, whether it failed, and
+    /// its keyspace hits and misses — one lock of this worker's slot.
+    pub fn record(&self, command: usize, elapsed: Duration, failed: bool, hits: u64, misses: u64) {
         let mut counters = self.0.lock();
+        counters.keyspace_hits += hits;
+        counters.keyspace_misses += misses;
         if counters.commands.len() <= command {
             counters.commands.resize_with(command + 1, || None);
         }
@@ -62,15 +65,6 @@ impl WorkerStats {
             stats.errors += u64::from(failed);
             let ns = (elapsed.as_nanos() as u64).clamp(1, MAX_LATENCY_NS);
             let _ = stats.latency_ns.record(ns);
-        }
-    }
-
-    /// Adds keyspace hit/miss counts of one command.
-    pub fn keyspace(&self, hits: u64, misses: u64) {
-        if hits + misses > 0 {
-            let mut counters = self.0.lock();
-            counters.keyspace_hits += hits;
-            counters.keyspace_misses += misses;
         }
     }
 

@@ -88,6 +88,8 @@ fn internal_error() -> CommandError {
 pub struct Invocation<'a> {
     pub args: Args<'a>,
     pub style: Style,
+    /// The command's table entry, looked up once when it was framed (None: unknown).
+    pub spec: Option<&'static CommandSpec>,
 }
 
 /// Per-connection scratch the executor reuses between reads.
@@ -101,10 +103,10 @@ pub struct ExecScratch {
 fn admit(
     state: &ServerState,
     client: &ClientState,
-    args: &Args<'_>,
+    cmd: &Invocation<'_>,
 ) -> Result<&'static CommandSpec, CommandError> {
-    let name = args.get(0);
-    let spec = lookup(name).ok_or_else(|| unknown_command(args))?;
+    let args = &cmd.args;
+    let spec = cmd.spec.ok_or_else(|| unknown_command(args))?;
     if !spec.arity_ok(args.len()) {
         return Err(CommandError::WrongArity(spec.name));
     }
@@ -132,9 +134,9 @@ fn unknown_command(args: &Args<'_>) -> CommandError {
     CommandError::UnknownCommand { name, args: preview }
 }
 
-/// True if `invocation` can join a batch: a known keyed command with valid arity.
-pub fn batchable(args: &Args<'_>) -> bool {
-    lookup(args.get(0)).is_some_and(|spec| spec.keys.is_some() && spec.arity_ok(args.len()))
+/// True if a command can join a batch: a known keyed command with valid arity.
+pub fn batchable(spec: Option<&CommandSpec>, argc: usize) -> bool {
+    spec.is_some_and(|spec| spec.keys.is_some() && spec.arity_ok(argc))
 }
 
 /// Runs `commands` (all batchable, or a single command of any kind) and
@@ -154,7 +156,7 @@ pub fn execute<'a>(
     let mut shards = ShardSet::default();
     scratch.admitted.clear();
     for cmd in commands.clone() {
-        let admitted = admit(state, client, &cmd.args);
+        let admitted = admit(state, client, &cmd);
         if let Ok(spec) = admitted {
             match spec.keys {
                 Some(KeySpec::All) => shards = state.store.all_shards(),
@@ -174,11 +176,13 @@ pub fn execute<'a>(
     let count = scratch.admitted.len();
     let lock_wait = started.elapsed() / count.max(1) as u32;
     let mut wrote = false;
+    // One clock read per batch: expiry decisions inside a batch share "now".
+    let now = crate::store::now_ms();
     for (cmd, admitted) in commands.clone().zip(scratch.admitted.drain(..)) {
         let t0 = Instant::now();
         out.set_style(cmd.style);
         let mark = out.len();
-        let (index, result) = match admitted {
+        let (recorded, result) = match admitted {
             Ok(spec) => {
                 wrote |= spec.flags.write;
                 let mut ctx = Ctx {
@@ -191,13 +195,12 @@ pub fn execute<'a>(
                         buf: &mut scratch.records,
                         enabled: logging,
                     },
-                    now: crate::store::now_ms(),
+                    now,
                     hits: 0,
                     misses: 0,
                 };
                 let result = (spec.handler)(&mut ctx);
-                stats.keyspace(ctx.hits, ctx.misses);
-                (Some(spec.index()), result)
+                (Some((spec.index(), ctx.hits, ctx.misses)), result)
             }
             Err(e) => (None, Err(e)),
         };
@@ -205,8 +208,8 @@ pub fn execute<'a>(
             out.truncate(mark);
             out.error(&e.to_string());
         }
-        if let Some(index) = index {
-            stats.record(index, t0.elapsed() + lock_wait, result.is_err());
+        if let Some((index, hits, misses)) = recorded {
+            stats.record(index, t0.elapsed() + lock_wait, result.is_err(), hits, misses);
         }
     }
     // Log while the shards are still locked: per-key WAL order = memory order.

@@ -52,9 +52,7 @@ pub fn split_inline(
                     continue;
                 }
                 if c == b'"' {
-                    if i + 1 < line.len() && !is_space(line[i + 1]) {
-                        return Err(UnbalancedQuotes);
-                    }
+                    closing_quote_ends_argument(line, i)?;
                     i += 1;
                     break;
                 }
@@ -70,9 +68,7 @@ pub fn split_inline(
                     continue;
                 }
                 if c == b'\'' {
-                    if i + 1 < line.len() && !is_space(line[i + 1]) {
-                        return Err(UnbalancedQuotes);
-                    }
+                    closing_quote_ends_argument(line, i)?;
                     i += 1;
                     break;
                 }
@@ -90,6 +86,14 @@ pub fn split_inline(
             }
         }
         args.push((start, out.len()));
+    }
+}
+
+/// A closing quote at `line[i]` must be followed by whitespace or the end of the line.
+fn closing_quote_ends_argument(line: &[u8], i: usize) -> Result<(), UnbalancedQuotes> {
+    match line.get(i + 1) {
+        Some(&next) if !is_space(next) => Err(UnbalancedQuotes),
+        _ => Ok(()),
     }
 }
 

@@ -59,6 +59,7 @@ impl Batch {
 /// Routes replayed records to apply threads; joins them on [`ParallelReplay::finish`].
 pub struct ParallelReplay {
     store: Arc<Store>,
+    now: u64,
     pending: Vec<Batch>,
     senders: Vec<Sender<Batch>>,
     threads: Vec<JoinHandle<()>>,
@@ -79,7 +80,7 @@ impl ParallelReplay {
                     .name(format!("kv-replay-{index}"))
                     .spawn(move || {
                         for batch in rx {
-                            apply_batch(&store, &batch, index, count, now);
+                            apply_batch(&store, &batch, index, count);
                         }
                     })?,
             );
@@ -87,6 +88,7 @@ impl ParallelReplay {
         }
         Ok(ParallelReplay {
             store,
+            now,
             pending: (0..count).map(|_| Batch::default()).collect(),
             senders,
             threads: handles,
@@ -95,54 +97,51 @@ impl ParallelReplay {
 
     /// Queues one record for the thread owning its key.
     pub fn apply(&mut self, record: Record<'_>) {
-        let count = self.senders.len();
-        let target = |store: &Store, key: &[u8]| {
-            let hash = store.hash(key);
-            (hash, store.shard_of(hash) % count)
-        };
-        match record {
+        // An expiry already in the past means the key is gone: replay it as a delete.
+        let record = match record {
             Record::Set {
                 key,
-                value,
-                expires_at_ms,
-            } => {
-                let (hash, t) = target(&self.store, key);
-                let batch = &mut self.pending[t];
-                let key = batch.push_bytes(key);
-                let value = batch.push_bytes(value);
-                batch.ops.push(Op::Set {
-                    hash,
-                    key,
-                    value,
-                    expires_at: expires_at_ms.unwrap_or(0),
-                });
-                self.maybe_send(t);
+                expires_at_ms: Some(at),
+                ..
             }
-            Record::Del { key } => {
-                let (hash, t) = target(&self.store, key);
-                let batch = &mut self.pending[t];
-                let key = batch.push_bytes(key);
-                batch.ops.push(Op::Del { hash, key });
-                self.maybe_send(t);
-            }
-            Record::Expire { key, expires_at_ms } => {
-                let (hash, t) = target(&self.store, key);
-                let batch = &mut self.pending[t];
-                let key = batch.push_bytes(key);
-                batch.ops.push(Op::Expire {
-                    hash,
-                    key,
-                    expires_at: expires_at_ms.unwrap_or(0),
-                });
-                self.maybe_send(t);
-            }
+            | Record::Expire {
+                key,
+                expires_at_ms: Some(at),
+            } if at <= self.now => Record::Del { key },
+            other => other,
+        };
+        let key = match record {
+            Record::Set { key, .. } | Record::Del { key } | Record::Expire { key, .. } => key,
             Record::FlushAll => {
-                for t in 0..count {
+                for t in 0..self.senders.len() {
                     self.pending[t].ops.push(Op::FlushAll);
                     self.maybe_send(t);
                 }
+                return;
             }
-        }
+        };
+        let hash = self.store.hash(key);
+        let t = self.store.shard_of(hash) % self.senders.len();
+        let batch = &mut self.pending[t];
+        let key = batch.push_bytes(key);
+        let op = match record {
+            Record::Set {
+                value, expires_at_ms, ..
+            } => Op::Set {
+                hash,
+                key,
+                value: batch.push_bytes(value),
+                expires_at: expires_at_ms.unwrap_or(0),
+            },
+            Record::Expire { expires_at_ms, .. } => Op::Expire {
+                hash,
+                key,
+                expires_at: expires_at_ms.unwrap_or(0),
+            },
+            Record::Del { .. } | Record::FlushAll => Op::Del { hash, key },
+        };
+        batch.ops.push(op);
+        self.maybe_send(t);
     }
 
     fn maybe_send(&mut self, t: usize) {
@@ -175,7 +174,8 @@ impl ParallelReplay {
     }
 }
 
-fn apply_batch(store: &Store, batch: &Batch, thread: usize, threads: usize, now: u64) {
+/// Applies one batch. Expired records were already turned into deletes by the dispatcher.
+fn apply_batch(store: &Store, batch: &Batch, thread: usize, threads: usize) {
     let bytes = &batch.bytes;
     for op in &batch.ops {
         match op {
@@ -185,13 +185,12 @@ fn apply_batch(store: &Store, batch: &Batch, thread: usize, threads: usize, now:
                 value,
                 expires_at,
             } => {
-                let mut map = store.lock(store.shard_of(*hash));
-                let key = &bytes[key.clone()];
-                if *expires_at != 0 && *expires_at <= now {
-                    map.remove(*hash, key);
-                } else {
-                    map.set(*hash, key, &bytes[value.clone()], *expires_at);
-                }
+                store.lock(store.shard_of(*hash)).set(
+                    *hash,
+                    &bytes[key.clone()],
+                    &bytes[value.clone()],
+                    *expires_at,
+                );
             }
             Op::Del { hash, key } => {
                 store
@@ -203,13 +202,9 @@ fn apply_batch(store: &Store, batch: &Batch, thread: usize, threads: usize, now:
                 key,
                 expires_at,
             } => {
-                let mut map = store.lock(store.shard_of(*hash));
-                let key = &bytes[key.clone()];
-                if *expires_at != 0 && *expires_at <= now {
-                    map.remove(*hash, key);
-                } else {
-                    map.set_expiry(*hash, key, *expires_at);
-                }
+                store
+                    .lock(store.shard_of(*hash))
+                    .set_expiry(*hash, &bytes[key.clone()], *expires_at);
             }
             Op::FlushAll => {
                 for shard in (thread..store.shard_count()).step_by(threads) {
