@@ -22,6 +22,93 @@ pub enum InlineReplies {
     Resp,
 }
 
+/// Most worker threads: each is a real thread with its own poller, and far
+/// more threads than cores only adds context switches.
+pub const MAX_WORKERS: usize = 1024;
+
+/// Most clients: each costs a file descriptor, and the kernel's per-process
+/// limit is rarely above a million.
+pub const MAX_CLIENTS: usize = 1_000_000;
+
+/// When a client that does not read its replies is disconnected: above
+/// `hard_bytes` of unsent output at once, or above `soft_bytes` for
+/// `soft_seconds` in a row (Redis's `client-output-buffer-limit`, one class).
+/// 0 disables a limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputBufferLimit {
+    pub hard_bytes: u64,
+    pub soft_bytes: u64,
+    pub soft_seconds: u64,
+}
+
+impl Default for OutputBufferLimit {
+    /// 1 GiB hard, 256 MiB for 60 s: far above what back-pressure lets a
+    /// pipelining client accumulate (see `server::worker`), so only replies
+    /// that are huge by themselves (`KEYS *`, a giant `MGET`) to a client
+    /// that stopped reading ever reach it.
+    fn default() -> Self {
+        OutputBufferLimit {
+            hard_bytes: 1 << 30,
+            soft_bytes: 256 << 20,
+            soft_seconds: 60,
+        }
+    }
+}
+
+impl std::fmt::Display for OutputBufferLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.hard_bytes, self.soft_bytes, self.soft_seconds)
+    }
+}
+
+impl std::str::FromStr for OutputBufferLimit {
+    type Err = String;
+
+    /// `"hard soft seconds"`, sizes in bytes or with Redis's units (`64mb`).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        let [hard, soft, seconds] = parts[..] else {
+            return Err(format!("expected \"hard soft seconds\", got '{text}'"));
+        };
+        Ok(OutputBufferLimit {
+            hard_bytes: parse_memory(hard)?,
+            soft_bytes: parse_memory(soft)?,
+            soft_seconds: seconds
+                .parse()
+                .map_err(|_| format!("'{seconds}' is not a number of seconds"))?,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for OutputBufferLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses a byte count with Redis's units: `100`, `1k`/`1kb` (1000/1024), `64mb`, `2gb`.
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let lower = text.to_ascii_lowercase();
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let multiplier: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return Err(format!("'{text}' is not a memory size (e.g. 100, 64mb, 2gb)")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| format!("'{text}' is not a memory size (e.g. 100, 64mb, 2gb)"))
+}
+
 /// Every setting of the server. See `kvserver.toml` for each key's documentation.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
@@ -29,7 +116,13 @@ pub struct Config {
     pub bind: String,
     pub port: u16,
     pub dir: PathBuf,
+    /// Worker threads; 0 = one per core.
     pub workers: usize,
+    /// Most clients connected at once (Redis's `maxclients`).
+    pub maxclients: usize,
+    /// `"hard soft seconds"`: a client whose unsent replies exceed `hard`
+    /// bytes, or stay above `soft` bytes for `seconds`, is disconnected.
+    pub client_output_buffer_limit: OutputBufferLimit,
     pub requirepass: Option<String>,
     pub loglevel: String,
     pub inline_replies: InlineReplies,
@@ -54,7 +147,9 @@ impl Default for Config {
             bind: "127.0.0.1".into(),
             port: 6380,
             dir: PathBuf::from("./data"),
-            workers: 256,
+            workers: 0,
+            maxclients: 10_000,
+            client_output_buffer_limit: OutputBufferLimit::default(),
             requirepass: None,
             loglevel: "info".into(),
             inline_replies: InlineReplies::Text,
@@ -89,9 +184,12 @@ pub struct Overrides {
     /// Data directory holding the WAL [default: ./data]
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Worker threads = maximum concurrent clients [default: 256]
+    /// Worker threads, each serving many clients; 0 = one per core [default: 0]
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Most clients connected at once [default: 10000]
+    #[arg(long)]
+    pub maxclients: Option<usize>,
     /// Require clients to AUTH with this password
     #[arg(long)]
     pub requirepass: Option<String>,
@@ -153,6 +251,9 @@ impl Config {
         if let Some(v) = o.workers {
             self.workers = v;
         }
+        if let Some(v) = o.maxclients {
+            self.maxclients = v;
+        }
         if let Some(v) = &o.requirepass {
             self.requirepass = Some(v.clone());
         }
@@ -182,10 +283,27 @@ impl Config {
         }
     }
 
+    /// The number of worker threads to start: `workers`, or one per core.
+    pub fn worker_threads(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// Rejects values the server cannot run with, naming the key.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.workers == 0 || self.workers > 65_536 {
-            bail!("workers must be between 1 and 65536 (got {})", self.workers);
+        if self.workers > MAX_WORKERS {
+            bail!(
+                "workers must be between 0 (one per core) and {MAX_WORKERS} (got {})",
+                self.workers
+            );
+        }
+        if self.maxclients == 0 || self.maxclients > MAX_CLIENTS {
+            bail!(
+                "maxclients must be between 1 and {MAX_CLIENTS} (got {})",
+                self.maxclients
+            );
         }
         if !self.shards.is_power_of_two() || self.shards > crate::store::MAX_SHARDS {
             bail!(
@@ -235,7 +353,11 @@ impl Config {
             ("port", self.port.to_string()),
             ("dir", self.dir.display().to_string()),
             ("workers", self.workers.to_string()),
-            ("maxclients", self.workers.to_string()),
+            ("maxclients", self.maxclients.to_string()),
+            (
+                "client-output-buffer-limit",
+                self.client_output_buffer_limit.to_string(),
+            ),
             ("requirepass", self.requirepass.clone().unwrap_or_default()),
             ("loglevel", self.loglevel.clone()),
             (
