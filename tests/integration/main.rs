@@ -13,4 +13,5 @@ mod limits;
 mod pipelining;
 mod proptest_parser;
 mod resp;
+mod resp3;
 mod text;
