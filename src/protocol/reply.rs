@@ -40,7 +40,9 @@ pub enum Style {
     Resp,
     /// RESP3, after `HELLO 3`.
     Resp3,
-    Text { crlf: bool },
+    Text {
+        crlf: bool,
+    },
 }
 
 impl Style {

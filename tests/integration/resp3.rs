@@ -157,10 +157,17 @@ fn info_and_client_info_are_verbatim_strings_in_resp3() {
     let mut c = resp3(&server);
     let info = c.cmd(&["INFO", "server"]);
     let header_end = info.windows(2).position(|w| w == b"\r\n").unwrap();
-    let len: usize = std::str::from_utf8(&info[1..header_end]).unwrap().parse().unwrap();
+    let len: usize = std::str::from_utf8(&info[1..header_end])
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(info[0], b'=');
     assert_eq!(info.len(), header_end + 2 + len + 2, "{}", show(&info));
-    assert!(info[header_end + 2..].starts_with(b"txt:# Server\r\n"), "{}", show(&info));
+    assert!(
+        info[header_end + 2..].starts_with(b"txt:# Server\r\n"),
+        "{}",
+        show(&info)
+    );
 
     let client = show(&c.cmd(&["CLIENT", "INFO"]));
     assert!(client.starts_with('='), "{client}");
