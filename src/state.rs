@@ -68,6 +68,8 @@ pub struct ClientState {
     pub lib_name: Option<Vec<u8>>,
     pub lib_ver: Option<Vec<u8>>,
     pub authenticated: bool,
+    /// True after `HELLO 3`: RESP requests get RESP3 replies (CLIENT LIST's `resp=`).
+    pub resp3: bool,
     /// Set by QUIT/SHUTDOWN: send the pending replies, then close.
     pub close_after_reply: bool,
     /// Table index of the last command run (`CLIENT LIST cmd=`).
@@ -124,6 +126,18 @@ impl ClientLimits {
     /// Changes `timeout`; workers apply it at their next sweep.
     pub fn set_timeout_secs(&self, secs: u64) {
         self.timeout_secs.store(secs, Ordering::Relaxed);
+    }
+}
+
+impl ClientState {
+    /// The RESP version this connection speaks (2 or 3), as `HELLO` and
+    /// `CLIENT LIST` (`resp=`) report it.
+    pub fn resp_version(&self) -> u8 {
+        if self.resp3 {
+            3
+        } else {
+            2
+        }
     }
 }
 

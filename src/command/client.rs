@@ -25,7 +25,7 @@ pub fn client(c: &mut Ctx<'_, '_>) -> CommandResult {
         set_info(c)?;
     } else if is(sub, "info") && argc == 2 {
         let line = own_line(c);
-        c.out.bulk(line.as_bytes());
+        c.out.verbatim(line.as_bytes());
     } else if is(sub, "list") {
         list(c)?;
     } else if is(sub, "kill") && argc >= 3 {
@@ -133,7 +133,7 @@ fn list(c: &mut Ctx<'_, '_>) -> CommandResult {
             }
         }
     }
-    c.out.bulk(text.as_bytes());
+    c.out.verbatim(text.as_bytes());
     Ok(())
 }
 
@@ -277,10 +277,16 @@ fn own_line(c: &Ctx<'_, '_>) -> String {
         Some(handle) => {
             // The command running now is CLIENT itself.
             handle.set_last_command(super::table::lookup(b"client").map_or(0, |s| s.index()));
+            handle
+                .resp
+                .store(usize::from(c.client.resp_version()), Ordering::Relaxed);
             line(handle, &names, Instant::now())
         }
         None => {
             let handle = ClientHandle::new(c.client.id, c.client.addr.clone(), String::new(), -1, 0);
+            handle
+                .resp
+                .store(usize::from(c.client.resp_version()), Ordering::Relaxed);
             line(&handle, &names, Instant::now())
         }
     }

@@ -230,7 +230,7 @@ pub fn execute<'a>(
     let styles_start = scratch.styles.len();
     for (cmd, admitted) in commands.clone().zip(scratch.admitted.drain(..)) {
         let t0 = Instant::now();
-        out.set_style(cmd.style);
+        out.set_style(cmd.style.with_resp3(client.resp3));
         let mark = out.len();
         let mode_before = client.reply_mode;
         let (recorded, result) = match admitted {
@@ -306,7 +306,7 @@ pub fn execute<'a>(
                 tracing::error!("WAL commit failed: {e}");
                 out.truncate(reply_start);
                 for cmd in commands {
-                    out.set_style(cmd.style);
+                    out.set_style(cmd.style.with_resp3(client.resp3));
                     out.error(&e.to_string());
                 }
             }
