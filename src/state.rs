@@ -70,6 +70,8 @@ pub struct ClientState {
     pub authenticated: bool,
     /// True after `HELLO 3`: RESP requests get RESP3 replies (CLIENT LIST's `resp=`).
     pub resp3: bool,
+    /// MULTI queue and WATCHed keys (CLIENT LIST's `multi=` and `watch=`).
+    pub tx: crate::command::transaction::TxState,
     /// Set by QUIT/SHUTDOWN: send the pending replies, then close.
     pub close_after_reply: bool,
     /// Table index of the last command run (`CLIENT LIST cmd=`).
@@ -204,6 +206,9 @@ pub struct ClientHandle {
     /// Database and RESP version as last published by the session.
     pub db: AtomicUsize,
     pub resp: AtomicUsize,
+    /// Commands queued in MULTI (-1 outside a transaction) and keys WATCHed.
+    pub multi: std::sync::atomic::AtomicI64,
+    pub watch: AtomicUsize,
     names: Mutex<ClientNames>,
     killed: AtomicBool,
 }
@@ -232,6 +237,8 @@ impl ClientHandle {
             output_buffer: AtomicUsize::new(0),
             db: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
+            multi: std::sync::atomic::AtomicI64::new(-1),
+            watch: AtomicUsize::new(0),
             names: Mutex::new(ClientNames::default()),
             killed: AtomicBool::new(false),
         }

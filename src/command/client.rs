@@ -277,19 +277,25 @@ fn own_line(c: &Ctx<'_, '_>) -> String {
         Some(handle) => {
             // The command running now is CLIENT itself.
             handle.set_last_command(super::table::lookup(b"client").map_or(0, |s| s.index()));
-            handle
-                .resp
-                .store(usize::from(c.client.resp_version()), Ordering::Relaxed);
+            publish_own(c, handle);
             line(handle, &names, Instant::now())
         }
         None => {
             let handle = ClientHandle::new(c.client.id, c.client.addr.clone(), String::new(), -1, 0);
-            handle
-                .resp
-                .store(usize::from(c.client.resp_version()), Ordering::Relaxed);
+            publish_own(c, &handle);
             line(&handle, &names, Instant::now())
         }
     }
+}
+
+/// The caller's fields that may have changed earlier in this pass.
+fn publish_own(c: &Ctx<'_, '_>, handle: &ClientHandle) {
+    handle
+        .resp
+        .store(usize::from(c.client.resp_version()), Ordering::Relaxed);
+    let multi = c.client.tx.queued().map_or(-1, |n| n as i64);
+    handle.multi.store(multi, Ordering::Relaxed);
+    handle.watch.store(c.client.tx.watched(), Ordering::Relaxed);
 }
 
 /// One line of CLIENT LIST / CLIENT INFO, with Redis 7's fields in Redis's
@@ -308,8 +314,8 @@ fn line(h: &ClientHandle, names: &ClientNames, now: Instant) -> String {
     let qbuf = h.query_buffer.load(Ordering::Relaxed);
     let omem = h.output_buffer.load(Ordering::Relaxed);
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 \
-         multi=-1 qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
+         multi={} watch={} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
          omem={omem} tot-mem={} events={} cmd={cmd} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         h.id,
         h.addr,
@@ -318,7 +324,14 @@ fn line(h: &ClientHandle, names: &ClientNames, now: Instant) -> String {
         text(&names.name),
         now.duration_since(h.created).as_secs(),
         h.idle(now).as_secs(),
+        if h.multi.load(Ordering::Relaxed) >= 0 {
+            "x"
+        } else {
+            "N"
+        },
         h.db.load(Ordering::Relaxed),
+        h.multi.load(Ordering::Relaxed),
+        h.watch.load(Ordering::Relaxed),
         qbuf + omem,
         if omem > 0 { "rw" } else { "r" },
         h.resp.load(Ordering::Relaxed),
