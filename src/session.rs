@@ -224,22 +224,39 @@ impl Session {
 
     /// Frames every complete command in the buffer, runs them in order
     /// (batching consecutive keyed commands), and keeps any partial command.
+    ///
+    /// Before the client authenticates (with `requirepass` set) the parser
+    /// applies Redis's pre-authentication limits, and framing stops after any
+    /// command that may authenticate (AUTH, HELLO): what follows it is framed
+    /// again under the limits that command leaves in force.
     pub fn run(&mut self, state: &ServerState) {
+        loop {
+            let gated = !self.client.authenticated && state.config.requirepass.is_some();
+            self.parser.set_unauthenticated(gated);
+            if !self.run_once(state, gated) {
+                return;
+            }
+        }
+    }
+
+    /// One frame-and-execute round. True when it stopped at a command that
+    /// may have changed the authentication state and input remains.
+    fn run_once(&mut self, state: &ServerState, gated: bool) -> bool {
         if self.closed {
-            return;
+            return false;
         }
         if self.unrun_input {
             self.parser.reset();
             self.unrun_input = false;
         }
-        let (framed, error) = self.frame();
+        let (framed, error, stopped_at_auth) = self.frame(gated);
         let (consumed, stopped_early) = self.execute_pending(state, framed);
         if stopped_early {
             // Commands after `consumed` are framed but not run: frame them
             // again next pass (the parser restarts at a command boundary).
             self.unrun_input = true;
             self.discard(consumed);
-            return;
+            return false;
         }
         if let Some(error) = error {
             if !self.closed {
@@ -253,11 +270,14 @@ impl Session {
             }
         }
         self.discard(consumed);
+        stopped_at_auth && !self.closed && self.filled > 0
     }
 
     /// Frames commands from the buffer into `pending`. Returns how many bytes
-    /// were consumed and the framing error that stopped it, if any.
-    fn frame(&mut self) -> (usize, Option<ProtocolError>) {
+    /// were consumed, the framing error that stopped it, if any, and whether
+    /// it stopped early after a command allowed before authentication
+    /// (only when `gated`).
+    fn frame(&mut self, gated: bool) -> (usize, Option<ProtocolError>, bool) {
         self.pending.clear();
         self.arg_ranges.clear();
         self.inline_bytes.clear();
@@ -288,25 +308,29 @@ impl Session {
                         ArgSource::Buffer => &self.buf[pos + name_start..pos + name_end],
                         ArgSource::Scratch => &self.inline_bytes[name_start..name_end],
                     };
+                    let spec = command::lookup(name);
                     self.pending.push(Pending {
                         base,
                         source,
                         first_arg,
                         arg_count: self.arg_ranges.len() - first_arg,
                         style: Style::for_request(protocol, self.inline_replies_resp),
-                        spec: command::lookup(name),
+                        spec,
                         end: pos + len,
                     });
                     pos += len;
+                    if gated && spec.is_some_and(|spec| spec.flags.no_auth) {
+                        return (pos, None, true);
+                    }
                 }
                 Parsed::Skip { len } => pos += len,
                 Parsed::Incomplete => {
                     if self.filled - pos > self.query_buffer_limit {
-                        return (pos, Some(ProtocolError::QueryBufferLimit));
+                        return (pos, Some(ProtocolError::QueryBufferLimit), false);
                     }
-                    return (pos, None);
+                    return (pos, None, false);
                 }
-                Parsed::Error(e) => return (pos, Some(e)),
+                Parsed::Error(e) => return (pos, Some(e), false),
             }
         }
     }
@@ -547,6 +571,57 @@ mod tests {
         assert_eq!(
             out,
             &b"-NOAUTH Authentication required.\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n+PONG\r\n"[..]
+        );
+    }
+
+    #[test]
+    fn an_unauthenticated_big_bulk_is_refused_and_closes_the_connection() {
+        let st = state_with(Config {
+            requirepass: Some("secret".into()),
+            ..Config::default()
+        });
+        let mut s = session(&st);
+        let out = exchange(&st, &mut s, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1048576\r\nxxxx");
+        assert_eq!(out, b"-ERR Protocol error: unauthenticated bulk length\r\n");
+        assert!(s.should_close());
+        let mut s = session(&st);
+        let out = exchange(&st, &mut s, b"*11\r\n");
+        assert_eq!(out, b"-ERR Protocol error: unauthenticated multibulk length\r\n");
+        assert!(s.should_close());
+    }
+
+    #[test]
+    fn a_big_bulk_pipelined_right_after_auth_is_accepted() {
+        let st = state_with(Config {
+            requirepass: Some("secret".into()),
+            ..Config::default()
+        });
+        let mut s = session(&st);
+        let value = vec![b'v'; 100_000];
+        let mut input = b"*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n".to_vec();
+        input.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n");
+        input.extend_from_slice(&value);
+        input.extend_from_slice(b"\r\n*2\r\n$6\r\nSTRLEN\r\n$1\r\nk\r\n");
+        let out = exchange(&st, &mut s, &input);
+        assert_eq!(out, b"+OK\r\n+OK\r\n:100000\r\n");
+        assert!(!s.should_close());
+    }
+
+    #[test]
+    fn a_wrong_password_keeps_the_pre_authentication_limits() {
+        let st = state_with(Config {
+            requirepass: Some("secret".into()),
+            ..Config::default()
+        });
+        let mut s = session(&st);
+        let out = exchange(
+            &st,
+            &mut s,
+            b"*2\r\n$4\r\nAUTH\r\n$4\r\nnope\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$20000\r\n",
+        );
+        assert_eq!(
+            out,
+            &b"-WRONGPASS invalid username-password pair or user is disabled.\r\n-ERR Protocol error: unauthenticated bulk length\r\n"[..]
         );
     }
 }

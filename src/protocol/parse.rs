@@ -64,6 +64,12 @@ pub enum ProtocolError {
     UnbalancedQuotes,
     /// An incomplete command outgrew `client-query-buffer-limit`.
     QueryBufferLimit,
+    /// A client that has not authenticated announced more than
+    /// [`UNAUTHENTICATED_MAX_ARGS`] arguments.
+    UnauthenticatedMultibulkLength,
+    /// A client that has not authenticated announced a bulk longer than
+    /// [`UNAUTHENTICATED_MAX_BULK`].
+    UnauthenticatedBulkLength,
 }
 
 impl fmt::Display for ProtocolError {
@@ -86,6 +92,12 @@ impl fmt::Display for ProtocolError {
             }
             ProtocolError::QueryBufferLimit => {
                 f.write_str("ERR Protocol error: query buffer limit exceeded (client-query-buffer-limit)")
+            }
+            ProtocolError::UnauthenticatedMultibulkLength => {
+                f.write_str("ERR Protocol error: unauthenticated multibulk length")
+            }
+            ProtocolError::UnauthenticatedBulkLength => {
+                f.write_str("ERR Protocol error: unauthenticated bulk length")
             }
         }
     }
@@ -130,10 +142,21 @@ struct Partial {
     pending_bulk: Option<usize>,
 }
 
+/// Most arguments a client may send before it authenticates (Redis's
+/// `authRequired` check in `processMultibulkBuffer`): enough for
+/// `HELLO 3 AUTH user pass SETNAME name`, too few to make the server buffer much.
+pub const UNAUTHENTICATED_MAX_ARGS: usize = 10;
+
+/// Longest bulk a client may send before it authenticates (Redis: 16 KB), so
+/// an unauthenticated client costs kilobytes, never a 512 MiB query buffer.
+pub const UNAUTHENTICATED_MAX_BULK: usize = 16 * 1024;
+
 /// An incremental RESP2 + inline parser. One per connection.
 #[derive(Debug, Default)]
 pub struct Parser {
     limits: Limits,
+    /// Applies the much smaller pre-authentication limits.
+    unauthenticated: bool,
     partial: Option<Partial>,
     args: Vec<(usize, usize)>,
     scratch: Vec<u8>,
@@ -167,6 +190,13 @@ impl Parser {
     /// had framed but not yet run).
     pub fn reset(&mut self) {
         self.partial = None;
+    }
+
+    /// Switches the pre-authentication limits on or off ([`UNAUTHENTICATED_MAX_ARGS`],
+    /// [`UNAUTHENTICATED_MAX_BULK`]). The session sets it before framing, and
+    /// frames nothing past a command that may authenticate.
+    pub fn set_unauthenticated(&mut self, unauthenticated: bool) {
+        self.unauthenticated = unauthenticated;
     }
 
     /// True while a multibulk is partly parsed (its bytes must stay buffered).
@@ -234,6 +264,9 @@ impl Parser {
                 if count > self.limits.max_multibulk as i64 {
                     return Parsed::Error(ProtocolError::InvalidMultibulkLength);
                 }
+                if self.unauthenticated && count > UNAUTHENTICATED_MAX_ARGS as i64 {
+                    return Parsed::Error(ProtocolError::UnauthenticatedMultibulkLength);
+                }
                 if count <= 0 {
                     return Parsed::Skip { len: header_len };
                 }
@@ -280,6 +313,9 @@ impl Parser {
                         Some(len) if len >= 0 && len as u64 <= self.limits.max_bulk as u64 => len as usize,
                         _ => return Parsed::Error(ProtocolError::InvalidBulkLength),
                     };
+                    if self.unauthenticated && len > UNAUTHENTICATED_MAX_BULK {
+                        return Parsed::Error(ProtocolError::UnauthenticatedBulkLength);
+                    }
                     state.cursor += header_len;
                     state.pending_bulk = Some(len);
                     len
@@ -446,6 +482,28 @@ mod tests {
         let mut parser = Parser::new(Limits::default());
         assert_eq!(parser.parse(b"*1\r\n$536870912\r\nabc"), Parsed::Incomplete);
         assert!(parser.in_progress());
+    }
+
+    #[test]
+    fn an_unauthenticated_parser_refuses_big_bulks_and_long_multibulks() {
+        let mut parser = Parser::new(Limits::default());
+        parser.set_unauthenticated(true);
+        assert_eq!(
+            parser.parse(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1048576\r\n"),
+            Parsed::Error(ProtocolError::UnauthenticatedBulkLength)
+        );
+        let mut parser = Parser::new(Limits::default());
+        parser.set_unauthenticated(true);
+        assert_eq!(
+            parser.parse(b"*11\r\n"),
+            Parsed::Error(ProtocolError::UnauthenticatedMultibulkLength)
+        );
+        // At the limits, and once authenticated, the same requests frame.
+        let mut parser = Parser::new(Limits::default());
+        parser.set_unauthenticated(true);
+        assert_eq!(parser.parse(b"*10\r\n$16384\r\n"), Parsed::Incomplete);
+        let mut parser = Parser::new(Limits::default());
+        assert_eq!(parser.parse(b"*11\r\n$1048576\r\n"), Parsed::Incomplete);
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod cli;
 mod clients;
 mod concurrency;
 mod expiry;
+mod hardening;
 mod limits;
 mod pipelining;
 mod proptest_parser;

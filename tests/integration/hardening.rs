@@ -1,0 +1,81 @@
+//! Hostile input and operator faults: what an unauthenticated client may
+//! make the server buffer, and how many log lines a flood of refused
+//! connections costs.
+
+use std::io::Write;
+
+use crate::support::*;
+
+/// Peak resident memory of the server in KiB (`VmHWM`), from /proc.
+fn peak_rss_kib(server: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM line")
+}
+
+#[test]
+fn an_unauthenticated_one_megabyte_bulk_gets_the_protocol_error_and_costs_no_memory() {
+    const CLIENTS: usize = 8;
+    const BULK: usize = 1024 * 1024;
+    let server = Server::with_args(&["--requirepass", "secret"]);
+    // Warm up: one authenticated round trip, so the baseline includes a worker's buffers.
+    let mut warm = server.raw();
+    assert_eq!(show(&warm.cmd(&["AUTH", "secret"])), "+OK\r\n");
+    let before = peak_rss_kib(&server);
+
+    let mut clients: Vec<Raw> = (0..CLIENTS).map(|_| server.raw()).collect();
+    let writers: Vec<_> = clients
+        .iter()
+        .map(|c| {
+            let mut stream = c.stream.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let mut wire = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${BULK}\r\n").into_bytes();
+                wire.resize(wire.len() + BULK, b'x');
+                wire.extend_from_slice(b"\r\n");
+                // The server closes early: a failed write is expected.
+                let _ = stream.write_all(&wire);
+            })
+        })
+        .collect();
+    for c in &mut clients {
+        let got = show(&c.read_to_eof());
+        assert_eq!(got, "-ERR Protocol error: unauthenticated bulk length\r\n");
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+    let grown = peak_rss_kib(&server).saturating_sub(before);
+    // Buffering the bulks would cost CLIENTS × 1 MiB at least.
+    assert!(
+        grown < 2 * 1024,
+        "peak RSS grew by {grown} KiB for {CLIENTS} unauthenticated 1 MiB bulks"
+    );
+
+    let mut many = server.raw();
+    many.send(&resp(&["PING"; 11]));
+    assert_eq!(
+        show(&many.read_to_eof()),
+        "-ERR Protocol error: unauthenticated multibulk length\r\n"
+    );
+}
+
+#[test]
+fn an_authenticated_client_may_still_send_a_big_bulk() {
+    let server = Server::with_args(&["--requirepass", "secret"]);
+    let mut c = server.raw();
+    let value = vec![b'v'; 1024 * 1024];
+    // AUTH and the big SET in one write: the SET is framed after AUTH ran.
+    let mut wire = resp(&[&b"AUTH"[..], b"secret"]);
+    wire.extend(resp(&[&b"SET"[..], b"big", &value]));
+    c.send(&wire);
+    assert_eq!(show(&c.read_reply()), "+OK\r\n");
+    assert_eq!(show(&c.read_reply()), "+OK\r\n");
+    assert_eq!(show(&c.cmd(&["STRLEN", "big"])), ":1048576\r\n");
+    let many: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let mut args = vec!["DEL".to_string()];
+    args.extend(many);
+    assert_eq!(show(&c.cmd(&args)), ":0\r\n");
+}
