@@ -16,6 +16,7 @@
 pub mod command;
 pub mod config;
 pub mod info;
+pub mod log_limit;
 pub mod protocol;
 pub mod server;
 pub mod session;

@@ -307,7 +307,7 @@ pub fn execute<'a>(
         if wrote {
             if let Err(e) = wal.commit(lsn) {
                 // The writes are applied in memory but not durable: do not say OK.
-                tracing::error!("WAL commit failed: {e}");
+                crate::error_limited!(crate::wal::COMMIT_FAILED_LOG, "WAL commit failed: {e}");
                 out.truncate(reply_start);
                 for cmd in commands {
                     out.set_style(cmd.style.with_resp3(client.resp3));

@@ -411,7 +411,7 @@ fn exec(
     if let (Some(wal), Some(lsn)) = (&state.wal, lsn) {
         if wrote {
             if let Err(e) = wal.commit(lsn) {
-                tracing::error!("WAL commit failed: {e}");
+                crate::error_limited!(crate::wal::COMMIT_FAILED_LOG, "WAL commit failed: {e}");
                 out.truncate(reply_start);
                 out.error(&e.to_string());
             }

@@ -25,12 +25,19 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::config::Config;
+use crate::log_limit::LogLimiter;
 use crate::state::ServerState;
 use crate::store::Store;
 use crate::wal::{Record, SnapshotSource, Wal, WalConfig};
 
 /// The reply to a client beyond `maxclients`.
 const MAX_CLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
+
+/// A client can be refused, or `accept` fail, thousands of times a second:
+/// one line per interval, with a count (`INFO stats` has the totals).
+static REJECTED_LOG: LogLimiter = LogLimiter::new(crate::log_limit::DEFAULT_INTERVAL);
+static ACCEPT_FAILED_LOG: LogLimiter = LogLimiter::new(crate::log_limit::DEFAULT_INTERVAL);
+static NONBLOCKING_FAILED_LOG: LogLimiter = LogLimiter::new(crate::log_limit::DEFAULT_INTERVAL);
 
 /// Lets the WAL snapshot the store one shard at a time during compaction.
 struct StoreSnapshot(Arc<Store>);
@@ -136,7 +143,7 @@ fn accept_loop(listener: &TcpListener, pool: &pool::WorkerPool, state: &ServerSt
             Ok(socket) => socket,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                tracing::warn!("accept failed: {e}");
+                crate::warn_limited!(ACCEPT_FAILED_LOG, "accept failed: {e}");
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
@@ -151,7 +158,7 @@ fn accept_loop(listener: &TcpListener, pool: &pool::WorkerPool, state: &ServerSt
             continue;
         }
         if let Err(e) = socket.set_nonblocking(true) {
-            tracing::warn!("cannot make a client socket non-blocking: {e}");
+            crate::warn_limited!(NONBLOCKING_FAILED_LOG, "cannot make a client socket non-blocking: {e}");
             continue;
         }
         state.stats.client_connected();
@@ -169,7 +176,7 @@ fn reject(mut socket: TcpStream) {
     // reset that could destroy the error before the client reads it.
     let mut sink = [0u8; 4096];
     let _ = socket.read(&mut sink);
-    tracing::warn!("rejected a client: max number of clients reached");
+    crate::warn_limited!(REJECTED_LOG, "rejected a client: max number of clients reached");
 }
 
 fn spawn_signal_thread(state: Arc<ServerState>) -> anyhow::Result<()> {

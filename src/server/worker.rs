@@ -37,6 +37,7 @@ use slab::Slab;
 
 use super::connection::{Connection, ReadOutcome};
 use super::pool::{Inbox, InboxQueue, WAKER_TOKEN};
+use crate::log_limit::{LogLimiter, DEFAULT_INTERVAL};
 use crate::session::Session;
 use crate::state::{ClientHandle, ClientState, ServerState};
 
@@ -53,6 +54,12 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Read buffer lent to whichever session reads next (sessions with nothing
 /// buffered hold none).
 const SPARE_READ_BUFFER: usize = 16 * 1024;
+
+/// Per-event warnings a flood of clients (or a failing disk) can repeat:
+/// one line per interval, with a count, shared by all workers.
+static POLL_FAILED_LOG: LogLimiter = LogLimiter::new(DEFAULT_INTERVAL);
+static REGISTER_FAILED_LOG: LogLimiter = LogLimiter::new(DEFAULT_INTERVAL);
+static OUTPUT_LIMIT_LOG: LogLimiter = LogLimiter::new(DEFAULT_INTERVAL);
 
 /// One worker thread's state.
 pub struct Worker {
@@ -98,7 +105,7 @@ impl Worker {
             };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != ErrorKind::Interrupted {
-                    tracing::error!(worker = self.index, "poll failed: {e}");
+                    crate::error_limited!(POLL_FAILED_LOG, worker = self.index, "poll failed: {e}");
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 continue;
@@ -179,7 +186,7 @@ impl Worker {
                 .registry()
                 .register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)
         {
-            tracing::warn!("cannot register a client with the poller: {e}");
+            crate::warn_limited!(REGISTER_FAILED_LOG, "cannot register a client with the poller: {e}");
             self.inbox.clients.fetch_sub(1, Ordering::Relaxed);
             state.stats.client_disconnected();
             return;
@@ -269,7 +276,7 @@ impl Worker {
         };
         let result = wal.commit(target);
         if let Err(e) = &result {
-            tracing::error!("WAL commit failed: {e}");
+            crate::error_limited!(crate::wal::COMMIT_FAILED_LOG, "WAL commit failed: {e}");
         }
         for &key in &self.touched {
             if let Some(conn) = self.conns.get_mut(key) {
@@ -302,7 +309,8 @@ impl Worker {
         let unsent = conn.unsent() as u64;
         let limit = self.state.config.client_output_buffer_limit;
         if limit.hard_bytes > 0 && unsent > limit.hard_bytes {
-            tracing::warn!(
+            crate::warn_limited!(
+                OUTPUT_LIMIT_LOG,
                 id = conn.handle.id,
                 unsent,
                 "closing client: output buffer over the hard limit"
@@ -343,7 +351,8 @@ impl Worker {
             if limit.soft_bytes > 0 && unsent > limit.soft_bytes {
                 let since = *conn.over_soft_limit_since.get_or_insert(now);
                 if now.duration_since(since) >= Duration::from_secs(limit.soft_seconds) {
-                    tracing::warn!(
+                    crate::warn_limited!(
+                        OUTPUT_LIMIT_LOG,
                         id = conn.handle.id,
                         unsent,
                         "closing client: output buffer over the soft limit for too long"

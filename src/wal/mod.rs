@@ -47,6 +47,12 @@ pub use record::{
 };
 pub use writer::{ReplayReport, Wal, WalStats};
 
+/// "WAL commit failed" is logged by whichever thread waited for the commit,
+/// once per write while the WAL is failing: one line per interval instead
+/// (the WAL itself logs the failure and the recovery once each).
+pub static COMMIT_FAILED_LOG: crate::log_limit::LogLimiter =
+    crate::log_limit::LogLimiter::new(crate::log_limit::DEFAULT_INTERVAL);
+
 /// Log sequence number: the logical byte offset of the end of an append, counted from the start
 /// of the log file at open and monotonic across compactions. `commit(lsn)` waits for it.
 pub type Lsn = u64;

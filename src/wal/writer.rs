@@ -22,6 +22,11 @@ use super::fault::{self, Faults};
 use super::reader::{read_header, scan, HeaderState, KindCounts, ReadEnd};
 use super::record::{file_header, Record};
 use super::{FsyncPolicy, Lsn, SnapshotSource, WalConfig, WalError, COMPACT_TMP_FILE_NAME};
+use crate::log_limit::{LogLimiter, DEFAULT_INTERVAL};
+
+/// A file that cannot be truncated (made immutable, say) fails the same way
+/// on every retry: one line per interval.
+static TRUNCATE_FAILED_LOG: LogLimiter = LogLimiter::new(DEFAULT_INTERVAL);
 
 /// A `carry` buffer bigger than this is released after a successful write, so one burst does not
 /// pin its peak memory forever.
@@ -634,7 +639,7 @@ impl Wal {
 
     fn roll_back(&self, io: &mut IoState, good: u64) {
         if let Err(e) = io.file.set_len(good) {
-            tracing::error!(path = %self.path.display(), good, "could not truncate the WAL back to its last good length: {e}");
+            crate::error_limited!(TRUNCATE_FAILED_LOG, path = %self.path.display(), good, "could not truncate the WAL back to its last good length: {e}");
             io.dirty_tail = true;
         }
     }

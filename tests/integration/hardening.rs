@@ -79,3 +79,32 @@ fn an_authenticated_client_may_still_send_a_big_bulk() {
     args.extend(many);
     assert_eq!(show(&c.cmd(&args)), ":0\r\n");
 }
+
+#[test]
+fn a_thousand_refused_connections_log_a_bounded_number_of_lines() {
+    let server = Server::with_args(&["--maxclients", "1"]);
+    let mut first = server.raw();
+    assert_eq!(show(&first.cmd(&["PING"])), "+PONG\r\n");
+    let started = std::time::Instant::now();
+    for _ in 0..1000 {
+        let mut refused = server.raw();
+        assert_eq!(show(&refused.read_to_eof()), "-ERR max number of clients reached\r\n");
+    }
+    let elapsed = started.elapsed().as_secs();
+    let count_lines = || {
+        server
+            .stderr_text()
+            .lines()
+            .filter(|l| l.contains("rejected a client"))
+            .count() as u64
+    };
+    // Every refusal is counted in INFO; the log has one line per 5 s at most.
+    let info = show(&first.cmd(&["INFO", "stats"]));
+    assert!(info.contains("rejected_connections:1000"), "{info}");
+    assert!(eventually(std::time::Duration::from_secs(10), || count_lines() >= 1));
+    let lines = count_lines();
+    assert!(
+        (1..=2 + elapsed / 5).contains(&lines),
+        "{lines} log lines for 1000 refused clients in {elapsed} s"
+    );
+}
