@@ -158,7 +158,10 @@ fn accept_loop(listener: &TcpListener, pool: &pool::WorkerPool, state: &ServerSt
             continue;
         }
         if let Err(e) = socket.set_nonblocking(true) {
-            crate::warn_limited!(NONBLOCKING_FAILED_LOG, "cannot make a client socket non-blocking: {e}");
+            crate::warn_limited!(
+                NONBLOCKING_FAILED_LOG,
+                "cannot make a client socket non-blocking: {e}"
+            );
             continue;
         }
         state.stats.client_connected();

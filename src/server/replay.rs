@@ -39,6 +39,14 @@ enum Op {
         key: Range<usize>,
         expires_at: u64,
     },
+    Patch {
+        hash: u64,
+        key: Range<usize>,
+        offset: usize,
+        bytes: Range<usize>,
+        len: usize,
+        expires_at: u64,
+    },
     FlushAll,
 }
 
@@ -107,11 +115,19 @@ impl ParallelReplay {
             | Record::Expire {
                 key,
                 expires_at_ms: Some(at),
+            }
+            | Record::Patch {
+                key,
+                expires_at_ms: Some(at),
+                ..
             } if at <= self.now => Record::Del { key },
             other => other,
         };
         let key = match record {
-            Record::Set { key, .. } | Record::Del { key } | Record::Expire { key, .. } => key,
+            Record::Set { key, .. }
+            | Record::Del { key }
+            | Record::Expire { key, .. }
+            | Record::Patch { key, .. } => key,
             Record::FlushAll => {
                 for t in 0..self.senders.len() {
                     self.pending[t].ops.push(Op::FlushAll);
@@ -136,6 +152,21 @@ impl ParallelReplay {
             Record::Expire { expires_at_ms, .. } => Op::Expire {
                 hash,
                 key,
+                expires_at: expires_at_ms.unwrap_or(0),
+            },
+            Record::Patch {
+                offset,
+                bytes,
+                len,
+                expires_at_ms,
+                ..
+            } => Op::Patch {
+                hash,
+                key,
+                // The decoder bounded both by MAX_PAYLOAD_LEN.
+                offset: offset as usize,
+                bytes: batch.push_bytes(bytes),
+                len: len as usize,
                 expires_at: expires_at_ms.unwrap_or(0),
             },
             Record::Del { .. } | Record::FlushAll => Op::Del { hash, key },
@@ -205,6 +236,23 @@ fn apply_batch(store: &Store, batch: &Batch, thread: usize, threads: usize) {
                 store
                     .lock(store.shard_of(*hash))
                     .set_expiry(*hash, &bytes[key.clone()], *expires_at);
+            }
+            Op::Patch {
+                hash,
+                key,
+                offset,
+                bytes: patch,
+                len,
+                expires_at,
+            } => {
+                store.lock(store.shard_of(*hash)).patch(
+                    *hash,
+                    &bytes[key.clone()],
+                    *offset,
+                    &bytes[patch.clone()],
+                    *len,
+                    *expires_at,
+                );
             }
             Op::FlushAll => {
                 for shard in (thread..store.shard_count()).step_by(threads) {

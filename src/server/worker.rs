@@ -186,7 +186,10 @@ impl Worker {
                 .registry()
                 .register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)
         {
-            crate::warn_limited!(REGISTER_FAILED_LOG, "cannot register a client with the poller: {e}");
+            crate::warn_limited!(
+                REGISTER_FAILED_LOG,
+                "cannot register a client with the poller: {e}"
+            );
             self.inbox.clients.fetch_sub(1, Ordering::Relaxed);
             state.stats.client_disconnected();
             return;

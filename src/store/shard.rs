@@ -188,6 +188,19 @@ impl ShardMap {
         Some(f(&mut value))
     }
 
+    /// Replays a `Patch` WAL record: `key`'s value (empty if absent) cut or
+    /// zero-padded to `len`, `bytes` written at `offset`, expiry (0 = none) set.
+    pub fn patch(&mut self, hash: u64, key: &[u8], offset: usize, bytes: &[u8], len: usize, expires_at: u64) {
+        if self.find(hash, key).is_none() {
+            self.insert_new(hash, key, b"", expires_at);
+        }
+        self.with_value_mut(hash, key, |v| {
+            v.set_len(len);
+            v.write_at(offset, bytes);
+        });
+        self.set_expiry(hash, key, expires_at);
+    }
+
     /// Removes `key`. Returns true if it existed (expired or not).
     pub fn remove(&mut self, hash: u64, key: &[u8]) -> bool {
         match self.find(hash, key) {
@@ -453,6 +466,11 @@ impl ValueMut<'_> {
     /// The current value.
     pub fn get(&self) -> &[u8] {
         &self.data[self.key_len..]
+    }
+
+    /// Cuts or zero-pads the value to `len` bytes.
+    pub fn set_len(&mut self, len: usize) {
+        self.data.resize(self.key_len + len, 0);
     }
 
     /// Overwrites from `offset`, zero-padding any gap, as `SETRANGE` does.

@@ -67,6 +67,8 @@ pub struct KindCounts {
     pub expire: u64,
     /// `FlushAll` records.
     pub flush_all: u64,
+    /// `Patch` records (`APPEND`, `SETRANGE`).
+    pub patch: u64,
     /// Transaction frames (`EXEC`s); their records are counted by kind above.
     pub transactions: u64,
 }
@@ -74,7 +76,7 @@ pub struct KindCounts {
 impl KindCounts {
     /// All records.
     pub fn total(&self) -> u64 {
-        self.set + self.del + self.expire + self.flush_all
+        self.set + self.del + self.expire + self.flush_all + self.patch
     }
 
     #[inline]
@@ -84,6 +86,7 @@ impl KindCounts {
             RecordKind::Del => self.del += 1,
             RecordKind::Expire => self.expire += 1,
             RecordKind::FlushAll => self.flush_all += 1,
+            RecordKind::Patch => self.patch += 1,
             RecordKind::Transaction => self.transactions += 1,
         }
     }
@@ -96,6 +99,9 @@ impl std::fmt::Display for KindCounts {
             "set {}, del {}, expire {}, flushall {}",
             self.set, self.del, self.expire, self.flush_all
         )?;
+        if self.patch > 0 {
+            write!(f, ", patch {}", self.patch)?;
+        }
         if self.transactions > 0 {
             write!(f, "; in {} transactions", self.transactions)?;
         }

@@ -53,6 +53,9 @@ pub enum RecordKind {
     Expire = 3,
     /// Every key was removed.
     FlushAll = 4,
+    /// Part of a string value changed (`APPEND`, `SETRANGE`): bytes at an offset and the
+    /// resulting length. Numbered apart from kinds other branches add (hashes 5–7, databases 10–12).
+    Patch = 20,
     /// A transaction: the records of one `EXEC`, applied all or none. Numbered apart from the
     /// record kinds, which may grow.
     Transaction = 16,
@@ -66,6 +69,7 @@ impl RecordKind {
             2 => Some(RecordKind::Del),
             3 => Some(RecordKind::Expire),
             4 => Some(RecordKind::FlushAll),
+            20 => Some(RecordKind::Patch),
             16 => Some(RecordKind::Transaction),
             _ => None,
         }
@@ -100,6 +104,22 @@ pub enum Record<'a> {
     },
     /// Every key was removed.
     FlushAll,
+    /// `key`'s string value is now its previous value (empty if absent) cut or zero-padded
+    /// to `len` bytes, with `bytes` written at `offset`; its expiry is `expires_at_ms`.
+    /// Proportional to the change, yet still a result: applying it twice, or over a
+    /// snapshot taken after it, gives the same value (see docs/persistence.md).
+    Patch {
+        /// The key bytes.
+        key: &'a [u8],
+        /// Where `bytes` start in the value.
+        offset: u64,
+        /// The bytes written.
+        bytes: &'a [u8],
+        /// The value's length afterwards (`offset + bytes.len()` at least).
+        len: u64,
+        /// Absolute expiry (unix ms) the key keeps, `None` for no TTL.
+        expires_at_ms: Option<u64>,
+    },
 }
 
 fn expiry_len(e: Option<u64>) -> usize {
@@ -134,6 +154,7 @@ impl Record<'_> {
             Record::Del { .. } => RecordKind::Del,
             Record::Expire { .. } => RecordKind::Expire,
             Record::FlushAll => RecordKind::FlushAll,
+            Record::Patch { .. } => RecordKind::Patch,
         }
     }
 
@@ -148,6 +169,12 @@ impl Record<'_> {
             Record::Del { key } => 4 + key.len(),
             Record::Expire { key, expires_at_ms } => 4 + key.len() + expiry_len(*expires_at_ms),
             Record::FlushAll => 0,
+            Record::Patch {
+                key,
+                bytes,
+                expires_at_ms,
+                ..
+            } => 4 + key.len() + 8 + 4 + bytes.len() + 8 + expiry_len(*expires_at_ms),
         }
     }
 
@@ -181,6 +208,19 @@ impl Record<'_> {
                 put_expiry(out, *expires_at_ms);
             }
             Record::FlushAll => {}
+            Record::Patch {
+                key,
+                offset,
+                bytes,
+                len,
+                expires_at_ms,
+            } => {
+                put_bytes(out, key);
+                out.extend_from_slice(&offset.to_le_bytes());
+                put_bytes(out, bytes);
+                out.extend_from_slice(&len.to_le_bytes());
+                put_expiry(out, *expires_at_ms);
+            }
         }
         let crc = crc32c::crc32c(&out[start + 4..]);
         out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
@@ -210,6 +250,15 @@ impl<'a> Cursor<'a> {
         let (b, rest) = self.buf.split_at(n);
         self.buf = rest;
         Ok(b)
+    }
+
+    fn u64(&mut self) -> Result<u64, &'static str> {
+        let (head, rest) = self
+            .buf
+            .split_first_chunk::<8>()
+            .ok_or("payload field overruns the record")?;
+        self.buf = rest;
+        Ok(u64::from_le_bytes(*head))
     }
 
     fn expiry(&mut self) -> Result<Option<u64>, &'static str> {
@@ -262,6 +311,25 @@ pub fn decode_payload(kind: RecordKind, payload: &[u8]) -> Result<Record<'_>, &'
             Record::Expire { key, expires_at_ms }
         }
         RecordKind::FlushAll => Record::FlushAll,
+        RecordKind::Patch => {
+            let key = c.bytes()?;
+            let offset = c.u64()?;
+            let bytes = c.bytes()?;
+            let len = c.u64()?;
+            let expires_at_ms = c.expiry()?;
+            // Bounded like a Set's value, so replay never allocates from a bad length.
+            let end = offset.checked_add(bytes.len() as u64);
+            if len > u64::from(MAX_PAYLOAD_LEN) || end.is_none_or(|end| end > len) {
+                return Err("patch length out of bounds");
+            }
+            Record::Patch {
+                key,
+                offset,
+                bytes,
+                len,
+                expires_at_ms,
+            }
+        }
         RecordKind::Transaction => return Err("a transaction is not a single record"),
     };
     c.finish()?;

@@ -14,5 +14,6 @@ mod compaction;
 mod crash;
 mod disk_full;
 mod ordering;
+mod patch_records;
 mod recovery;
 mod transactions;

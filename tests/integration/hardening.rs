@@ -88,7 +88,10 @@ fn a_thousand_refused_connections_log_a_bounded_number_of_lines() {
     let started = std::time::Instant::now();
     for _ in 0..1000 {
         let mut refused = server.raw();
-        assert_eq!(show(&refused.read_to_eof()), "-ERR max number of clients reached\r\n");
+        assert_eq!(
+            show(&refused.read_to_eof()),
+            "-ERR max number of clients reached\r\n"
+        );
     }
     let elapsed = started.elapsed().as_secs();
     let count_lines = || {
