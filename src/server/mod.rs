@@ -155,7 +155,7 @@ fn accept_loop(listener: &TcpListener, pool: &pool::WorkerPool, state: &ServerSt
             continue;
         }
         state.stats.client_connected();
-        pool.submit(socket);
+        pool.submit(state.next_client_id(), socket);
     }
 }
 
