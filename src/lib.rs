@@ -16,10 +16,17 @@
 pub mod command;
 pub mod config;
 pub mod info;
+pub mod memory;
 pub mod protocol;
+pub mod runtime;
 pub mod server;
 pub mod session;
 pub mod state;
 pub mod stats;
 pub mod store;
 pub mod wal;
+
+/// Every allocation is counted, so `used_memory` and `maxmemory` see real
+/// bytes (see [`memory`] for why this and not jemalloc).
+#[global_allocator]
+static ALLOCATOR: memory::CountingAllocator = memory::CountingAllocator;
