@@ -25,8 +25,3 @@ pub mod state;
 pub mod stats;
 pub mod store;
 pub mod wal;
-
-/// Every allocation is counted, so `used_memory` and `maxmemory` see real
-/// bytes (see [`memory`] for why this and not jemalloc).
-#[global_allocator]
-static ALLOCATOR: memory::CountingAllocator = memory::CountingAllocator;

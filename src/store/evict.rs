@@ -198,7 +198,7 @@ pub fn lfu_counter(access: u32, now: u64) -> u32 {
         65_535 - last + now_min
     };
     let decay = LFU_DECAY_TIME.load(Ordering::Relaxed);
-    let periods = if decay > 0 { elapsed / decay } else { 0 };
+    let periods = elapsed.checked_div(decay).unwrap_or(0);
     counter.saturating_sub(periods)
 }
 
