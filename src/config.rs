@@ -322,7 +322,8 @@ impl Config {
             ("port", self.port.to_string()),
             ("dir", self.dir.display().to_string()),
             ("workers", self.workers.to_string()),
-            ("maxclients", self.maxclients.to_string()),
+            // Today each client occupies a worker, so `workers` caps it too.
+            ("maxclients", self.maxclients.min(self.workers).to_string()),
             ("requirepass", self.requirepass.clone().unwrap_or_default()),
             ("loglevel", self.loglevel.clone()),
             (
