@@ -101,7 +101,7 @@ fn get(c: &mut Ctx<'_, '_>) -> CommandResult {
         .iter()
         .filter(|(name, _)| patterns.iter().any(|p| glob_match(p, name.as_bytes())))
         .collect();
-    c.out.array(matched.len() * 2);
+    c.out.map(matched.len());
     for (name, value) in matched {
         c.out.bulk(name.as_bytes());
         c.out.bulk(value.as_bytes());

@@ -14,4 +14,5 @@ mod maxmemory;
 mod pipelining;
 mod proptest_parser;
 mod resp;
+mod resp3;
 mod text;
