@@ -25,6 +25,7 @@ mod object;
 mod server;
 mod strings;
 mod table;
+pub mod transaction;
 
 use std::time::Instant;
 
@@ -88,6 +89,7 @@ fn internal_error() -> CommandError {
 }
 
 /// One command of a batch, as the session hands it over.
+#[derive(Clone, Copy)]
 pub struct Invocation<'a> {
     pub args: Args<'a>,
     pub style: Style,
@@ -99,6 +101,8 @@ pub struct Invocation<'a> {
 #[derive(Default)]
 pub struct ExecScratch {
     records: Vec<u8>,
+    /// An `EXEC`'s records wrapped as one transaction frame.
+    framed: Vec<u8>,
     admitted: Vec<Result<&'static CommandSpec, CommandError>>,
 }
 

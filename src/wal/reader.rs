@@ -67,6 +67,8 @@ pub struct KindCounts {
     pub expire: u64,
     /// `FlushAll` records.
     pub flush_all: u64,
+    /// Transaction frames (`EXEC`s); their records are counted by kind above.
+    pub transactions: u64,
 }
 
 impl KindCounts {
@@ -82,6 +84,7 @@ impl KindCounts {
             RecordKind::Del => self.del += 1,
             RecordKind::Expire => self.expire += 1,
             RecordKind::FlushAll => self.flush_all += 1,
+            RecordKind::Transaction => self.transactions += 1,
         }
     }
 }
@@ -92,7 +95,11 @@ impl std::fmt::Display for KindCounts {
             f,
             "set {}, del {}, expire {}, flushall {}",
             self.set, self.del, self.expire, self.flush_all
-        )
+        )?;
+        if self.transactions > 0 {
+            write!(f, "; in {} transactions", self.transactions)?;
+        }
+        Ok(())
     }
 }
 
@@ -184,6 +191,14 @@ pub(crate) fn scan(
                 apply(record);
                 start += len;
             }
+            Frame::Transaction { body, len } => {
+                counts.add(RecordKind::Transaction);
+                for record in record::transaction_records(body).flatten() {
+                    counts.add(record.kind());
+                    apply(record);
+                }
+                start += len;
+            }
             Frame::Incomplete { need } => {
                 let at = base + start as u64;
                 if file_pos >= file_len || at + need as u64 > file_len {
@@ -260,7 +275,10 @@ pub(crate) fn find_valid_after(
             let total = (FRAME_HEADER_LEN + len) as u64;
             if q + total <= file_len {
                 let valid = if rel + total as usize <= wlen {
-                    matches!(parse_frame(&win[rel..wlen]), Frame::Complete { .. })
+                    matches!(
+                        parse_frame(&win[rel..wlen]),
+                        Frame::Complete { .. } | Frame::Transaction { .. }
+                    )
                 } else {
                     streaming_crc(file, path, q + 4, total - 4)? == crc
                 };

@@ -15,3 +15,4 @@ mod crash;
 mod disk_full;
 mod ordering;
 mod recovery;
+mod transactions;

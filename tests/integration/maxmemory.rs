@@ -596,3 +596,49 @@ fn info_memory_fields_are_present_and_follow_the_data() {
     assert!(json["memory"]["used_memory"].as_u64().unwrap() > 0, "{stats}");
     assert!(json["keyspace"]["evicted_keys"].is_u64(), "{stats}");
 }
+
+#[test]
+fn transactions_respect_maxmemory_and_watch_sees_evictions() {
+    let server = Server::start();
+    let mut con = server.redis();
+    let mut other = server.redis();
+    // A denyoom command queued while over the limit aborts the transaction.
+    config_set(&mut other, "maxmemory", "1");
+    let _: () = redis::cmd("MULTI").query(&mut con).unwrap();
+    let e = redis::cmd("SET")
+        .arg("a")
+        .arg("1")
+        .query::<Value>(&mut con)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("OOM"), "{e}");
+    let e = redis::cmd("EXEC")
+        .query::<Value>(&mut con)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Transaction discarded"), "{e}");
+    // Queued under the limit, executed over it: EXEC itself is refused.
+    config_set(&mut other, "maxmemory", "0");
+    let _: () = redis::cmd("MULTI").query(&mut con).unwrap();
+    let queued: String = redis::cmd("SET").arg("a").arg("1").query(&mut con).unwrap();
+    assert_eq!(queued, "QUEUED");
+    config_set(&mut other, "maxmemory", "1");
+    let e = redis::cmd("EXEC")
+        .query::<Value>(&mut con)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Transaction discarded") && e.contains("OOM"), "{e}");
+    assert_eq!(con.exists::<_, i64>("a").unwrap(), 0);
+    // An eviction is a change for WATCH.
+    config_set(&mut other, "maxmemory", "0");
+    let _: () = con.set("w", "v").unwrap();
+    let _: () = redis::cmd("WATCH").arg("w").query(&mut con).unwrap();
+    config_set(&mut other, "maxmemory-policy", "allkeys-random");
+    config_set(&mut other, "maxmemory", "1");
+    assert_eq!(other.exists::<_, i64>("w").unwrap(), 0, "w was evicted");
+    config_set(&mut other, "maxmemory", "0");
+    let _: () = redis::cmd("MULTI").query(&mut con).unwrap();
+    let _: String = redis::cmd("GET").arg("w").query(&mut con).unwrap();
+    let result: Value = redis::cmd("EXEC").query(&mut con).unwrap();
+    assert_eq!(result, Value::Nil, "EXEC after an eviction of a watched key");
+}
