@@ -328,7 +328,7 @@ impl Worker {
     fn sweep(&mut self) {
         let now = Instant::now();
         self.last_sweep = now;
-        let timeout = self.state.limits.timeout_secs();
+        let timeout = self.state.runtime.timeout();
         let limit = self.state.config.client_output_buffer_limit;
         let mut doomed = Vec::new();
         for (key, conn) in self.conns.iter_mut() {
