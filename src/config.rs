@@ -8,12 +8,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use crate::store::EvictionPolicy;
 use crate::wal::FsyncPolicy;
 
 /// How replies to text (inline) commands are encoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum InlineReplies {
     /// Human-readable lines (`OK`, `(integer) 3`, `(nil)`), for `nc` users.
@@ -71,12 +72,24 @@ impl std::str::FromStr for OutputBufferLimit {
             return Err(format!("expected \"hard soft seconds\", got '{text}'"));
         };
         Ok(OutputBufferLimit {
-            hard_bytes: parse_memory(hard)?,
-            soft_bytes: parse_memory(soft)?,
+            hard_bytes: memory_size(hard)?,
+            soft_bytes: memory_size(soft)?,
             soft_seconds: seconds
                 .parse()
                 .map_err(|_| format!("'{seconds}' is not a number of seconds"))?,
         })
+    }
+}
+
+/// A byte count with Redis's units, or an error naming the text.
+fn memory_size(text: &str) -> Result<u64, String> {
+    crate::memory::parse_bytes(text)
+        .ok_or_else(|| format!("'{text}' is not a memory size (e.g. 100, 64mb, 2gb)"))
+}
+
+impl serde::Serialize for OutputBufferLimit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
     }
 }
 
@@ -87,30 +100,8 @@ impl<'de> Deserialize<'de> for OutputBufferLimit {
     }
 }
 
-/// Parses a byte count with Redis's units: `100`, `1k`/`1kb` (1000/1024), `64mb`, `2gb`.
-pub fn parse_memory(text: &str) -> Result<u64, String> {
-    let lower = text.to_ascii_lowercase();
-    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
-    let (digits, unit) = lower.split_at(split);
-    let multiplier: u64 = match unit {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1024,
-        "m" => 1000 * 1000,
-        "mb" => 1024 * 1024,
-        "g" => 1000 * 1000 * 1000,
-        "gb" => 1024 * 1024 * 1024,
-        _ => return Err(format!("'{text}' is not a memory size (e.g. 100, 64mb, 2gb)")),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(multiplier))
-        .ok_or_else(|| format!("'{text}' is not a memory size (e.g. 100, 64mb, 2gb)"))
-}
-
 /// Every setting of the server. See `kvserver.toml` for each key's documentation.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     pub bind: String,
@@ -139,6 +130,38 @@ pub struct Config {
     pub wal_truncate_corrupt: bool,
     pub compact_min_size: u64,
     pub compact_growth_percent: u64,
+    /// Memory limit in bytes (Redis units accepted in the file: `"100mb"`); 0 = none.
+    #[serde(deserialize_with = "memory_amount")]
+    pub maxmemory: u64,
+    /// What to evict when over `maxmemory` (Redis's policy names).
+    pub maxmemory_policy: EvictionPolicy,
+    /// Keys sampled per eviction (Redis's `maxmemory-samples`).
+    pub maxmemory_samples: u32,
+    /// How slowly LFU counters saturate (Redis's `lfu-log-factor`).
+    pub lfu_log_factor: u32,
+    /// Minutes of idleness per LFU counter decrement (Redis's `lfu-decay-time`).
+    pub lfu_decay_time: u32,
+    /// The file this configuration was read from (`--config`), for `CONFIG REWRITE`.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
+}
+
+/// Accepts a number of bytes or a string with Redis's units (`"100mb"`).
+fn memory_amount<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Amount {
+        Bytes(u64),
+        Text(String),
+    }
+    match Amount::deserialize(d)? {
+        Amount::Bytes(n) => Ok(n),
+        Amount::Text(t) => crate::memory::parse_bytes(&t).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid memory amount '{t}' (use bytes or 100mb, 2gb, ...)"
+            ))
+        }),
+    }
 }
 
 impl Default for Config {
@@ -165,6 +188,12 @@ impl Default for Config {
             wal_truncate_corrupt: false,
             compact_min_size: 100 * 1000 * 1000,
             compact_growth_percent: 100,
+            maxmemory: 0,
+            maxmemory_policy: EvictionPolicy::NoEviction,
+            maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            config_file: None,
         }
     }
 }
@@ -217,6 +246,22 @@ pub struct Overrides {
     /// Start even if the WAL is corrupt mid-file, dropping everything from the corruption on
     #[arg(long)]
     pub wal_truncate_corrupt: bool,
+    /// Memory limit, in bytes or with Redis's units (100mb, 2gb); 0 = none [default: 0]
+    #[arg(long, value_parser = parse_memory_flag)]
+    pub maxmemory: Option<u64>,
+    /// Eviction policy when over maxmemory: noeviction, allkeys-lru, allkeys-lfu, allkeys-random,
+    /// volatile-lru, volatile-lfu, volatile-random, volatile-ttl [default: noeviction]
+    #[arg(long, value_parser = parse_policy_flag)]
+    pub maxmemory_policy: Option<EvictionPolicy>,
+}
+
+fn parse_memory_flag(s: &str) -> Result<u64, String> {
+    crate::memory::parse_bytes(s)
+        .ok_or_else(|| format!("invalid memory amount '{s}' (use bytes or 100mb, 2gb, ...)"))
+}
+
+fn parse_policy_flag(s: &str) -> Result<EvictionPolicy, String> {
+    EvictionPolicy::parse(s).ok_or_else(|| format!("invalid maxmemory-policy '{s}'"))
 }
 
 impl Config {
@@ -227,6 +272,7 @@ impl Config {
             None => Config::default(),
         };
         config.apply(overrides);
+        config.config_file = overrides.config.clone();
         config.validate()?;
         Ok(config)
     }
@@ -280,6 +326,15 @@ impl Config {
         }
         if o.wal_truncate_corrupt {
             self.wal_truncate_corrupt = true;
+        }
+        if let Some(v) = o.maxmemory {
+            self.maxmemory = v;
+        }
+        if let Some(v) = o.maxmemory_policy {
+            self.maxmemory_policy = v;
+        }
+        if let Some(v) = o.maxclients {
+            self.maxclients = v;
         }
     }
 
@@ -342,6 +397,19 @@ impl Config {
         if self.requirepass.as_deref() == Some("") {
             bail!("requirepass must not be empty (omit it to disable authentication)");
         }
+        if !(1..=64).contains(&self.maxmemory_samples) {
+            bail!(
+                "maxmemory-samples must be between 1 and 64 (got {})",
+                self.maxmemory_samples
+            );
+        }
+        if self.proto_max_bulk_len > i32::MAX as usize {
+            bail!(
+                "proto-max-bulk-len must be at most {} (got {})",
+                i32::MAX,
+                self.proto_max_bulk_len
+            );
+        }
         Ok(())
     }
 
@@ -398,6 +466,11 @@ impl Config {
             ),
             ("compact-min-size", self.compact_min_size.to_string()),
             ("compact-growth-percent", self.compact_growth_percent.to_string()),
+            ("maxmemory", self.maxmemory.to_string()),
+            ("maxmemory-policy", self.maxmemory_policy.as_str().into()),
+            ("maxmemory-samples", self.maxmemory_samples.to_string()),
+            ("lfu-log-factor", self.lfu_log_factor.to_string()),
+            ("lfu-decay-time", self.lfu_decay_time.to_string()),
             ("save", String::new()),
             ("databases", "1".into()),
         ]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::config::Config;
+use crate::runtime::RuntimeConfig;
 use crate::stats::Stats;
 use crate::store::Store;
 use crate::wal::{ReplayReport, Wal};
@@ -17,14 +18,16 @@ use crate::wal::{ReplayReport, Wal};
 /// Everything the workers share. Immutable after start except for the
 /// atomics and the client registry.
 pub struct ServerState {
+    /// The configuration the server started with; settings `CONFIG SET` can
+    /// change are read from `runtime` instead.
     pub config: Config,
+    /// Live settings (`CONFIG SET`/`GET`/`REWRITE`), e.g. `state.runtime.maxmemory()`.
+    pub runtime: RuntimeConfig,
     pub store: Arc<Store>,
     pub wal: Option<Arc<Wal>>,
     pub stats: Stats,
     pub shutdown: ShutdownSignal,
     pub clients: ClientRegistry,
-    /// `maxclients` and `timeout`, changeable at runtime.
-    pub limits: ClientLimits,
     /// What recovery found at startup (INFO persistence).
     pub replay: Option<ReplayReport>,
     next_client_id: AtomicU64,
@@ -39,9 +42,8 @@ impl ServerState {
         replay: Option<ReplayReport>,
     ) -> ServerState {
         let workers = config.workers.max(1);
-        let limits = ClientLimits::new(config.maxclients, config.timeout);
         ServerState {
-            limits,
+            runtime: RuntimeConfig::new(&config),
             config,
             store,
             wal,
@@ -92,43 +94,6 @@ pub enum ReplyMode {
     SkipNext,
     /// Set while the command after `SKIP` runs; back to `On` after it.
     Skipping,
-}
-
-/// Client limits that `CONFIG SET` may change while the server runs.
-#[derive(Debug)]
-pub struct ClientLimits {
-    maxclients: AtomicUsize,
-    timeout_secs: AtomicU64,
-}
-
-impl ClientLimits {
-    /// Limits starting from the configured values.
-    pub fn new(maxclients: usize, timeout_secs: u64) -> ClientLimits {
-        ClientLimits {
-            maxclients: AtomicUsize::new(maxclients),
-            timeout_secs: AtomicU64::new(timeout_secs),
-        }
-    }
-
-    /// The most clients connected at once (`maxclients`).
-    pub fn maxclients(&self) -> usize {
-        self.maxclients.load(Ordering::Relaxed)
-    }
-
-    /// Changes `maxclients`; clients already connected stay.
-    pub fn set_maxclients(&self, n: usize) {
-        self.maxclients.store(n, Ordering::Relaxed);
-    }
-
-    /// Idle seconds before a client is closed (`timeout`, 0 = never).
-    pub fn timeout_secs(&self) -> u64 {
-        self.timeout_secs.load(Ordering::Relaxed)
-    }
-
-    /// Changes `timeout`; workers apply it at their next sweep.
-    pub fn set_timeout_secs(&self, secs: u64) {
-        self.timeout_secs.store(secs, Ordering::Relaxed);
-    }
 }
 
 impl ClientState {

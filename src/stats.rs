@@ -215,7 +215,8 @@ impl Stats {
         summary
     }
 
-    /// Forgets every command and error figure (`CONFIG RESETSTAT`).
+    /// Zeroes every counter and histogram except the connected-client count
+    /// (`CONFIG RESETSTAT`).
     pub fn reset(&self) {
         for worker in self.workers.iter() {
             *worker.0.lock() = WorkerCounters::default();

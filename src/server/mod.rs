@@ -115,7 +115,7 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
 
     tracing::info!(
         workers,
-        maxclients = state.limits.maxclients(),
+        maxclients = state.runtime.maxclients(),
         shards = store.shard_count(),
         wal = state.wal.is_some(),
         "ready to accept connections on {addr}"
@@ -152,7 +152,7 @@ fn accept_loop(listener: &TcpListener, pool: &pool::WorkerPool, state: &ServerSt
             .stats
             .connected_clients
             .load(std::sync::atomic::Ordering::Relaxed);
-        if connected >= state.limits.maxclients() {
+        if connected >= state.runtime.maxclients() {
             state.stats.client_rejected();
             reject(socket);
             continue;
@@ -165,7 +165,7 @@ fn accept_loop(listener: &TcpListener, pool: &pool::WorkerPool, state: &ServerSt
             continue;
         }
         state.stats.client_connected();
-        pool.submit(socket);
+        pool.submit(state.next_client_id(), socket);
     }
 }
 

@@ -31,7 +31,8 @@ const WORKER_STACK: usize = 2 * 1024 * 1024;
 /// What the listener and `CLIENT KILL` leave for a worker.
 #[derive(Default)]
 pub struct InboxQueue {
-    pub sockets: VecDeque<TcpStream>,
+    /// Accepted sockets with the client id the listener gave them (ids follow accept order).
+    pub sockets: VecDeque<(u64, TcpStream)>,
     pub kills: Vec<u64>,
     pub stopping: bool,
 }
@@ -108,8 +109,8 @@ impl WorkerPool {
         })
     }
 
-    /// Hands `socket` to the worker serving the fewest clients.
-    pub fn submit(&self, socket: TcpStream) {
+    /// Hands client `id`'s `socket` to the worker serving the fewest clients.
+    pub fn submit(&self, id: u64, socket: TcpStream) {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.inboxes.len();
         let chosen = (0..n)
@@ -118,7 +119,7 @@ impl WorkerPool {
             .unwrap_or(0);
         let inbox = &self.inboxes[chosen];
         inbox.clients.fetch_add(1, Ordering::Relaxed);
-        inbox.push(|q| q.sockets.push_back(socket));
+        inbox.push(|q| q.sockets.push_back((id, socket)));
     }
 
     /// Asks every worker to finish its pass, close its clients and exit;

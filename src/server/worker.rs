@@ -152,8 +152,8 @@ impl Worker {
     /// asked the worker to stop.
     fn take_mail(&mut self) -> bool {
         self.inbox.take(&mut self.mail);
-        for socket in std::mem::take(&mut self.mail.sockets) {
-            self.accept(socket);
+        for (id, socket) in std::mem::take(&mut self.mail.sockets) {
+            self.accept(id, socket);
         }
         for id in std::mem::take(&mut self.mail.kills) {
             let found = self.conns.iter().find(|(_, c)| c.handle.id == id).map(|(k, _)| k);
@@ -165,9 +165,8 @@ impl Worker {
         self.mail.stopping
     }
 
-    fn accept(&mut self, socket: std::net::TcpStream) {
+    fn accept(&mut self, id: u64, socket: std::net::TcpStream) {
         let state = &self.state;
-        let id = state.next_client_id();
         let addr = socket.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         let laddr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let _ = socket.set_nodelay(true);
@@ -340,7 +339,7 @@ impl Worker {
     fn sweep(&mut self) {
         let now = Instant::now();
         self.last_sweep = now;
-        let timeout = self.state.limits.timeout_secs();
+        let timeout = self.state.runtime.timeout();
         let limit = self.state.config.client_output_buffer_limit;
         let mut doomed = Vec::new();
         for (key, conn) in self.conns.iter_mut() {

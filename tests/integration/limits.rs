@@ -55,6 +55,19 @@ fn the_client_beyond_maxclients_is_refused_at_once_and_a_freed_slot_is_reused() 
 }
 
 #[test]
+fn maxclients_changed_with_config_set_applies_to_the_next_connection() {
+    let server = Server::start();
+    let mut first = accepted_client(&server);
+    assert_eq!(show(&first.cmd(&["CONFIG", "SET", "maxclients", "2"])), "+OK\r\n");
+    let _second = accepted_client(&server);
+    let mut third = server.raw();
+    assert_eq!(show(&third.read_to_eof()), MAX_CLIENTS_ERROR);
+    assert_eq!(show(&first.cmd(&["CONFIG", "SET", "maxclients", "3"])), "+OK\r\n");
+    let mut fourth = accepted_client(&server);
+    assert_eq!(show(&fourth.cmd(&["PING"])), "+PONG\r\n");
+}
+
+#[test]
 fn rejected_client_that_already_sent_a_command_still_sees_the_error() {
     let server = Server::with_args(&["--maxclients", "1"]);
     let mut first = accepted_client(&server);
@@ -202,8 +215,10 @@ fn an_endless_pipeliner_does_not_starve_an_interactive_client_on_the_same_worker
 
 #[test]
 fn timeout_closes_idle_clients_and_clients_stalled_inside_a_command() {
-    let server = Server::with_args(&["--timeout", "1"]);
+    let server = Server::start();
     let mut idle = server.raw();
+    // `timeout` is live: set it after the clients connected.
+    assert_eq!(show(&idle.cmd(&["CONFIG", "SET", "timeout", "1"])), "+OK\r\n");
     assert_eq!(show(&idle.cmd(&["PING"])), "+PONG\r\n");
     let mut stalled = server.raw();
     stalled.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhal");

@@ -12,6 +12,7 @@ mod concurrency;
 mod expiry;
 mod hardening;
 mod limits;
+mod maxmemory;
 mod pipelining;
 mod proptest_parser;
 mod redis_py;
