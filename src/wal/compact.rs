@@ -192,6 +192,7 @@ impl Wal {
         io.file = tmp;
         io.file_len = off;
         io.carry.clear();
+        io.carry_written = 0;
         io.dirty_tail = false;
         io.written_lsn = switch_lsn;
         io.synced_lsn = switch_lsn;

@@ -647,9 +647,10 @@ fn a_failed_write_refuses_writes_with_misconf_keeps_the_bytes_and_recovers() {
         err.to_string(),
         "MISCONF Errors writing to the WAL: No space left on device (os error 28)"
     );
-    // The partial write was cut back, unless a retry already succeeded meanwhile.
+    // The partial write is kept: the retries continue after it (each failing one writes half
+    // of what is left), so the log ends up whole.
     let len = file_len(tmp.path());
-    assert!(len == FILE_HEADER_LEN as u64 || wal.check_writable().is_ok());
+    assert!(len > FILE_HEADER_LEN as u64);
     let deadline = Instant::now() + Duration::from_secs(5);
     while wal.check_writable().is_err() {
         let e = wal.check_writable().unwrap_err().to_string();
@@ -757,8 +758,14 @@ fn fsize_child() {
         "MISCONF Errors writing to the WAL: File too large (os error 27)"
     );
     assert!(wal.check_writable().is_err());
+    // Everything that fits was written (partial writes, as Redis): the file is exactly at the
+    // limit, its last record cut, which a restart would truncate as a torn tail.
     let on_disk = check(&dir.join(WAL_FILE_NAME), false).unwrap();
-    assert!(on_disk.is_clean(), "partial write left garbage: {on_disk}");
+    assert_eq!(on_disk.file_len, 64 * 1024, "{on_disk}");
+    assert!(
+        matches!(on_disk.end, ReadEnd::CleanEnd | ReadEnd::TornTail { .. }),
+        "{on_disk}"
+    );
     set_fsize_soft_limit(None);
     let deadline = Instant::now() + Duration::from_secs(5);
     while wal.check_writable().is_err() {
@@ -1006,4 +1013,22 @@ fn a_patch_whose_bytes_overrun_its_length_is_a_bad_frame() {
         parse_frame(&out),
         Frame::Bad("patch length out of bounds")
     ));
+}
+
+#[test]
+fn a_log_file_deleted_while_open_fails_writes_until_compaction_writes_a_new_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = cfg(tmp.path(), FsyncPolicy::Always);
+    c.flush_interval = Duration::from_secs(3600);
+    let (wal, _) = Wal::open(c, |_| {}).unwrap();
+    let mut enc = Vec::new();
+    sample(0).encode(&mut enc);
+    wal.commit(wal.append(&enc)).unwrap();
+    fs::remove_file(tmp.path().join(WAL_FILE_NAME)).unwrap();
+    enc.clear();
+    sample(1).encode(&mut enc);
+    let err = wal.commit(wal.append(&enc)).unwrap_err().to_string();
+    assert!(err.contains("link count 0"), "{err}");
+    assert!(wal.check_writable().is_err());
+    assert!(wal.stats().failing);
 }

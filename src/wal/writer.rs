@@ -67,6 +67,10 @@ pub(super) struct IoState {
     /// Bytes taken from `pending` that are not yet written (non-empty only after a failure or
     /// between take and write). Never dropped except when a compaction has made them redundant.
     pub carry: Vec<u8>,
+    /// How much of `carry` a failed attempt already wrote at `file_len..` (partial writes are
+    /// kept, as Redis keeps them: when the disk fills, the next attempt continues after them, so
+    /// writing resumes as soon as any space frees instead of when the whole batch fits).
+    pub carry_written: usize,
     /// Everything up to this LSN is written to the file.
     pub written_lsn: Lsn,
     /// Everything up to this LSN is written and fsynced.
@@ -310,6 +314,11 @@ impl Wal {
             .map_err(|e| WalError::io("reading metadata of", &path, e))?
             .len();
         if read_header(&file, &path, len)? == HeaderState::New {
+            if len == 0 {
+                // Said loudly: on a first start it is expected, but after the log (or the data
+                // directory) was deleted it is the moment data goes missing.
+                tracing::warn!(path = %path.display(), "no WAL found: starting with an empty data set (first start, or the log was deleted)");
+            }
             file.set_len(0)
                 .map_err(|e| WalError::io("truncating", &path, e))?;
             let h = file_header();
@@ -381,6 +390,7 @@ impl Wal {
                 file,
                 file_len,
                 carry: Vec::new(),
+                carry_written: 0,
                 written_lsn: file_len,
                 synced_lsn: file_len,
                 dirty_tail: false,
@@ -635,15 +645,19 @@ impl Wal {
         b.appended_lsn
     }
 
-    /// Writes `io.carry` at the good end of the file and, if `sync`, fdatasyncs. On failure the
-    /// file is truncated back to its last good length, the bytes stay in `carry` for the next
-    /// attempt, and the WAL is marked failing. `target` is the LSN `carry` reaches.
+    /// Writes `io.carry` at the good end of the file and, if `sync`, fdatasyncs. On a failed
+    /// write, what reached the file stays there (`carry_written`) and the next attempt continues
+    /// after it; on a failed fsync the file is truncated back to its last good length. Either
+    /// way the bytes stay in `carry` for the next attempt and the WAL is marked failing.
+    /// `target` is the LSN `carry` reaches.
     pub(super) fn write_carry(&self, io: &mut IoState, target: Lsn, sync: bool) -> Result<(), WalError> {
         let t0 = Instant::now();
+        if let Err(e) = check_linked(&io.file) {
+            return Err(self.fail("writing", &e, target));
+        }
         if !io.carry.is_empty() {
             let good = io.file_len;
-            if let Err(e) = self.write_at(io, good) {
-                self.roll_back(io, good);
+            if let Err(e) = self.write_rest(io, good) {
                 return Err(self.fail("writing", &e, target));
             }
             let new_len = good + io.carry.len() as u64;
@@ -652,9 +666,11 @@ impl Wal {
                     // After a failed fsync the kernel may have dropped the dirty pages: do not
                     // trust what was written, rewrite it all on the next attempt.
                     self.roll_back(io, good);
+                    io.carry_written = 0;
                     return Err(self.fail("fsyncing", &e, target));
                 }
             }
+            io.carry_written = 0;
             if io.dirty_tail && io.file.set_len(new_len).is_ok() {
                 io.dirty_tail = false;
             }
@@ -695,14 +711,27 @@ impl Wal {
         Ok(())
     }
 
-    fn write_at(&self, io: &IoState, at: u64) -> io::Result<()> {
-        if let Some(n) = self.faults.write_fault(io.carry.len()) {
-            io.file.write_all_at(&io.carry[..n], at)?;
-            return Err(fault::enospc());
+    /// Writes the part of `carry` not yet in the file, at `good + carry_written`, counting
+    /// every byte that lands so a failure part-way keeps them.
+    fn write_rest(&self, io: &mut IoState, good: u64) -> io::Result<()> {
+        let fault = self.faults.write_fault(io.carry.len() - io.carry_written);
+        let end = fault.map_or(io.carry.len(), |n| io.carry_written + n);
+        while io.carry_written < end {
+            let at = good + io.carry_written as u64;
+            match io.file.write_at(&io.carry[io.carry_written..end], at) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => io.carry_written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
-        io.file.write_all_at(&io.carry, at)
+        match fault {
+            Some(_) => Err(fault::enospc()),
+            None => Ok(()),
+        }
     }
 
+    /// Truncates the file back to `good` after a failed fsync (its pages cannot be trusted).
     fn roll_back(&self, io: &mut IoState, good: u64) {
         if let Err(e) = io.file.set_len(good) {
             crate::error_limited!(TRUNCATE_FAILED_LOG, path = %self.path.display(), good, "could not truncate the WAL back to its last good length: {e}");
@@ -831,4 +860,17 @@ pub(super) fn sync_dir(dir: &Path) -> Result<(), WalError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| WalError::io("fsyncing directory", dir, e))
+}
+
+/// Fails when the open log is no longer the log: its directory entry was removed (`rm`, or the
+/// whole data directory deleted), so whatever is written to it is lost at the next restart.
+/// One `fstat` per write or flush tick; `nlink` is 0 exactly when no name points to the file.
+fn check_linked(file: &File) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    match file.metadata() {
+        Ok(m) if m.nlink() == 0 => Err(io::Error::other(
+            "the WAL file was deleted (link count 0; data directory removed?): COMPACT writes a new one",
+        )),
+        _ => Ok(()),
+    }
 }

@@ -35,12 +35,16 @@ fn write_until_misconf(c: &mut Client) -> (Vec<usize>, String) {
 }
 
 fn raise_fsize_limit(pid: libc::pid_t) {
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
+    set_fsize_limit(pid, libc::RLIM_INFINITY);
+}
+
+fn set_fsize_limit(pid: libc::pid_t, soft: libc::rlim_t) {
+    let limit = libc::rlimit {
+        rlim_cur: soft,
         rlim_max: libc::RLIM_INFINITY,
     };
     // SAFETY: prlimit on our own child with a valid rlimit struct; old limit not requested.
-    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_FSIZE, &unlimited, std::ptr::null_mut()) };
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_FSIZE, &limit, std::ptr::null_mut()) };
     assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
 }
 
@@ -183,5 +187,99 @@ fn a_compaction_while_the_log_is_failing_loses_nothing_acknowledged() {
     server.sigterm();
     let mut server = support::start(dir.path(), &Launch::default());
     assert_eq!(server.client().mget(&keys), before, "acknowledged writes lost");
+    server.sigterm();
+}
+
+#[test]
+fn a_little_freed_space_is_used_at_once_and_nothing_acknowledged_is_lost_across_kill_9() {
+    const STEP: u64 = 300;
+    let dir = support::tempdir();
+    let launch = Launch {
+        fsize_limit: Some(LIMIT),
+        ..Launch::fsync("interval")
+    };
+    let mut server = support::start(dir.path(), &launch);
+    let mut c = server.client();
+    let (mut acked, _) = write_until_misconf(&mut c);
+    let wal = server.wal_path();
+    let size = || std::fs::metadata(&wal).unwrap().len();
+    // What fitted was written, up to the limit: partial writes, as Redis.
+    assert_eq!(size(), LIMIT);
+
+    // A few hundred bytes free: the WAL uses them at once, without waiting for the whole batch.
+    set_fsize_limit(server.pid(), LIMIT + STEP);
+    let deadline = Instant::now() + WAIT;
+    while size() == LIMIT {
+        assert!(Instant::now() < deadline, "the WAL never used the freed space");
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(size() <= LIMIT + STEP);
+
+    raise_fsize_limit(server.pid());
+    let deadline = Instant::now() + WAIT;
+    while !c.cmd(&["SET", "recovered", "yes"]).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "writes still refused after the limit was lifted"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let more = acked.last().unwrap() + 1_000_000;
+    for i in more..more + 50 {
+        assert!(c.cmd(&["SET", &format!("df:{i}"), &value(i)]).is_ok());
+        acked.push(i);
+    }
+    // Make the acknowledged writes durable before the kill (interval acknowledges earlier).
+    let deadline = Instant::now() + WAIT;
+    while c.stats()["wal"]["pending_bytes"].as_u64().unwrap_or(0) > 0 {
+        assert!(Instant::now() < deadline, "the WAL never caught up");
+        thread::sleep(Duration::from_millis(10));
+    }
+    drop(c);
+    server.kill9();
+
+    let mut server = support::start(dir.path(), &Launch::fsync("interval"));
+    let mut c = server.client();
+    check_acked(&mut c, &acked);
+    drop(c);
+    server.sigterm();
+}
+
+#[test]
+fn a_wal_file_deleted_while_running_refuses_writes_once_logged_until_compact_rewrites_it() {
+    let dir = support::tempdir();
+    let launch = Launch::fsync("always");
+    let mut server = support::start(dir.path(), &launch);
+    let mut c = server.client();
+    for i in 0..100 {
+        assert!(c.cmd(&["SET", &format!("k{i}"), "v"]).is_ok());
+    }
+    std::fs::remove_file(server.wal_path()).unwrap();
+    for _ in 0..20 {
+        let r = c.cmd(&["SET", "after", "x"]);
+        assert!(
+            matches!(&r, Reply::Error(e) if e.starts_with("MISCONF") && e.contains("link count 0")),
+            "a write to a deleted WAL got {r:?}"
+        );
+    }
+    assert_eq!(c.stats()["wal"]["failing"], serde_json::Value::Bool(true));
+    let logged = server
+        .stderr_text()
+        .lines()
+        .filter(|l| l.contains("error writing the WAL") && l.contains("link count 0"))
+        .count();
+    assert_eq!(logged, 1, "{}", server.stderr_text());
+    // The data is still in memory: COMPACT writes a new log from it.
+    assert!(c.compact());
+    c.wait_compaction_done();
+    assert!(c.cmd(&["SET", "after", "compact"]).is_ok());
+    drop(c);
+    server.kill9();
+
+    let mut server = support::start(dir.path(), &launch);
+    let mut c = server.client();
+    assert_eq!(c.dbsize(), 101);
+    assert_eq!(c.get("after").as_deref(), Some("compact"));
+    drop(c);
     server.sigterm();
 }
