@@ -34,6 +34,8 @@ pub enum CommandError {
     DbIndexOutOfRange,
     InvalidCursor,
     NoProto,
+    /// Over `maxmemory` and nothing could be evicted.
+    OutOfMemory,
     /// Any other message, already in `CODE message` form.
     Other(String),
 }
@@ -72,6 +74,7 @@ impl fmt::Display for CommandError {
             DbIndexOutOfRange => f.write_str("ERR DB index is out of range"),
             InvalidCursor => f.write_str("ERR invalid cursor"),
             NoProto => f.write_str("NOPROTO unsupported protocol version"),
+            OutOfMemory => f.write_str("OOM command not allowed when used memory > 'maxmemory'."),
             Other(message) => f.write_str(message),
         }
     }

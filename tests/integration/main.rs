@@ -10,6 +10,7 @@ mod cli;
 mod concurrency;
 mod expiry;
 mod limits;
+mod maxmemory;
 mod pipelining;
 mod proptest_parser;
 mod redis_py;
