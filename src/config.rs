@@ -46,6 +46,12 @@ pub struct Config {
     pub wal_truncate_corrupt: bool,
     pub compact_min_size: u64,
     pub compact_growth_percent: u64,
+    /// Number of databases (`SELECT 0..databases-1`), as Redis's `databases`.
+    pub databases: usize,
+    /// Refuse non-loopback clients while no password is set (Redis's `protected-mode`).
+    pub protected_mode: bool,
+    /// Write the log to this file (plain text, appended; reopened on SIGHUP) instead of stderr.
+    pub logfile: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -70,6 +76,9 @@ impl Default for Config {
             wal_truncate_corrupt: false,
             compact_min_size: 100 * 1000 * 1000,
             compact_growth_percent: 100,
+            databases: crate::store::DEFAULT_DATABASES,
+            protected_mode: true,
+            logfile: None,
         }
     }
 }
@@ -119,6 +128,24 @@ pub struct Overrides {
     /// Start even if the WAL is corrupt mid-file, dropping everything from the corruption on
     #[arg(long)]
     pub wal_truncate_corrupt: bool,
+    /// Number of databases, SELECT 0..N-1 [default: 16]
+    #[arg(long)]
+    pub databases: Option<usize>,
+    /// Refuse non-loopback clients while no password is set: yes or no [default: yes]
+    #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
+    pub protected_mode: Option<bool>,
+    /// Log to this file (plain text, appended, reopened on SIGHUP) instead of stderr
+    #[arg(long, value_name = "PATH")]
+    pub logfile: Option<PathBuf>,
+}
+
+/// Redis spells booleans `yes`/`no`; `true`/`false` are accepted too.
+fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err(format!("expected yes or no, got '{s}'")),
+    }
 }
 
 impl Config {
@@ -180,6 +207,15 @@ impl Config {
         if o.wal_truncate_corrupt {
             self.wal_truncate_corrupt = true;
         }
+        if let Some(v) = o.databases {
+            self.databases = v;
+        }
+        if let Some(v) = o.protected_mode {
+            self.protected_mode = v;
+        }
+        if let Some(v) = &o.logfile {
+            self.logfile = Some(v.clone());
+        }
     }
 
     /// Rejects values the server cannot run with, naming the key.
@@ -192,6 +228,13 @@ impl Config {
                 "shards must be a power of two between 1 and {} (got {})",
                 crate::store::MAX_SHARDS,
                 self.shards
+            );
+        }
+        if self.databases == 0 || self.databases > crate::store::MAX_DATABASES {
+            bail!(
+                "databases must be between 1 and {} (got {})",
+                crate::store::MAX_DATABASES,
+                self.databases
             );
         }
         if self.flush_interval_ms == 0 || self.flush_interval_ms > 60_000 {
@@ -277,7 +320,18 @@ impl Config {
             ("compact-min-size", self.compact_min_size.to_string()),
             ("compact-growth-percent", self.compact_growth_percent.to_string()),
             ("save", String::new()),
-            ("databases", "1".into()),
+            ("databases", self.databases.to_string()),
+            (
+                "protected-mode",
+                if self.protected_mode { "yes" } else { "no" }.into(),
+            ),
+            (
+                "logfile",
+                self.logfile
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
         ]
     }
 }

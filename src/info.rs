@@ -57,7 +57,8 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         );
         field(&mut out, "io_threads_active", 0);
         field(&mut out, "workers", config.workers);
-        field(&mut out, "shards", state.store.shard_count());
+        field(&mut out, "shards", state.dbs.shard_count());
+        field(&mut out, "databases", state.dbs.count());
     }
     if want("clients") {
         section(&mut out, "Clients");
@@ -79,20 +80,20 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
     }
     if want("persistence") {
         section(&mut out, "Persistence");
-        field(&mut out, "loading", 0);
+        field(&mut out, "loading", u8::from(state.is_loading()));
         field(&mut out, "rdb_changes_since_last_save", 0);
         field(&mut out, "rdb_bgsave_in_progress", 0);
-        field(&mut out, "aof_enabled", u8::from(state.wal.is_some()));
-        let compacting = state.wal.as_ref().is_some_and(|w| w.is_compacting());
+        field(&mut out, "aof_enabled", u8::from(state.wal().is_some()));
+        let compacting = state.wal().is_some_and(|w| w.is_compacting());
         field(&mut out, "aof_rewrite_in_progress", u8::from(compacting));
         field(&mut out, "fsync", config.fsync.as_str());
         field(&mut out, "flush_interval_ms", config.flush_interval_ms);
-        if let Some(wal) = &state.wal {
+        if let Some(wal) = state.wal() {
             for (name, value) in flatten(&wal_json(wal)) {
                 field(&mut out, &format!("wal_{name}"), value);
             }
         }
-        if let Some(replay) = &state.replay {
+        if let Some(replay) = state.replay() {
             field(&mut out, "wal_replay_records", replay.records.total());
             field(&mut out, "wal_replay_bytes", replay.bytes);
             field(
@@ -111,7 +112,7 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
     if want("stats") {
         section(&mut out, "Stats");
         let total: u64 = summary.commands.iter().map(|c| c.calls).sum();
-        let (lock_acquisitions, expired) = state.store.counters();
+        let (lock_acquisitions, expired) = state.dbs.counters();
         field(
             &mut out,
             "total_connections_received",
@@ -156,13 +157,17 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
     }
     if want("keyspace") {
         section(&mut out, "Keyspace");
-        let keys = state.store.len();
-        if keys > 0 {
-            field(
-                &mut out,
-                "db0",
-                format!("keys={keys},expires={},avg_ttl=0", state.store.ttl_len()),
-            );
+        // One line per non-empty database, as Redis.
+        for db in 0..state.dbs.count() {
+            let store = state.dbs.store(db);
+            let keys = store.len();
+            if keys > 0 {
+                field(
+                    &mut out,
+                    &format!("db{db}"),
+                    format!("keys={keys},expires={},avg_ttl=0", store.ttl_len()),
+                );
+            }
         }
     }
     out
@@ -264,7 +269,7 @@ pub fn stats_json(state: &ServerState) -> String {
         commands.insert(spec.name.to_string(), entry);
     }
     let lookups = summary.keyspace_hits + summary.keyspace_misses;
-    let (lock_acquisitions, expired) = state.store.counters();
+    let (lock_acquisitions, expired) = state.dbs.counters();
     let value = json!({
         "uptime_seconds": state.stats.uptime().as_secs_f64(),
         "connected_clients": state.stats.connected_clients.load(Ordering::Relaxed),
@@ -273,8 +278,8 @@ pub fn stats_json(state: &ServerState) -> String {
         "total_commands": total_calls,
         "commands": commands,
         "keyspace": {
-            "keys": state.store.len(),
-            "keys_with_ttl": state.store.ttl_len(),
+            "keys": state.dbs.len(),
+            "keys_with_ttl": state.dbs.ttl_len(),
             "expired_keys": expired,
             "hits": summary.keyspace_hits,
             "misses": summary.keyspace_misses,
@@ -286,7 +291,7 @@ pub fn stats_json(state: &ServerState) -> String {
             "mean_batch_size": if summary.batches == 0 { 0.0 } else { summary.batched_commands as f64 / summary.batches as f64 },
             "shard_lock_acquisitions": lock_acquisitions,
         },
-        "wal": state.wal.as_ref().map_or(Value::Null, |w| wal_json(w)),
+        "wal": state.wal().map_or(Value::Null, |w| wal_json(w)),
         "memory": { "rss_bytes": rss_bytes() },
     });
     value.to_string()

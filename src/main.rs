@@ -1,4 +1,4 @@
-//! `kvserver`: the daemon binary. CLI → Config → tracing → server::run.
+//! `kvserver`: the daemon binary. CLI → Config → logging → server::run.
 //! Also hosts `kvserver check-wal PATH [--repair]`.
 
 use std::path::PathBuf;
@@ -11,7 +11,9 @@ use kvserver::config::{Config, Overrides};
 #[command(
     name = "kvserver",
     version,
-    about = "A multi-threaded, Redis-compatible key-value server with a write-ahead log"
+    about = "A multi-threaded, Redis-compatible key-value server with a write-ahead log",
+    // A flag given twice keeps the last value, so wrappers can append overrides.
+    args_override_self = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -57,7 +59,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(&config.loglevel);
+    if let Err(e) = kvserver::logging::init(&config) {
+        eprintln!("kvserver: {e:#}");
+        return ExitCode::from(2);
+    }
     // A file-size limit (RLIMIT_FSIZE) must surface as EFBIG on the WAL write,
     // which the WAL reports as MISCONF and retries, not kill the process.
     // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
@@ -72,13 +77,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_tracing(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

@@ -4,48 +4,89 @@
 use std::collections::HashMap;
 use std::net::{Shutdown as SocketShutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
 use crate::config::Config;
 use crate::stats::Stats;
-use crate::store::Store;
+use crate::store::Databases;
 use crate::wal::{ReplayReport, Wal};
 
 /// Everything the workers share. Immutable after start except for the
-/// atomics and the client registry.
+/// atomics, the client registry and the two values recovery fills in once.
 pub struct ServerState {
     pub config: Config,
-    pub store: Arc<Store>,
-    pub wal: Option<Arc<Wal>>,
+    /// Every database (`SELECT n`); a client's `ClientState::db` indexes it.
+    pub dbs: Arc<Databases>,
     pub stats: Stats,
     pub shutdown: ShutdownSignal,
     pub clients: ClientRegistry,
+    /// The WAL, set once replay has finished (never while `loading`).
+    wal: OnceLock<Arc<Wal>>,
     /// What recovery found at startup (INFO persistence).
-    pub replay: Option<ReplayReport>,
+    replay: OnceLock<ReplayReport>,
+    /// True while the WAL is being replayed: every command gets `-LOADING`.
+    loading: AtomicBool,
     next_client_id: AtomicU64,
 }
 
 impl ServerState {
-    /// Shared state for a server with `config`.
+    /// Shared state for a server with `config`, ready to serve (not loading).
     pub fn new(
         config: Config,
-        store: Arc<Store>,
+        dbs: Arc<Databases>,
         wal: Option<Arc<Wal>>,
         replay: Option<ReplayReport>,
     ) -> ServerState {
+        let state = ServerState::loading(config, dbs);
+        state.finish_loading(wal, replay);
+        state
+    }
+
+    /// Shared state for a server that is still replaying its WAL into `dbs`:
+    /// commands are refused with `-LOADING` until [`ServerState::finish_loading`].
+    pub fn loading(config: Config, dbs: Arc<Databases>) -> ServerState {
         let workers = config.workers;
         ServerState {
             config,
-            store,
-            wal,
+            dbs,
             stats: Stats::new(workers),
             shutdown: ShutdownSignal::default(),
             clients: ClientRegistry::default(),
-            replay,
+            wal: OnceLock::new(),
+            replay: OnceLock::new(),
+            loading: AtomicBool::new(true),
             next_client_id: AtomicU64::new(1),
         }
+    }
+
+    /// Installs what recovery produced and starts admitting commands.
+    pub fn finish_loading(&self, wal: Option<Arc<Wal>>, replay: Option<ReplayReport>) {
+        if let Some(wal) = wal {
+            let _ = self.wal.set(wal);
+        }
+        if let Some(replay) = replay {
+            let _ = self.replay.set(replay);
+        }
+        self.loading.store(false, Ordering::Release);
+    }
+
+    /// The WAL (None with `wal = false`, or while loading).
+    #[inline]
+    pub fn wal(&self) -> Option<&Arc<Wal>> {
+        self.wal.get()
+    }
+
+    /// What WAL replay found (None with `wal = false`, or while loading).
+    pub fn replay(&self) -> Option<&ReplayReport> {
+        self.replay.get()
+    }
+
+    /// True while the WAL is being replayed (INFO's `loading:1`).
+    #[inline]
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(Ordering::Acquire)
     }
 
     /// A fresh, unique client id (CLIENT ID).
@@ -63,6 +104,8 @@ pub struct ClientState {
     pub lib_name: Option<Vec<u8>>,
     pub lib_ver: Option<Vec<u8>>,
     pub authenticated: bool,
+    /// The selected database (`SELECT`), 0 on connect.
+    pub db: usize,
     /// Set by QUIT/SHUTDOWN: send the pending replies, then close.
     pub close_after_reply: bool,
 }

@@ -17,6 +17,7 @@
 //! replies are released after the batch is applied — never before.
 
 mod args;
+mod databases;
 mod error;
 mod keys;
 mod server;
@@ -113,13 +114,35 @@ fn admit(
     if !client.authenticated && state.config.requirepass.is_some() && !spec.flags.no_auth {
         return Err(CommandError::NoAuth);
     }
+    if state.is_loading() && !allowed_while_loading(spec) {
+        return Err(CommandError::Loading);
+    }
     if spec.flags.write {
-        if let Some(wal) = &state.wal {
+        if let Some(wal) = state.wal() {
             wal.check_writable()
                 .map_err(|e| CommandError::Other(e.to_string()))?;
         }
     }
     Ok(spec)
+}
+
+/// Commands Redis flags `loading` (they touch no data): the rest get `-LOADING`
+/// while the WAL is replayed, PING included, as in Redis.
+fn allowed_while_loading(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.name,
+        "info"
+            | "auth"
+            | "hello"
+            | "quit"
+            | "shutdown"
+            | "client"
+            | "select"
+            | "command"
+            | "config"
+            | "stats"
+            | "time"
+    )
 }
 
 fn unknown_command(args: &Args<'_>) -> CommandError {
@@ -152,6 +175,9 @@ pub fn execute<'a>(
     let started = Instant::now();
     let reply_start = out.len();
     let stats = state.stats.worker(worker);
+    // The database of the whole batch: only keyless commands (SELECT) change it,
+    // and those never join a batch.
+    let db = client.db;
     // Admission and the union of shards to lock.
     let mut shards = ShardSet::default();
     scratch.admitted.clear();
@@ -159,10 +185,10 @@ pub fn execute<'a>(
         let admitted = admit(state, client, &cmd);
         if let Ok(spec) = admitted {
             match spec.keys {
-                Some(KeySpec::All) => shards = state.store.all_shards(),
+                Some(KeySpec::All) => shards = state.dbs.all_shards(),
                 Some(keys) => {
                     for k in keys.positions(cmd.args.len()) {
-                        state.store.add_key(&mut shards, cmd.args.get(k));
+                        state.dbs.add_key(&mut shards, cmd.args.get(k));
                     }
                 }
                 None => {}
@@ -171,8 +197,8 @@ pub fn execute<'a>(
         scratch.admitted.push(admitted);
     }
     scratch.records.clear();
-    let logging = state.wal.is_some();
-    let mut locked = (!shards.is_empty()).then(|| state.store.lock_set(shards));
+    let logging = state.wal().is_some();
+    let mut locked = (!shards.is_empty()).then(|| state.dbs.lock_set(db, shards));
     let count = scratch.admitted.len();
     let lock_wait = started.elapsed() / count.max(1) as u32;
     let mut wrote = false;
@@ -213,15 +239,15 @@ pub fn execute<'a>(
         }
     }
     // Log while the shards are still locked: per-key WAL order = memory order.
-    let lsn = match (&state.wal, scratch.records.is_empty()) {
-        (Some(wal), false) => Some(wal.append(&scratch.records)),
+    let lsn = match (state.wal(), scratch.records.is_empty()) {
+        (Some(wal), false) => Some(wal.append_in(db as u32, &scratch.records)),
         _ => None,
     };
     drop(locked);
     if count > 1 {
         stats.batch(count as u64);
     }
-    if let (Some(wal), Some(lsn)) = (&state.wal, lsn) {
+    if let (Some(wal), Some(lsn)) = (state.wal(), lsn) {
         if wrote {
             if let Err(e) = wal.commit(lsn) {
                 // The writes are applied in memory but not durable: do not say OK.

@@ -11,15 +11,15 @@
 //! does this for multi-key commands and batches), and a shard lock may be
 //! held while taking the WAL buffer mutex — never the other way round.
 
+mod databases;
 mod glob;
 mod shard;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, MutexGuard};
 
+pub use databases::{spawn_expiry_thread, Databases, DEFAULT_DATABASES, MAX_DATABASES};
 pub use glob::glob_match;
 pub use shard::{ShardMap, Slot, ValueMut};
 
@@ -64,12 +64,18 @@ pub fn now_ms() -> u64 {
 impl Store {
     /// A store with `shards` shards (a power of two, at most [`MAX_SHARDS`]).
     pub fn new(shards: usize) -> Store {
+        Store::with_hasher(shards, ahash::RandomState::new())
+    }
+
+    /// A store hashing with `hasher`: the databases of a server share one, so a
+    /// key's shard index is the same in every database.
+    pub fn with_hasher(shards: usize, hasher: ahash::RandomState) -> Store {
         let shards = shards.clamp(1, MAX_SHARDS).next_power_of_two();
         Store {
             shards: (0..shards)
                 .map(|_| PaddedShard(Mutex::new(ShardMap::default())))
                 .collect(),
-            hasher: ahash::RandomState::new(),
+            hasher,
             mask: shards as u64 - 1,
         }
     }
@@ -289,23 +295,6 @@ impl Store {
     }
 }
 
-/// Runs [`Store::active_expire_cycle`] ten times a second (Redis's `hz 10`)
-/// until `stop` is set.
-pub fn spawn_expiry_thread(
-    store: Arc<Store>,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("kv-expire".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
-                // Redis's slow cycle uses at most 25% of a 100 ms tick.
-                store.active_expire_cycle(Duration::from_millis(25));
-            }
-        })
-}
-
 /// Shards locked together for one command or one batch.
 pub struct Locked<'a> {
     store: &'a Store,
@@ -354,6 +343,7 @@ pub fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn overlapping_lock_sets_from_many_threads_neither_deadlock_nor_lose_updates() {

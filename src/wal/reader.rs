@@ -67,12 +67,18 @@ pub struct KindCounts {
     pub expire: u64,
     /// `FlushAll` records.
     pub flush_all: u64,
+    /// `Select` records (database switches).
+    pub select: u64,
+    /// `SwapDb` records.
+    pub swap_db: u64,
+    /// `FlushDb` records.
+    pub flush_db: u64,
 }
 
 impl KindCounts {
     /// All records.
     pub fn total(&self) -> u64 {
-        self.set + self.del + self.expire + self.flush_all
+        self.set + self.del + self.expire + self.flush_all + self.select + self.swap_db + self.flush_db
     }
 
     #[inline]
@@ -82,6 +88,9 @@ impl KindCounts {
             RecordKind::Del => self.del += 1,
             RecordKind::Expire => self.expire += 1,
             RecordKind::FlushAll => self.flush_all += 1,
+            RecordKind::Select => self.select += 1,
+            RecordKind::SwapDb => self.swap_db += 1,
+            RecordKind::FlushDb => self.flush_db += 1,
         }
     }
 }
@@ -92,7 +101,16 @@ impl std::fmt::Display for KindCounts {
             f,
             "set {}, del {}, expire {}, flushall {}",
             self.set, self.del, self.expire, self.flush_all
-        )
+        )?;
+        // Database records exist only in multi-database logs; older reports stay unchanged.
+        if self.select + self.swap_db + self.flush_db > 0 {
+            write!(
+                f,
+                ", select {}, swapdb {}, flushdb {}",
+                self.select, self.swap_db, self.flush_db
+            )?;
+        }
+        Ok(())
     }
 }
 

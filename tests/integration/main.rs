@@ -8,6 +8,7 @@ mod support;
 mod bad_input;
 mod cli;
 mod concurrency;
+mod databases;
 mod expiry;
 mod limits;
 mod pipelining;
