@@ -16,3 +16,4 @@ mod proptest_parser;
 mod resp;
 mod resp3;
 mod text;
+mod twemproxy;
