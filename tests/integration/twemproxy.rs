@@ -11,10 +11,14 @@ use std::time::Duration;
 use crate::support::{eventually, Raw, Server};
 
 fn nutcracker() -> Option<PathBuf> {
-    ["/usr/sbin/nutcracker", "/usr/bin/nutcracker", "/usr/local/bin/nutcracker"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/sbin/nutcracker",
+        "/usr/bin/nutcracker",
+        "/usr/local/bin/nutcracker",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 fn free_port() -> u16 {
@@ -41,14 +45,18 @@ fn the_example_twemproxy_config_shards_keys_over_two_kvservers() {
         return;
     };
     let (kv1, kv2) = (Server::start(), Server::start());
-    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/deploy/nutcracker.yml")).unwrap();
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/deploy/nutcracker.yml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (listen, stats) = (free_port(), free_port());
     let config = example
         .replace("127.0.0.1:22121", &format!("127.0.0.1:{listen}"))
         .replace("127.0.0.1:6380:1", &format!("127.0.0.1:{}:1", kv1.port))
         .replace("127.0.0.1:6381:1", &format!("127.0.0.1:{}:1", kv2.port));
-    assert_ne!(config, example, "the example's addresses changed: update this test");
+    assert_ne!(
+        config, example,
+        "the example's addresses changed: update this test"
+    );
     let path = dir.path().join("nutcracker.yml");
     std::fs::write(&path, config).unwrap();
     let _proxy = Proxy(
@@ -66,13 +74,20 @@ fn the_example_twemproxy_config_shards_keys_over_two_kvservers() {
             .unwrap(),
     );
     assert!(
-        eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", listen)).is_ok()),
+        eventually(Duration::from_secs(10), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            listen
+        ))
+        .is_ok()),
         "nutcracker did not listen; log:\n{}",
         std::fs::read_to_string(dir.path().join("nutcracker.log")).unwrap_or_default()
     );
     let mut client = Raw::connect(listen);
     for i in 0..200 {
-        assert_eq!(client.cmd(&["SET", &format!("key:{i}"), &format!("v{i}")]), b"+OK\r\n");
+        assert_eq!(
+            client.cmd(&["SET", &format!("key:{i}"), &format!("v{i}")]),
+            b"+OK\r\n"
+        );
     }
     for i in 0..200 {
         let want = format!("v{i}");
