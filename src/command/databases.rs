@@ -9,6 +9,7 @@
 //! group commit after unlocking, like the executor.
 
 use super::{int_arg, is, CommandError, CommandResult, Ctx};
+use crate::store::ShardMap;
 use crate::wal::{Lsn, Record};
 
 /// Parses a database index argument: `ERR value is not an integer or out of
@@ -48,6 +49,18 @@ pub fn swapdb(c: &mut Ctx<'_, '_>) -> CommandResult {
     let (Some(a), Some(b)) = (in_range(a), in_range(b)) else {
         return Err(CommandError::DbIndexOutOfRange);
     };
+    if crate::store::lending_every_store() {
+        // Inside EXEC, which holds every lock and appends the record with its frame.
+        c.state.dbs.swap_held(a, b);
+        if a != b {
+            c.log.push(Record::SwapDb {
+                a: a as u32,
+                b: b as u32,
+            });
+        }
+        c.out.ok();
+        return Ok(());
+    }
     let wal = c.state.wal();
     let lsn = c.state.dbs.swap(a, b, || {
         let wal = wal.filter(|_| a != b)?;
@@ -75,40 +88,75 @@ pub fn move_(c: &mut Ctx<'_, '_>) -> CommandResult {
     }
     let dbs = &c.state.dbs;
     let hash = dbs.store(src).hash(key);
-    let (mut from, mut to) = dbs.lock_pair(src, dst, dbs.store(src).shard_of(hash));
+    let shard = dbs.store(src).shard_of(hash);
+    if crate::store::lending_every_store() {
+        // Inside EXEC, which holds every lock and appends the records with its frame.
+        let (ps, pd) = (dbs.physical_index(src), dbs.physical_index(dst));
+        let (mut from, mut to) = (dbs.physical(ps).lock(shard), dbs.physical(pd).lock(shard));
+        let moved = move_key(&mut from, &mut to, hash, key, c.now);
+        if let Some((value, expires_at)) = &moved {
+            log_move(&mut |r| c.log.push(r), key, value, *expires_at, src, dst);
+        }
+        c.out.int(i64::from(moved.is_some()));
+        return Ok(());
+    }
+    let (mut from, mut to) = dbs.lock_pair(src, dst, shard);
     let internal = || CommandError::Other("ERR internal error: MOVE lock set".into());
     let from_map = from.map(hash).ok_or_else(internal)?;
-    let Some(slot) = from_map.get_live(hash, key, c.now).0 else {
+    let to_map = to.map(hash).ok_or_else(internal)?;
+    let Some((value, expires_at)) = move_key(from_map, to_map, hash, key, c.now) else {
         c.out.int(0);
         return Ok(());
     };
-    let (value, expires_at) = (slot.value().to_vec(), slot.expires_at());
-    let to_map = to.map(hash).ok_or_else(internal)?;
-    if to_map.get_live(hash, key, c.now).0.is_some() {
-        c.out.int(0);
-        return Ok(());
-    }
-    to_map.set(hash, key, &value, expires_at.unwrap_or(0));
-    from.map(hash).ok_or_else(internal)?.remove(hash, key);
-    // Set in the target first: a log torn between the two records keeps a
-    // copy of the key rather than losing it.
     let lsn = c.state.wal().map(|wal| {
         let mut records = Vec::with_capacity(key.len() * 2 + value.len() + 64);
-        Record::Select { db: dst as u32 }.encode(&mut records);
-        Record::Set {
-            key,
-            value: &value,
-            expires_at_ms: expires_at,
-        }
-        .encode(&mut records);
-        Record::Select { db: src as u32 }.encode(&mut records);
-        Record::Del { key }.encode(&mut records);
+        log_move(&mut |r| r.encode(&mut records), key, &value, expires_at, src, dst);
         wal.append_in(src as u32, &records)
     });
     drop((from, to));
     commit(c, lsn)?;
     c.out.int(1);
     Ok(())
+}
+
+/// Moves `key` from one shard map to the other (same shard index in two
+/// databases): Some((value, expiry)) if it moved, None if it is missing in
+/// `from` or present in `to`.
+fn move_key(
+    from: &mut ShardMap,
+    to: &mut ShardMap,
+    hash: u64,
+    key: &[u8],
+    now: u64,
+) -> Option<(Vec<u8>, Option<u64>)> {
+    let slot = from.get_live(hash, key, now).0?;
+    let (value, expires_at) = (slot.value().to_vec(), slot.expires_at());
+    if to.get_live(hash, key, now).0.is_some() {
+        return None;
+    }
+    to.set(hash, key, &value, expires_at.unwrap_or(0));
+    from.remove(hash, key);
+    Some((value, expires_at))
+}
+
+/// MOVE's records: Set in the target first, so a log torn between the two
+/// keeps a copy of the key rather than losing it; ends in the source database.
+fn log_move(
+    emit: &mut dyn FnMut(Record<'_>),
+    key: &[u8],
+    value: &[u8],
+    expires_at: Option<u64>,
+    src: usize,
+    dst: usize,
+) {
+    emit(Record::Select { db: dst as u32 });
+    emit(Record::Set {
+        key,
+        value,
+        expires_at_ms: expires_at,
+    });
+    emit(Record::Select { db: src as u32 });
+    emit(Record::Del { key });
 }
 
 fn flush_mode(c: &Ctx<'_, '_>) -> CommandResult {
@@ -137,6 +185,17 @@ pub fn flushdb(c: &mut Ctx<'_, '_>) -> CommandResult {
 /// FLUSHALL [ASYNC|SYNC]: every shard of every database, locked in order.
 pub fn flushall(c: &mut Ctx<'_, '_>) -> CommandResult {
     flush_mode(c)?;
+    if crate::store::lending_every_store() {
+        // Inside EXEC, which holds every lock and appends the record with its frame.
+        for store in c.state.dbs.stores() {
+            for shard in 0..store.shard_count() {
+                store.lock(shard).clear();
+            }
+        }
+        c.log.push(Record::FlushAll);
+        c.out.ok();
+        return Ok(());
+    }
     let mut all = c.state.dbs.lock_all();
     for locked in &mut all {
         for map in locked.all_maps() {

@@ -205,12 +205,13 @@ fn client_line(c: &Ctx<'_, '_>) -> String {
             .into_owned()
     };
     format!(
-        "id={} addr={} name={} db={} resp={} lib-name={} lib-ver={}
-",
+        "id={} addr={} name={} db={} multi={} watch={} resp={} lib-name={} lib-ver={}\n",
         c.client.id,
         c.client.addr,
         lossy(&c.client.name),
         c.client.db,
+        c.client.tx.queued().map_or(-1, |n| n as i64),
+        c.client.tx.watched(),
         c.client.resp_version(),
         lossy(&c.client.lib_name),
         lossy(&c.client.lib_ver)

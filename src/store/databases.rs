@@ -150,6 +150,23 @@ impl Databases {
         }
     }
 
+    /// Holds off `SWAPDB` and compaction starts, then locks every shard of
+    /// every database in physical order: an `EXEC` that may touch any
+    /// database. The database table cannot change until the guards drop,
+    /// except by [`Databases::swap_held`] on this thread.
+    pub fn lock_everything(&self) -> (parking_lot::MutexGuard<'_, ()>, Vec<Locked<'_>>) {
+        let serial = self.swap_lock.lock();
+        (serial, self.lock_all())
+    }
+
+    /// `SWAPDB` inside an `EXEC` that holds [`Databases::lock_everything`].
+    pub fn swap_held(&self, a: usize, b: usize) {
+        let pa = self.map[a].load(Ordering::Acquire);
+        let pb = self.map[b].load(Ordering::Acquire);
+        self.map[a].store(pb, Ordering::Release);
+        self.map[b].store(pa, Ordering::Release);
+    }
+
     /// Locks every shard of every database, in physical order (FLUSHALL).
     pub fn lock_all(&self) -> Vec<Locked<'_>> {
         let all = self.all_shards();

@@ -17,6 +17,8 @@
 //! pair costs one malloc, and overwriting a value reuses the allocation when
 //! it fits.
 
+use std::collections::HashMap;
+
 use hashbrown::HashTable;
 
 /// Sentinel `key_len` of a vacant slot.
@@ -76,6 +78,18 @@ pub struct ShardMap {
     pub lock_acquisitions: u64,
     /// Expired entries removed (lazily or by the active cycle), for STATS/INFO.
     pub expired: u64,
+    /// Keys some client WATCHes, with a counter every change of the key
+    /// bumps. Empty unless someone watches, so a change costs one `is_empty`.
+    watched: HashMap<Box<[u8]>, WatchEntry, ahash::RandomState>,
+}
+
+/// A watched key: how many clients watch it and how often it changed since
+/// the first of them did.
+#[derive(Clone, Copy, Debug)]
+struct WatchEntry {
+    hash: u64,
+    watchers: u32,
+    version: u64,
 }
 
 impl ShardMap {
@@ -129,6 +143,7 @@ impl ShardMap {
 
     /// Inserts or overwrites `key` with `value` and expiry (0 = none).
     pub fn set(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64) {
+        self.touch(key);
         match self.find(hash, key) {
             Some(i) => {
                 let slot = &mut self.slots[i as usize];
@@ -142,6 +157,7 @@ impl ShardMap {
 
     /// Appends to `key`'s value (creating it), keeping its TTL. Returns the new length.
     pub fn append(&mut self, hash: u64, key: &[u8], tail: &[u8]) -> usize {
+        self.touch(key);
         match self.find(hash, key) {
             Some(i) => {
                 let slot = &mut self.slots[i as usize];
@@ -163,6 +179,7 @@ impl ShardMap {
         f: impl FnOnce(&mut ValueMut<'_>) -> R,
     ) -> Option<R> {
         let i = self.find(hash, key)?;
+        self.touch(key);
         let slot = &mut self.slots[i as usize];
         let mut value = ValueMut {
             data: &mut slot.data,
@@ -186,6 +203,7 @@ impl ShardMap {
     pub fn set_expiry(&mut self, hash: u64, key: &[u8], expires_at: u64) -> bool {
         match self.find(hash, key) {
             Some(i) => {
+                self.touch(key);
                 self.set_expiry_slot(i, expires_at);
                 true
             }
@@ -193,13 +211,74 @@ impl ShardMap {
         }
     }
 
-    /// Drops every entry and releases the memory.
+    /// Drops every entry and releases the memory. Watched keys that existed
+    /// count as changed; watching itself survives (FLUSHALL, FLUSHDB).
     pub fn clear(&mut self) {
+        let mut watched = std::mem::take(&mut self.watched);
+        for (key, entry) in watched.iter_mut() {
+            if self.find(entry.hash, key).is_some() {
+                entry.version += 1;
+            }
+        }
         *self = ShardMap {
             lock_acquisitions: self.lock_acquisitions,
             expired: self.expired,
+            watched,
             ..ShardMap::default()
         };
+    }
+
+    /// Registers one more watcher of `key` and returns the key's change
+    /// counter, to compare with [`ShardMap::watch_version`] at `EXEC`.
+    pub fn watch(&mut self, hash: u64, key: &[u8]) -> u64 {
+        if let Some(entry) = self.watched.get_mut(key) {
+            entry.watchers += 1;
+            return entry.version;
+        }
+        self.watched.insert(
+            key.into(),
+            WatchEntry {
+                hash,
+                watchers: 1,
+                version: 0,
+            },
+        );
+        0
+    }
+
+    /// Removes one watcher of `key`; the entry goes with the last one.
+    pub fn unwatch(&mut self, _hash: u64, key: &[u8]) {
+        if let Some(entry) = self.watched.get_mut(key) {
+            entry.watchers -= 1;
+            if entry.watchers == 0 {
+                self.watched.remove(key);
+            }
+        }
+    }
+
+    /// The change counter of a watched `key` (`None` if nobody watches it).
+    pub fn watch_version(&self, _hash: u64, key: &[u8]) -> Option<u64> {
+        self.watched.get(key).map(|e| e.version)
+    }
+
+    /// Number of distinct watched keys in this shard.
+    pub fn watched_len(&self) -> usize {
+        self.watched.len()
+    }
+
+    /// Records a change of `key` for its watchers, if any.
+    #[inline]
+    fn touch(&mut self, key: &[u8]) {
+        if !self.watched.is_empty() {
+            self.touch_watched(key);
+        }
+    }
+
+    #[cold]
+    fn touch_watched(&mut self, key: &[u8]) {
+        if let Some(entry) = self.watched.get_mut(key) {
+            entry.version += 1;
+        }
     }
 
     /// The occupied slot at `index`, if any (SCAN and sampling).
@@ -307,6 +386,13 @@ impl ShardMap {
     }
 
     fn remove_slot(&mut self, i: u32) {
+        if !self.watched.is_empty() {
+            // Deletes, lazy and active expiry and eviction all end here.
+            let slot = &self.slots[i as usize];
+            if let Some(entry) = self.watched.get_mut(&slot.data[..slot.key_len as usize]) {
+                entry.version += 1;
+            }
+        }
         if self.slots[i as usize].ttl_pos != NO_TTL {
             self.untrack_ttl(i);
         }

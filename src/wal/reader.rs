@@ -73,6 +73,8 @@ pub struct KindCounts {
     pub swap_db: u64,
     /// `FlushDb` records.
     pub flush_db: u64,
+    /// Transaction frames (`EXEC`s); their records are counted by kind above.
+    pub transactions: u64,
 }
 
 impl KindCounts {
@@ -91,6 +93,7 @@ impl KindCounts {
             RecordKind::Select => self.select += 1,
             RecordKind::SwapDb => self.swap_db += 1,
             RecordKind::FlushDb => self.flush_db += 1,
+            RecordKind::Transaction => self.transactions += 1,
         }
     }
 }
@@ -109,6 +112,9 @@ impl std::fmt::Display for KindCounts {
                 ", select {}, swapdb {}, flushdb {}",
                 self.select, self.swap_db, self.flush_db
             )?;
+        }
+        if self.transactions > 0 {
+            write!(f, "; in {} transactions", self.transactions)?;
         }
         Ok(())
     }
@@ -202,6 +208,14 @@ pub(crate) fn scan(
                 apply(record);
                 start += len;
             }
+            Frame::Transaction { body, len } => {
+                counts.add(RecordKind::Transaction);
+                for record in record::transaction_records(body).flatten() {
+                    counts.add(record.kind());
+                    apply(record);
+                }
+                start += len;
+            }
             Frame::Incomplete { need } => {
                 let at = base + start as u64;
                 if file_pos >= file_len || at + need as u64 > file_len {
@@ -278,7 +292,10 @@ pub(crate) fn find_valid_after(
             let total = (FRAME_HEADER_LEN + len) as u64;
             if q + total <= file_len {
                 let valid = if rel + total as usize <= wlen {
-                    matches!(parse_frame(&win[rel..wlen]), Frame::Complete { .. })
+                    matches!(
+                        parse_frame(&win[rel..wlen]),
+                        Frame::Complete { .. } | Frame::Transaction { .. }
+                    )
                 } else {
                     streaming_crc(file, path, q + 4, total - 4)? == crc
                 };

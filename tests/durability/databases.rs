@@ -164,3 +164,36 @@ fn a_log_with_more_databases_than_configured_refuses_to_start() {
         "{text}"
     );
 }
+
+#[test]
+fn a_transaction_across_databases_replays_into_the_same_databases() {
+    let dir = support::tempdir();
+    let mut server = support::start(dir.path(), &Launch::default());
+    let mut c = server.client();
+    run(&mut c, &["SELECT", "1"]);
+    run(&mut c, &["SET", "one", "1"]);
+    run(&mut c, &["MULTI"]);
+    for cmd in [
+        &["SET", "x", "in-1"][..],
+        &["SELECT", "5"],
+        &["SET", "y", "in-5"],
+        &["MOVE", "y", "6"],
+        &["SWAPDB", "1", "2"],
+        &["SET", "z", "in-5"],
+    ] {
+        assert!(matches!(c.cmd(cmd), Reply::Simple(s) if s == "QUEUED"), "{cmd:?}");
+    }
+    assert!(matches!(c.cmd(&["EXEC"]), Reply::Array(Some(items)) if items.len() == 6));
+    // The connection is in database 5 now; the log continues from there.
+    run(&mut c, &["SET", "after", "in-5"]);
+    let before = dump(&mut c);
+    assert_eq!(before[&2]["x"], "in-1");
+    assert_eq!(before[&6]["y"], "in-5");
+    assert_eq!(before[&5]["after"], "in-5");
+    c.flush();
+    drop(c);
+    server.kill9();
+    let mut server = support::start(dir.path(), &Launch::default());
+    assert_eq!(dump(&mut server.client()), before);
+    server.sigterm();
+}

@@ -17,3 +17,4 @@ mod databases;
 mod disk_full;
 mod ordering;
 mod recovery;
+mod transactions;

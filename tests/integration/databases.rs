@@ -186,3 +186,45 @@ fn redis_cli_dash_n_talks_to_that_database() {
     assert_eq!(cli(&["-n", "4", "GET", "k"]), "four");
     assert_eq!(cli(&["GET", "k"]), "");
 }
+
+#[test]
+fn a_transaction_may_select_move_swap_and_flush_databases() {
+    let server = Server::start();
+    let mut raw = server.raw();
+    ok(&mut raw, &["SET", "a", "0"]);
+    ok(&mut raw, &["MULTI"]);
+    for cmd in [
+        &["SELECT", "2"][..],
+        &["SET", "b", "2"],
+        &["MOVE", "b", "3"],
+        &["SWAPDB", "3", "4"],
+        &["SELECT", "4"],
+        &["GET", "b"],
+        &["DBSIZE"],
+    ] {
+        assert_eq!(raw.cmd(cmd), b"+QUEUED\r\n", "{cmd:?}");
+    }
+    assert_eq!(
+        raw.cmd(&["EXEC"]),
+        b"*7\r\n+OK\r\n+OK\r\n:1\r\n+OK\r\n+OK\r\n$1\r\n2\r\n:1\r\n"
+    );
+    // The SELECT inside the transaction stays in effect, as in Redis.
+    assert_eq!(raw.cmd(&["GET", "b"]), b"$1\r\n2\r\n");
+    ok(&mut raw, &["SELECT", "0"]);
+    assert_eq!(raw.cmd(&["GET", "a"]), b"$1\r\n0\r\n");
+    // A watched key in another database is still checked.
+    ok(&mut raw, &["WATCH", "a"]);
+    ok(&mut raw, &["SELECT", "4"]);
+    let mut other = server.raw();
+    ok(&mut other, &["SET", "a", "changed"]);
+    ok(&mut raw, &["MULTI"]);
+    assert_eq!(raw.cmd(&["FLUSHALL"]), b"+QUEUED\r\n");
+    assert_eq!(raw.cmd(&["EXEC"]), b"*-1\r\n");
+    assert_eq!(raw.cmd(&["DBSIZE"]), b":1\r\n");
+    ok(&mut raw, &["MULTI"]);
+    assert_eq!(raw.cmd(&["FLUSHALL"]), b"+QUEUED\r\n");
+    assert_eq!(raw.cmd(&["EXEC"]), b"*1\r\n+OK\r\n");
+    assert_eq!(raw.cmd(&["DBSIZE"]), b":0\r\n");
+    ok(&mut raw, &["SELECT", "0"]);
+    assert_eq!(raw.cmd(&["DBSIZE"]), b":0\r\n");
+}

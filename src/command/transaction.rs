@@ -1,0 +1,483 @@
+//! Transactions: `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `UNWATCH`, with Redis's
+//! semantics and error strings.
+//!
+//! * Between `MULTI` and `EXEC` the session hands every command to
+//!   [`in_multi`]: it is checked (lookup, arity, auth, write gate) and queued
+//!   with its arguments copied out of the read buffer, answering `+QUEUED`.
+//!   A command refused there makes the transaction fail at `EXEC` with
+//!   `EXECABORT`; errors while *running* stay per command in the `EXEC` reply.
+//!   `EXEC`, `DISCARD`, `MULTI`, `WATCH` and `QUIT` are never queued.
+//! * `EXEC` is atomic across threads: it locks the union of the shards of
+//!   every queued command's keys and of the watched keys — every shard if a
+//!   queued command is keyless (`FLUSHALL`, `KEYS`, `INFO`...) — checks the
+//!   watches, runs every command, and appends the WAL records as **one
+//!   transaction frame** before any lock is released. No other client sees
+//!   part of it, and replay applies all of it or none of it.
+//! * `WATCH` is optimistic. Each shard keeps a table of its watched keys with
+//!   a change counter that every change bumps — writes, deletes, lazy and
+//!   active expiry, `FLUSHALL`, eviction — because they all go through the
+//!   shard map (`store::shard`). A client records the counter when it watches;
+//!   `EXEC` compares under the locks. A shard with no watched key pays one
+//!   `is_empty` test per change, so clients that never `WATCH` cost nothing.
+//!
+//! This module must never write to a socket or keep a shard lock past `EXEC`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{
+    admit, Args, CommandError, CommandResult, CommandSpec, Ctx, ExecScratch, Invocation, KeySpec, RecordLog,
+};
+use crate::protocol::Replies;
+use crate::state::{ClientState, ServerState};
+use crate::store::{lend_every_store, Databases, Locked, ShardMap, ShardSet};
+use crate::wal::Record;
+
+const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+
+/// A command queued between `MULTI` and `EXEC`.
+struct Queued {
+    first_arg: usize,
+    arg_count: usize,
+    spec: &'static CommandSpec,
+}
+
+impl fmt::Debug for Queued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({} args)", self.spec.name, self.arg_count)
+    }
+}
+
+/// The queued commands, their arguments in one buffer.
+#[derive(Debug, Default)]
+struct Queue {
+    bytes: Vec<u8>,
+    ranges: Vec<(usize, usize)>,
+    commands: Vec<Queued>,
+}
+
+impl Queue {
+    fn push(&mut self, spec: &'static CommandSpec, args: &Args<'_>) {
+        let first_arg = self.ranges.len();
+        for i in 0..args.len() {
+            let arg = args.get(i);
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(arg);
+            self.ranges.push((start, self.bytes.len()));
+        }
+        self.commands.push(Queued {
+            first_arg,
+            arg_count: args.len(),
+            spec,
+        });
+    }
+
+    fn args(&self, q: &Queued) -> Args<'_> {
+        Args::new(&self.bytes, &self.ranges[q.first_arg..q.first_arg + q.arg_count])
+    }
+}
+
+/// One key a client watches and the key's change counter when it did.
+#[derive(Debug)]
+struct Watched {
+    key: Box<[u8]>,
+    hash: u64,
+    version: u64,
+    /// The physical store of the key's database when it was watched.
+    physical: usize,
+}
+
+/// The keys a client watches. Dropping it (a disconnect) unregisters them
+/// from their shards, so a shard's watch table never outlives its watchers.
+#[derive(Default)]
+pub struct WatchList {
+    dbs: Option<Arc<Databases>>,
+    keys: Vec<Watched>,
+}
+
+impl fmt::Debug for WatchList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WatchList").field("keys", &self.keys).finish()
+    }
+}
+
+impl Drop for WatchList {
+    fn drop(&mut self) {
+        self.unwatch_all();
+    }
+}
+
+impl WatchList {
+    /// Number of watched keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True if no key is watched.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Unregisters every key, locking each key's shard in turn.
+    fn unwatch_all(&mut self) {
+        let Some(dbs) = &self.dbs else {
+            return;
+        };
+        for w in self.keys.drain(..) {
+            let store = dbs.physical(w.physical);
+            store.lock(store.shard_of(w.hash)).unwatch(w.hash, &w.key);
+        }
+    }
+
+    /// Unregisters every key through shards the caller already holds.
+    fn unwatch_locked(&mut self, held: &mut Held<'_>) {
+        for w in self.keys.drain(..) {
+            if let Some(map) = held.map(w.physical, w.hash) {
+                map.unwatch(w.hash, &w.key);
+            }
+        }
+    }
+
+    /// True if any watched key changed since it was watched, or expired since
+    /// (a key already expired when watched was reaped by WATCH, so its removal
+    /// is no change — Redis's "stale key" rule). The shards must be locked.
+    fn changed(&self, held: &mut Held<'_>, now: u64) -> bool {
+        self.keys.iter().any(|w| {
+            // A key whose database was swapped away since WATCH counts as changed.
+            let Some(map) = held.map(w.physical, w.hash) else {
+                return true;
+            };
+            map.watch_version(w.hash, &w.key) != Some(w.version)
+                || map
+                    .get_raw(w.hash, &w.key)
+                    .is_some_and(|slot| slot.is_expired(now))
+        })
+    }
+}
+
+/// A connection's transaction state: the queue while in `MULTI`, whether a
+/// queue-time error doomed it, and the watched keys.
+#[derive(Debug, Default)]
+pub struct TxState {
+    queue: Option<Queue>,
+    aborted: bool,
+    watch: WatchList,
+}
+
+impl TxState {
+    /// True between `MULTI` and `EXEC`/`DISCARD`.
+    #[inline]
+    pub fn in_multi(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// Commands queued so far, or `None` outside `MULTI` (CLIENT LIST's `multi=`).
+    pub fn queued(&self) -> Option<usize> {
+        self.queue.as_ref().map(|q| q.commands.len())
+    }
+
+    /// Number of watched keys (CLIENT LIST's `watch=`).
+    pub fn watched(&self) -> usize {
+        self.watch.len()
+    }
+
+    /// Leaves `MULTI`, forgetting the queue and every watch.
+    fn discard(&mut self) {
+        self.queue = None;
+        self.aborted = false;
+        self.watch.unwatch_all();
+    }
+}
+
+/// MULTI
+pub fn multi(c: &mut Ctx<'_, '_>) -> CommandResult {
+    if c.client.tx.in_multi() {
+        return Err(CommandError::Other("ERR MULTI calls can not be nested".into()));
+    }
+    c.client.tx.queue = Some(Queue::default());
+    c.client.tx.aborted = false;
+    c.out.ok();
+    Ok(())
+}
+
+/// EXEC outside a transaction (inside one, [`in_multi`] runs [`exec`]).
+pub fn exec_without_multi(_: &mut Ctx<'_, '_>) -> CommandResult {
+    Err(CommandError::Other("ERR EXEC without MULTI".into()))
+}
+
+/// DISCARD
+pub fn discard(c: &mut Ctx<'_, '_>) -> CommandResult {
+    if !c.client.tx.in_multi() {
+        return Err(CommandError::Other("ERR DISCARD without MULTI".into()));
+    }
+    c.client.tx.discard();
+    c.out.ok();
+    Ok(())
+}
+
+/// WATCH key [key ...]: runs with the keys' shards locked (it is a keyed command).
+pub fn watch(c: &mut Ctx<'_, '_>) -> CommandResult {
+    if c.client.tx.in_multi() {
+        return Err(CommandError::Other(
+            "ERR WATCH inside MULTI is not allowed".into(),
+        ));
+    }
+    for key in c.args.iter_from(1) {
+        let (map, hash) = super::locate(&mut c.db, key)?;
+        let list = &mut c.client.tx.watch;
+        if list.keys.iter().any(|w| w.hash == hash && *w.key == *key) {
+            continue;
+        }
+        // Reap a key that is already expired: its later removal is then no change.
+        map.get_live(hash, key, c.now);
+        let version = map.watch(hash, key);
+        list.dbs.get_or_insert_with(|| Arc::clone(&c.state.dbs));
+        list.keys.push(Watched {
+            key: key.into(),
+            hash,
+            version,
+            // Stable: the executor holds this database's locks, which SWAPDB needs.
+            physical: c.state.dbs.physical_index(c.client.db),
+        });
+    }
+    c.out.ok();
+    Ok(())
+}
+
+/// UNWATCH
+pub fn unwatch(c: &mut Ctx<'_, '_>) -> CommandResult {
+    c.client.tx.watch.unwatch_all();
+    c.out.ok();
+    Ok(())
+}
+
+/// Handles one command of a connection that is inside `MULTI`: runs the
+/// commands Redis never queues, queues the rest.
+pub fn in_multi(
+    state: &ServerState,
+    client: &mut ClientState,
+    out: &mut Replies,
+    scratch: &mut ExecScratch,
+    cmd: Invocation<'_>,
+    worker: usize,
+) {
+    let name = cmd.spec.map(|s| s.name);
+    match name {
+        Some("exec") => exec(state, client, out, scratch, cmd, worker),
+        Some("multi" | "discard" | "watch" | "quit") => {
+            super::execute(state, client, out, scratch, std::iter::once(cmd), worker)
+        }
+        _ => {
+            out.set_style(cmd.style.with_resp3(client.resp3));
+            match admit(state, client, &cmd) {
+                Ok(spec) => {
+                    if !client.tx.aborted {
+                        if let Some(queue) = client.tx.queue.as_mut() {
+                            queue.push(spec, &cmd.args);
+                        }
+                    }
+                    out.simple("QUEUED");
+                }
+                Err(e) => {
+                    client.tx.aborted = true;
+                    out.error(&e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// EXEC inside `MULTI`: all queued commands under one set of shard locks,
+/// their WAL records framed as one unit.
+fn exec(
+    state: &ServerState,
+    client: &mut ClientState,
+    out: &mut Replies,
+    scratch: &mut ExecScratch,
+    cmd: Invocation<'_>,
+    worker: usize,
+) {
+    let started = Instant::now();
+    out.set_style(cmd.style.with_resp3(client.resp3));
+    let Some(spec) = cmd.spec else {
+        return;
+    };
+    if !spec.arity_ok(cmd.args.len()) {
+        // Redis aborts the transaction when EXEC itself is refused.
+        client.tx.discard();
+        out.error("EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command");
+        return;
+    }
+    let queue = client.tx.queue.take().unwrap_or_default();
+    if std::mem::take(&mut client.tx.aborted) {
+        client.tx.watch.unwatch_all();
+        out.error(EXECABORT);
+        return;
+    }
+    let dbs = &state.dbs;
+    let first_db = client.db;
+    let mut shards = ShardSet::default();
+    let mut every_shard = false;
+    for q in &queue.commands {
+        match q.spec.keys {
+            Some(KeySpec::Range { .. }) => {
+                let args = queue.args(q);
+                for k in q
+                    .spec
+                    .keys
+                    .into_iter()
+                    .flat_map(|keys| keys.positions(args.len()))
+                {
+                    dbs.add_key(&mut shards, args.get(k));
+                }
+            }
+            // Keyless commands may read the whole keyspace (KEYS, DBSIZE, INFO)
+            // or any database (SELECT, MOVE, SWAPDB, FLUSHALL): they run with
+            // every shard of every database held, lent by `lend_every_store`.
+            Some(KeySpec::All) | None => every_shard = true,
+        }
+    }
+    let here = dbs.physical_index(first_db);
+    for w in &client.tx.watch.keys {
+        shards.insert(dbs.store(first_db).shard_of(w.hash));
+        every_shard |= w.physical != here;
+    }
+    let mut held = if every_shard {
+        let (serial, all) = dbs.lock_everything();
+        Some(Held::Every { _serial: serial, all })
+    } else {
+        (!shards.is_empty()).then(|| Held::One(dbs.physical_index(first_db), dbs.lock_set(first_db, shards)))
+    };
+    if let Some(Held::One(physical, _)) = held.as_mut() {
+        // lock_set verified the table: this is the store of `first_db` until unlock.
+        *physical = dbs.physical_index(first_db);
+    }
+    let now = crate::store::now_ms();
+    if let Some(held) = held.as_mut() {
+        let changed = client.tx.watch.changed(held, now);
+        client.tx.watch.unwatch_locked(held);
+        if changed {
+            out.null_array();
+            return;
+        }
+    }
+    let stats = state.stats.worker(worker);
+    let reply_start = out.len();
+    out.array(queue.commands.len());
+    scratch.records.clear();
+    let logging = state.wal().is_some();
+    let mut wrote = false;
+    // The database the records so far are in: a SELECT inside the transaction
+    // makes the following commands' records need a Select record first.
+    let mut records_db = first_db;
+    for q in &queue.commands {
+        let t0 = Instant::now();
+        let mark = out.len();
+        let cmd_db = client.db;
+        let records_before = scratch.records.len();
+        // The write gate is checked again: the WAL may have failed since queuing.
+        let gate = match (state.wal(), q.spec.flags.write) {
+            (Some(wal), true) => wal
+                .check_writable()
+                .map_err(|e| CommandError::Other(e.to_string())),
+            _ => Ok(()),
+        };
+        let (result, hits, misses) = match gate {
+            Err(e) => (Err(e), 0, 0),
+            Ok(()) => {
+                wrote |= q.spec.flags.write;
+                let keyed = matches!(q.spec.keys, Some(KeySpec::Range { .. }) | Some(KeySpec::All));
+                let physical = dbs.physical_index(cmd_db);
+                let (db, _lent) = match held.as_mut() {
+                    Some(h) if keyed => (h.locked(physical), None),
+                    Some(Held::Every { all, .. }) => (None, Some(lend_every_store(all))),
+                    _ => (None, None),
+                };
+                let mut ctx = Ctx {
+                    args: queue.args(q),
+                    out: &mut *out,
+                    state,
+                    client: &mut *client,
+                    db,
+                    log: RecordLog {
+                        buf: &mut scratch.records,
+                        enabled: logging,
+                    },
+                    now,
+                    hits: 0,
+                    misses: 0,
+                };
+                let result = (q.spec.handler)(&mut ctx);
+                (result, ctx.hits, ctx.misses)
+            }
+        };
+        if let Err(e) = &result {
+            out.truncate(mark);
+            out.error(&e.to_string());
+        }
+        if scratch.records.len() > records_before && cmd_db != records_db {
+            let mut select = Vec::with_capacity(16);
+            Record::Select { db: cmd_db as u32 }.encode(&mut select);
+            scratch.records.splice(records_before..records_before, select);
+            records_db = cmd_db;
+        }
+        stats.record(q.spec.index(), t0.elapsed(), result.is_err(), hits, misses);
+    }
+    if records_db != first_db {
+        Record::Select { db: first_db as u32 }.encode(&mut scratch.records);
+    }
+    // Log while every shard is still locked, as one frame: all or nothing on replay.
+    let lsn = match (state.wal(), scratch.records.is_empty()) {
+        (Some(wal), false) => {
+            scratch.framed.clear();
+            if crate::wal::encode_transaction(&scratch.records, &mut scratch.framed) {
+                Some(wal.append_in(first_db as u32, &scratch.framed))
+            } else {
+                Some(wal.append_in(first_db as u32, &scratch.records))
+            }
+        }
+        _ => None,
+    };
+    drop(held);
+    if let (Some(wal), Some(lsn)) = (state.wal(), lsn) {
+        if wrote {
+            if let Err(e) = wal.commit(lsn) {
+                tracing::error!("WAL commit failed: {e}");
+                out.truncate(reply_start);
+                out.error(&e.to_string());
+            }
+        }
+    }
+    stats.record(spec.index(), started.elapsed(), false, 0, 0);
+}
+
+/// The locks an `EXEC` holds: the shards of one database, or (with a keyless
+/// command queued, or watched keys in another database) every shard of every
+/// database plus the SWAPDB lock. Lives on the stack for one EXEC: boxing the
+/// big variant would cost an allocation per EXEC instead.
+#[allow(clippy::large_enum_variant)]
+enum Held<'a> {
+    /// Physical store index and its locked shards.
+    One(usize, Locked<'a>),
+    Every {
+        /// Holds off SWAPDB and compaction starts until the frame is appended.
+        _serial: parking_lot::MutexGuard<'a, ()>,
+        all: Vec<Locked<'a>>,
+    },
+}
+
+impl<'a> Held<'a> {
+    /// The locks of physical store `physical`, if held.
+    fn locked(&mut self, physical: usize) -> Option<&mut Locked<'a>> {
+        match self {
+            Held::One(p, locked) => (*p == physical).then_some(locked),
+            Held::Every { all, .. } => all.get_mut(physical),
+        }
+    }
+
+    /// The map of `hash`'s shard in physical store `physical`, if held.
+    fn map(&mut self, physical: usize, hash: u64) -> Option<&mut ShardMap> {
+        self.locked(physical)?.map(hash)
+    }
+}
