@@ -54,11 +54,14 @@ impl<'a> MakeWriter<'a> for LogFileMaker {
 }
 
 /// Installs the global subscriber: `loglevel` (RUST_LOG wins if set), to
-/// `logfile` in plain text or to stderr with colours only on a terminal.
+/// `logfile` in plain text or to stderr with colours only on a terminal. The
+/// filter sits behind a reload handle so `CONFIG SET loglevel` can change it live.
 pub fn init(config: &Config) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.loglevel));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{reload, EnvFilter};
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.loglevel));
+    let (filter, handle) = reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
     match &config.logfile {
         Some(path) => {
             let file =
@@ -67,13 +70,25 @@ pub fn init(config: &Config) -> anyhow::Result<()> {
                 path: path.clone(),
                 file: Mutex::new(file),
             });
-            builder.with_ansi(false).with_writer(LogFileMaker(log)).init();
+            registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(false)
+                        .with_writer(LogFileMaker(log)),
+                )
+                .init();
         }
-        None => builder
-            .with_ansi(io::stderr().is_terminal())
-            .with_writer(io::stderr)
+        None => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(io::stderr().is_terminal())
+                    .with_writer(io::stderr),
+            )
             .init(),
     }
+    crate::runtime::install_log_reloader(Box::new(move |level| {
+        handle.reload(EnvFilter::new(level)).map_err(|e| e.to_string())
+    }));
     Ok(())
 }
 

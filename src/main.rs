@@ -7,6 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kvserver::config::{Config, Overrides};
 
+/// Every allocation is counted, so `used_memory` and `maxmemory` see real
+/// bytes (see `kvserver::memory` for why this and not jemalloc).
+#[global_allocator]
+static ALLOCATOR: kvserver::memory::CountingAllocator = kvserver::memory::CountingAllocator;
+
 #[derive(Parser)]
 #[command(
     name = "kvserver",

@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::Mutex;
 
 use crate::config::Config;
+use crate::runtime::RuntimeConfig;
 use crate::stats::Stats;
 use crate::store::Databases;
 use crate::wal::{ReplayReport, Wal};
@@ -16,9 +17,13 @@ use crate::wal::{ReplayReport, Wal};
 /// Everything the workers share. Immutable after start except for the
 /// atomics, the client registry and the two values recovery fills in once.
 pub struct ServerState {
+    /// The configuration the server started with; settings `CONFIG SET` can
+    /// change are read from `runtime` instead.
     pub config: Config,
     /// Every database (`SELECT n`); a client's `ClientState::db` indexes it.
     pub dbs: Arc<Databases>,
+    /// Live settings (`CONFIG SET`/`GET`/`REWRITE`), e.g. `state.runtime.maxmemory()`.
+    pub runtime: RuntimeConfig,
     pub stats: Stats,
     pub shutdown: ShutdownSignal,
     pub clients: ClientRegistry,
@@ -49,6 +54,7 @@ impl ServerState {
     pub fn loading(config: Config, dbs: Arc<Databases>) -> ServerState {
         let workers = config.workers;
         ServerState {
+            runtime: RuntimeConfig::new(&config),
             config,
             dbs,
             stats: Stats::new(workers),

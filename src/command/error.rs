@@ -38,6 +38,8 @@ pub enum CommandError {
     Loading,
     /// MOVE to the database the key is already in.
     SameObject,
+    /// Over `maxmemory` and nothing could be evicted.
+    OutOfMemory,
     /// Any other message, already in `CODE message` form.
     Other(String),
 }
@@ -78,6 +80,7 @@ impl fmt::Display for CommandError {
             NoProto => f.write_str("NOPROTO unsupported protocol version"),
             Loading => f.write_str("LOADING kvserver is loading the dataset in memory"),
             SameObject => f.write_str("ERR source and destination objects are the same"),
+            OutOfMemory => f.write_str("OOM command not allowed when used memory > 'maxmemory'."),
             Other(message) => f.write_str(message),
         }
     }

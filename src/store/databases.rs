@@ -219,6 +219,53 @@ impl Databases {
         self.snapshot_labels.lock()[index]
     }
 
+    /// The logical database physical store `index` holds now.
+    pub fn logical_of(&self, index: usize) -> usize {
+        self.map
+            .iter()
+            .position(|slot| slot.load(Ordering::Acquire) == index)
+            .unwrap_or(0)
+    }
+
+    /// Evicts one key by `policy` from some database (starting at a random
+    /// one, skipping empty ones); `on_evict(physical store, key)` runs under
+    /// the key's shard lock, so the store's database cannot change meanwhile.
+    /// False if no database had a candidate.
+    pub fn evict_one(
+        &self,
+        policy: super::EvictionPolicy,
+        samples: usize,
+        on_evict: &mut dyn FnMut(usize, &[u8]),
+    ) -> bool {
+        let n = self.stores.len();
+        let start = if n == 1 {
+            0
+        } else {
+            super::random_u64() as usize % n
+        };
+        for k in 0..n {
+            let physical = (start + k) % n;
+            let store = &self.stores[physical];
+            if n > 1 && store.is_empty() {
+                continue;
+            }
+            if store.evict_one(policy, samples, &mut |key| on_evict(physical, key)) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Keys evicted from every database.
+    pub fn evicted(&self) -> u64 {
+        self.stores.iter().map(Store::evicted).sum()
+    }
+
+    /// CONFIG RESETSTAT: every database's counters.
+    pub fn reset_counters(&self) {
+        self.stores.iter().for_each(Store::reset_counters);
+    }
+
     /// Keys in every database.
     pub fn len(&self) -> usize {
         self.stores.iter().map(Store::len).sum()

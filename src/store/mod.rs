@@ -12,6 +12,7 @@
 //! held while taking the WAL buffer mutex — never the other way round.
 
 mod databases;
+pub mod evict;
 mod glob;
 mod shard;
 
@@ -23,6 +24,7 @@ use std::ops::{Deref, DerefMut};
 use parking_lot::{Mutex, MutexGuard};
 
 pub use databases::{spawn_expiry_thread, Databases, DEFAULT_DATABASES, MAX_DATABASES};
+pub use evict::EvictionPolicy;
 pub use glob::glob_match;
 pub use shard::{ShardMap, Slot, ValueMut};
 

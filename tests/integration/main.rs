@@ -11,6 +11,7 @@ mod concurrency;
 mod databases;
 mod expiry;
 mod limits;
+mod maxmemory;
 mod pipelining;
 mod proptest_parser;
 mod redis_py;
