@@ -384,3 +384,36 @@ fn compare_prints_ratios() {
     let svg_text = std::fs::read_to_string(Path::new(&svg)).expect("svg written");
     assert!(svg_text.contains("<svg"));
 }
+
+#[test]
+fn multi_test_runs_whole_transactions_and_counts_each_as_one_request() {
+    let s = Server::start();
+    for protocol in ["resp", "text"] {
+        if protocol == "text" && use_redis() {
+            continue;
+        }
+        let out = kvbench(
+            s.port,
+            &[
+                "--protocol",
+                protocol,
+                "-t",
+                "multi",
+                "-n",
+                "300",
+                "-c",
+                "3",
+                "-P",
+                "4",
+                "--json",
+            ],
+        );
+        assert_ok(&out);
+        let json = text(&out.stdout);
+        assert_eq!(field(&json, "MULTI/EXEC (2 INCR)", "ok"), 300.0, "{json}");
+        assert_eq!(field(&json, "MULTI/EXEC (2 INCR)", "failed"), 0.0, "{json}");
+    }
+    // Two INCRs of the literal key per transaction, 300 transactions per protocol.
+    let counter: String = s.query(&["GET", "counter:__rand_int__"]);
+    assert_eq!(counter, if use_redis() { "600" } else { "1200" });
+}

@@ -34,6 +34,10 @@ fn commit(c: &Ctx<'_, '_>, lsn: Option<Lsn>) -> CommandResult {
 /// SELECT index
 pub fn select(c: &mut Ctx<'_, '_>) -> CommandResult {
     c.client.db = db_arg(c, c.args.get(1))?;
+    // CLIENT LIST of other connections reads the handle.
+    if let Some(handle) = &c.client.handle {
+        handle.db.store(c.client.db, std::sync::atomic::Ordering::Relaxed);
+    }
     c.out.ok();
     Ok(())
 }

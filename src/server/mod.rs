@@ -2,8 +2,9 @@
 //! and an orderly shutdown.
 //!
 //! ```text
-//! main thread   TcpListener::accept (blocking) ──try_submit──▶ pool (N workers)
-//! kv-worker-i   connection::serve: read → Session::run → write, one client at a time
+//! main thread   TcpListener::accept (blocking) ──submit──▶ a worker's inbox + waker
+//! kv-worker-i   worker::Worker::run: one epoll loop over many connections;
+//!               per pass: read → Session::run → group commit → write
 //! kv-expire     active expiry cycle, 10×/s
 //! kv-signals    SIGINT/SIGTERM → ShutdownSignal::request; SIGHUP → reopen the log file
 //! kv-loader     WAL replay at startup, while clients get -LOADING (startup.rs)
@@ -11,9 +12,11 @@
 //! ```
 
 pub mod connection;
+mod fd_limit;
 pub mod pool;
 mod replay;
 mod startup;
+pub mod worker;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -28,17 +31,14 @@ use crate::daemon;
 use crate::state::ServerState;
 use crate::store::Databases;
 
-/// Worker stack size: handlers neither recurse nor keep big frames, and 256
-/// workers × 256 KiB of mostly untouched stack is cheap.
-const WORKER_STACK: usize = 256 * 1024;
-
-/// The reply to a client that arrives when every worker is busy.
+/// The reply to a client beyond `maxclients`.
 const MAX_CLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
 
 /// Runs the server until SIGINT/SIGTERM or SHUTDOWN; returns after a clean stop.
-pub fn run(config: Config) -> anyhow::Result<()> {
+pub fn run(mut config: Config) -> anyhow::Result<()> {
     // Before anything slow: a SIGHUP during replay must not kill the process.
     let signals = daemon::SignalHandlers::install()?;
+    config.maxclients = fd_limit::fit_maxclients(config.maxclients);
     let _dir_lock = daemon::lock_data_dir(&config)?;
     // Bind before replaying: a busy port fails now, not after the whole WAL.
     let listener = TcpListener::bind((config.bind.as_str(), config.port))
@@ -52,13 +52,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     signals.spawn(Arc::clone(&state))?;
     let stop_expiry = Arc::new(AtomicBool::new(false));
     let expiry = crate::store::spawn_expiry_thread(Arc::clone(&dbs), Arc::clone(&stop_expiry))?;
-    let handler_state = Arc::clone(&state);
-    let pool = pool::ThreadPool::new(
-        state.config.workers,
-        WORKER_STACK,
-        Arc::new(move |worker, socket| connection::serve(&handler_state, socket, worker)),
-    )
-    .context("cannot start worker threads")?;
+    let workers = state.config.worker_threads();
+    let pool = pool::WorkerPool::start(workers, &state).context("cannot start worker threads")?;
 
     tracing::info!("listening on {addr}; loading the dataset (clients get -LOADING until it is done)");
     let loader = startup::spawn_loader(Arc::clone(&state), addr)?;
@@ -66,8 +61,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 
     tracing::info!("shutting down: no new clients; finishing commands in flight");
     drop(listener);
-    state.clients.close_reads();
-    pool.join();
+    pool.stop();
     stop_expiry.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = expiry.join();
     let loaded = loader
@@ -81,7 +75,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn accept_loop(listener: &TcpListener, pool: &pool::ThreadPool, state: &ServerState) {
+fn accept_loop(listener: &TcpListener, pool: &pool::WorkerPool, state: &ServerState) {
     for incoming in listener.incoming() {
         if state.shutdown.is_requested() {
             break;
@@ -98,10 +92,21 @@ fn accept_loop(listener: &TcpListener, pool: &pool::ThreadPool, state: &ServerSt
         if crate::daemon::refuse_if_protected(&state.config, &socket) {
             continue;
         }
-        if let Err(socket) = pool.try_submit(socket) {
+        let connected = state
+            .stats
+            .connected_clients
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if connected >= state.runtime.maxclients() {
             state.stats.client_rejected();
             reject(socket);
+            continue;
         }
+        if let Err(e) = socket.set_nonblocking(true) {
+            tracing::warn!("cannot make a client socket non-blocking: {e}");
+            continue;
+        }
+        state.stats.client_connected();
+        pool.submit(state.next_client_id(), socket);
     }
 }
 

@@ -151,7 +151,8 @@ pub fn spawn_loader(
             hold_for_tests(&state);
             state.finish_loading(wal, report);
             tracing::info!(
-                workers = state.config.workers,
+                workers = state.config.worker_threads(),
+                maxclients = state.runtime.maxclients(),
                 shards = state.dbs.shard_count(),
                 databases = state.dbs.count(),
                 wal = state.wal().is_some(),

@@ -26,7 +26,7 @@ use parking_lot::{Mutex, MutexGuard};
 pub use databases::{spawn_expiry_thread, Databases, DEFAULT_DATABASES, MAX_DATABASES};
 pub use evict::EvictionPolicy;
 pub use glob::glob_match;
-pub use shard::{ShardMap, Slot, ValueMut};
+pub use shard::{Entry, ShardMap, ValueMut};
 
 /// Most shards a store may have: lock sets are a `u64` bit mask.
 pub const MAX_SHARDS: usize = 64;
@@ -78,7 +78,7 @@ impl Store {
         let shards = shards.clamp(1, MAX_SHARDS).next_power_of_two();
         Store {
             shards: (0..shards)
-                .map(|_| PaddedShard(Mutex::new(ShardMap::default())))
+                .map(|_| PaddedShard(Mutex::new(ShardMap::with_hasher(hasher.clone()))))
                 .collect(),
             hasher,
             mask: shards as u64 - 1,
@@ -478,7 +478,7 @@ mod tests {
                         // Every locked shard counts this acquisition in a per-shard counter key.
                         for map in locked.all_maps() {
                             let key = b"counter";
-                            let hash = 42;
+                            let hash = map.hash(key);
                             let n = map.get_raw(hash, key).map_or(0, |s| {
                                 std::str::from_utf8(s.value())
                                     .ok()
@@ -496,7 +496,7 @@ mod tests {
         let total: u64 = (0..16)
             .map(|i| {
                 let map = store.lock(i);
-                map.get_raw(42, b"counter").map_or(0, |s| {
+                map.get_raw(map.hash(b"counter"), b"counter").map_or(0, |s| {
                     std::str::from_utf8(s.value()).unwrap().parse::<u64>().unwrap()
                 })
             })
