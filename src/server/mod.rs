@@ -56,7 +56,7 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
     let pool = pool::WorkerPool::start(workers, &state).context("cannot start worker threads")?;
 
     tracing::info!("listening on {addr}; loading the dataset (clients get -LOADING until it is done)");
-    let loader = startup::spawn_loader(Arc::clone(&state), addr)?;
+    let loader = startup::start_loading(Arc::clone(&state), addr)?;
     accept_loop(&listener, &pool, &state);
 
     tracing::info!("shutting down: no new clients; finishing commands in flight");
@@ -64,9 +64,11 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
     pool.stop();
     stop_expiry.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = expiry.join();
-    let loaded = loader
-        .join()
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("the WAL loader thread panicked")));
+    let loaded = loader.map_or(Ok(()), |loader| {
+        loader
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the WAL loader thread panicked")))
+    });
     if let Some(wal) = state.wal() {
         wal.shutdown().context("final WAL flush failed")?;
     }

@@ -131,37 +131,44 @@ pub fn recover(
     Ok((Some(wal), Some(report)))
 }
 
-/// Starts the `kv-loader` thread: replays the WAL, then opens the server for
-/// commands. Its result is the recovery's: join it after the accept loop ends.
-pub fn spawn_loader(
+/// Loads the dataset and then opens the server for commands. With a WAL
+/// this runs on the `kv-loader` thread (returned, to join after the accept
+/// loop ends; its result is the recovery's); without one there is nothing to
+/// replay, so it runs here and no thread is started.
+pub fn start_loading(
     state: Arc<ServerState>,
     addr: SocketAddr,
-) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
+) -> anyhow::Result<Option<JoinHandle<anyhow::Result<()>>>> {
+    if !state.config.wal {
+        load(&state, addr)?;
+        return Ok(None);
+    }
     let handle = std::thread::Builder::new()
         .name("kv-loader".into())
-        .spawn(move || {
-            let recovered = recover(&state.config, &state.dbs);
-            let (wal, report) = match recovered {
-                Ok(r) => r,
-                Err(e) => {
-                    state.shutdown.request();
-                    return Err(e);
-                }
-            };
-            hold_for_tests(&state);
-            state.finish_loading(wal, report);
-            tracing::info!(
-                workers = state.config.worker_threads(),
-                maxclients = state.runtime.maxclients(),
-                shards = state.dbs.shard_count(),
-                databases = state.dbs.count(),
-                wal = state.wal().is_some(),
-                "ready to accept connections on {addr}"
-            );
-            Ok(())
-        })
+        .spawn(move || load(&state, addr))
         .context("cannot start the WAL loader thread")?;
-    Ok(handle)
+    Ok(Some(handle))
+}
+
+fn load(state: &ServerState, addr: SocketAddr) -> anyhow::Result<()> {
+    let (wal, report) = match recover(&state.config, &state.dbs) {
+        Ok(r) => r,
+        Err(e) => {
+            state.shutdown.request();
+            return Err(e);
+        }
+    };
+    hold_for_tests(state);
+    state.finish_loading(wal, report);
+    tracing::info!(
+        workers = state.config.worker_threads(),
+        maxclients = state.runtime.maxclients(),
+        shards = state.dbs.shard_count(),
+        databases = state.dbs.count(),
+        wal = state.wal().is_some(),
+        "ready to accept connections on {addr}"
+    );
+    Ok(())
 }
 
 fn hold_for_tests(state: &ServerState) {
