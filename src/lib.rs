@@ -15,8 +15,10 @@
 
 pub mod command;
 pub mod config;
+pub mod daemon;
 pub mod info;
 pub mod log_limit;
+pub mod logging;
 pub mod memory;
 pub mod protocol;
 pub mod runtime;

@@ -69,6 +69,12 @@ pub struct KindCounts {
     pub flush_all: u64,
     /// `Patch` records (`APPEND`, `SETRANGE`).
     pub patch: u64,
+    /// `Select` records (database switches).
+    pub select: u64,
+    /// `SwapDb` records.
+    pub swap_db: u64,
+    /// `FlushDb` records.
+    pub flush_db: u64,
     /// Transaction frames (`EXEC`s); their records are counted by kind above.
     pub transactions: u64,
 }
@@ -76,7 +82,14 @@ pub struct KindCounts {
 impl KindCounts {
     /// All records.
     pub fn total(&self) -> u64 {
-        self.set + self.del + self.expire + self.flush_all + self.patch
+        self.set
+            + self.del
+            + self.expire
+            + self.flush_all
+            + self.patch
+            + self.select
+            + self.swap_db
+            + self.flush_db
     }
 
     #[inline]
@@ -87,6 +100,9 @@ impl KindCounts {
             RecordKind::Expire => self.expire += 1,
             RecordKind::FlushAll => self.flush_all += 1,
             RecordKind::Patch => self.patch += 1,
+            RecordKind::Select => self.select += 1,
+            RecordKind::SwapDb => self.swap_db += 1,
+            RecordKind::FlushDb => self.flush_db += 1,
             RecordKind::Transaction => self.transactions += 1,
         }
     }
@@ -101,6 +117,14 @@ impl std::fmt::Display for KindCounts {
         )?;
         if self.patch > 0 {
             write!(f, ", patch {}", self.patch)?;
+        }
+        // Database records exist only in multi-database logs; older reports stay unchanged.
+        if self.select + self.swap_db + self.flush_db > 0 {
+            write!(
+                f,
+                ", select {}, swapdb {}, flushdb {}",
+                self.select, self.swap_db, self.flush_db
+            )?;
         }
         if self.transactions > 0 {
             write!(f, "; in {} transactions", self.transactions)?;

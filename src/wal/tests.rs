@@ -29,6 +29,9 @@ enum Owned {
     FlushAll,
     /// key, offset, bytes, resulting length, expiry.
     Patch(Vec<u8>, u64, Vec<u8>, u64, Option<u64>),
+    Select(u32),
+    SwapDb(u32, u32),
+    FlushDb,
 }
 
 impl Owned {
@@ -49,6 +52,9 @@ impl Owned {
                 len,
                 expires_at_ms,
             } => Owned::Patch(key.to_vec(), offset, bytes.to_vec(), len, expires_at_ms),
+            Record::Select { db } => Owned::Select(db),
+            Record::SwapDb { a, b } => Owned::SwapDb(a, b),
+            Record::FlushDb => Owned::FlushDb,
         }
     }
 
@@ -75,6 +81,9 @@ impl Owned {
                 expires_at_ms: *e,
             }
             .encode(out),
+            Owned::Select(db) => Record::Select { db: *db }.encode(out),
+            Owned::SwapDb(a, b) => Record::SwapDb { a: *a, b: *b }.encode(out),
+            Owned::FlushDb => Record::FlushDb.encode(out),
         }
     }
 }
@@ -141,6 +150,9 @@ fn owned_strategy() -> impl Strategy<Value = Owned> {
                 let len = offset + b.len() as u64 + extra;
                 Owned::Patch(k, offset, b, len, e)
             }),
+        any::<u32>().prop_map(Owned::Select),
+        (any::<u32>(), any::<u32>()).prop_map(|(a, b)| Owned::SwapDb(a, b)),
+        Just(Owned::FlushDb),
     ]
 }
 
@@ -444,6 +456,8 @@ impl FakeStore {
                 entry.0[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
                 entry.1 = expires_at_ms;
             }
+            // The fake store has one database.
+            Record::Select { .. } | Record::SwapDb { .. } | Record::FlushDb => {}
         }
     }
 
@@ -451,7 +465,7 @@ impl FakeStore {
     fn write(&self, wal: &Wal, r: Record<'_>, enc: &mut Vec<u8>) {
         let key = match r {
             Record::Set { key, .. } | Record::Del { key } | Record::Expire { key, .. } => key,
-            Record::FlushAll | Record::Patch { .. } => unreachable!("Set, Del and Expire only"),
+            _ => unreachable!("single-key writes only"),
         };
         enc.clear();
         r.encode(enc);
@@ -471,7 +485,7 @@ impl FakeStore {
                         e.1 = expires_at_ms;
                     }
                 }
-                Record::FlushAll | Record::Patch { .. } => {}
+                _ => {}
             }
             wal.append(enc)
         };
