@@ -10,6 +10,7 @@ mod cli;
 mod clients;
 mod concurrency;
 mod expiry;
+mod introspection;
 mod limits;
 mod maxmemory;
 mod pipelining;
