@@ -34,6 +34,8 @@ pub enum CommandError {
     DbIndexOutOfRange,
     InvalidCursor,
     NoProto,
+    /// The key holds a value of another type.
+    WrongType,
     /// Any other message, already in `CODE message` form.
     Other(String),
 }
@@ -72,6 +74,9 @@ impl fmt::Display for CommandError {
             DbIndexOutOfRange => f.write_str("ERR DB index is out of range"),
             InvalidCursor => f.write_str("ERR invalid cursor"),
             NoProto => f.write_str("NOPROTO unsupported protocol version"),
+            WrongType => {
+                f.write_str("WRONGTYPE Operation against a key holding the wrong kind of value")
+            }
             Other(message) => f.write_str(message),
         }
     }

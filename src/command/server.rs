@@ -197,7 +197,16 @@ fn client_line(c: &Ctx<'_, '_>) -> String {
 pub fn config(c: &mut Ctx<'_, '_>) -> CommandResult {
     let sub = c.args.get(1);
     if is(sub, "get") && c.args.len() >= 3 {
-        let entries = c.state.config.entries();
+        let mut entries = c.state.config.entries();
+        // Settings CONFIG SET can change are read from where they live now.
+        let limits = c.state.store.hash_limits().get();
+        for (name, value) in entries.iter_mut() {
+            if name.ends_with("-entries") && name.starts_with("hash-max-") {
+                *value = limits.max_entries.to_string();
+            } else if name.ends_with("-value") && name.starts_with("hash-max-") {
+                *value = limits.max_value.to_string();
+            }
+        }
         let matched: Vec<_> = entries
             .iter()
             .filter(|(name, _)| {
@@ -217,9 +226,7 @@ pub fn config(c: &mut Ctx<'_, '_>) -> CommandResult {
             "ERR wrong number of arguments for 'config|get' command".into(),
         ))
     } else if is(sub, "set") {
-        Err(CommandError::Other(
-            "ERR CONFIG SET is not supported: settings are read at startup (kvserver.toml or flags)".into(),
-        ))
+        config_set(c)
     } else if is(sub, "resetstat") {
         c.out.ok();
         Ok(())
@@ -229,6 +236,52 @@ pub fn config(c: &mut Ctx<'_, '_>) -> CommandResult {
             command: "CONFIG".into(),
         })
     }
+}
+
+/// CONFIG SET name value [name value ...]: the hash thresholds are the
+/// settings that can change at runtime; the rest are read at startup.
+fn config_set(c: &mut Ctx<'_, '_>) -> CommandResult {
+    if c.args.len() < 4 || c.args.len() % 2 != 0 {
+        return Err(CommandError::Other(
+            "ERR wrong number of arguments for 'config|set' command".into(),
+        ));
+    }
+    let mut changes = Vec::new();
+    for i in (2..c.args.len()).step_by(2) {
+        let name = String::from_utf8_lossy(c.args.get(i)).to_ascii_lowercase();
+        let value = c.args.get(i + 1);
+        let entries = matches!(
+            name.as_str(),
+            "hash-max-listpack-entries" | "hash-max-ziplist-entries"
+        );
+        let values = matches!(
+            name.as_str(),
+            "hash-max-listpack-value" | "hash-max-ziplist-value"
+        );
+        if !entries && !values {
+            return Err(CommandError::Other(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}' (kvserver reads it at startup from kvserver.toml or flags)"
+            )));
+        }
+        let n = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .ok_or_else(|| {
+                CommandError::Other(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer"
+                ))
+            })?;
+        changes.push((entries, n));
+    }
+    for (entries, n) in changes {
+        if entries {
+            c.state.store.hash_limits().set_max_entries(n);
+        } else {
+            c.state.store.hash_limits().set_max_value(n);
+        }
+    }
+    c.out.ok();
+    Ok(())
 }
 
 fn key_positions(spec: &CommandSpec) -> (i64, i64, i64) {

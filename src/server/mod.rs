@@ -23,8 +23,8 @@ use anyhow::Context;
 
 use crate::config::Config;
 use crate::state::ServerState;
-use crate::store::Store;
-use crate::wal::{Record, SnapshotSource, Wal, WalConfig};
+use crate::store::{Hash, Store, ValueRef};
+use crate::wal::{HashFields, Record, RecordKind, SnapshotSource, Wal, WalConfig};
 
 /// Worker stack size: handlers neither recurse nor keep big frames, and 256
 /// workers × 256 KiB of mostly untouched stack is cheap.
@@ -42,12 +42,53 @@ impl SnapshotSource for StoreSnapshot {
     }
 
     fn snapshot_shard(&self, i: usize, emit: &mut dyn FnMut(Record<'_>)) {
-        self.0.for_each_in_shard(i, |key, value, expires_at_ms| {
-            emit(Record::Set {
+        let now = crate::store::now_ms();
+        let mut fields = Vec::new();
+        self.0
+            .for_each_in_shard(i, |key, value, expires_at_ms| match value {
+                ValueRef::String(value) => emit(Record::Set {
+                    key,
+                    value,
+                    expires_at_ms,
+                }),
+                ValueRef::Hash(hash) => {
+                    snapshot_hash(key, hash, now, &mut fields, emit);
+                    if expires_at_ms.is_some() {
+                        emit(Record::Expire { key, expires_at_ms });
+                    }
+                }
+            });
+    }
+}
+
+/// Most entry bytes in one compaction record of a hash: a bigger hash is
+/// written as several `HashSet` records (they merge on replay).
+const SNAPSHOT_HASH_CHUNK: usize = 32 * 1024 * 1024;
+
+/// Emits `hash` as one `HashSet` record (several for a huge hash), skipping
+/// fields whose expiry has passed.
+fn snapshot_hash(key: &[u8], hash: &Hash, now: u64, buf: &mut Vec<u8>, emit: &mut dyn FnMut(Record<'_>)) {
+    buf.clear();
+    let mut count = 0u32;
+    for (field, value, expires_at) in hash.iter() {
+        if expires_at.is_some_and(|at| at <= now) {
+            continue;
+        }
+        HashFields::put_entry(buf, RecordKind::HashSet, field, value, expires_at);
+        count += 1;
+        if buf.len() >= SNAPSHOT_HASH_CHUNK {
+            emit(Record::HashSet {
                 key,
-                value,
-                expires_at_ms,
-            })
+                fields: HashFields::new(RecordKind::HashSet, count, buf),
+            });
+            buf.clear();
+            count = 0;
+        }
+    }
+    if count > 0 {
+        emit(Record::HashSet {
+            key,
+            fields: HashFields::new(RecordKind::HashSet, count, buf),
         });
     }
 }
@@ -93,6 +134,10 @@ fn recover(
 /// Runs the server until SIGINT/SIGTERM or SHUTDOWN; returns after a clean stop.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let store = Arc::new(Store::new(config.shards));
+    store
+        .hash_limits()
+        .set_max_entries(config.hash_max_listpack_entries);
+    store.hash_limits().set_max_value(config.hash_max_listpack_value);
     let (wal, replay) = recover(&config, &store)?;
     let listener = TcpListener::bind((config.bind.as_str(), config.port))
         .with_context(|| format!("cannot listen on {}:{}", config.bind, config.port))?;

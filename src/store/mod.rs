@@ -12,6 +12,7 @@
 //! held while taking the WAL buffer mutex — never the other way round.
 
 mod glob;
+pub mod hash;
 mod shard;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +22,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use parking_lot::{Mutex, MutexGuard};
 
 pub use glob::glob_match;
-pub use shard::{ShardMap, Slot, ValueMut};
+pub use hash::{Hash, HashLimits, Limits};
+pub use shard::{ShardMap, Slot, Value, ValueKind, ValueMut, ValueRef, WrongType};
 
 /// Most shards a store may have: lock sets are a `u64` bit mask.
 pub const MAX_SHARDS: usize = 64;
@@ -36,6 +38,8 @@ pub struct Store {
     shards: Box<[PaddedShard]>,
     hasher: ahash::RandomState,
     mask: u64,
+    /// `hash-max-listpack-entries` / `-value`, settable at runtime.
+    hash_limits: HashLimits,
 }
 
 /// A set of shards to lock together, as a bit mask (bit i = shard i).
@@ -71,7 +75,13 @@ impl Store {
                 .collect(),
             hasher: ahash::RandomState::new(),
             mask: shards as u64 - 1,
+            hash_limits: HashLimits::default(),
         }
+    }
+
+    /// The listpack/hashtable thresholds for hashes.
+    pub fn hash_limits(&self) -> &HashLimits {
+        &self.hash_limits
     }
 
     /// Number of shards.
@@ -172,6 +182,18 @@ impl Store {
             .sum()
     }
 
+    /// Hashes with field TTLs (INFO keyspace's `subexpiry`) and expired fields removed so far.
+    pub fn field_expiry_counters(&self) -> (usize, u64) {
+        let mut hashes = 0;
+        let mut fields = 0;
+        for shard in self.shards.iter() {
+            let map = shard.0.lock();
+            hashes += map.hfe_len();
+            fields += map.expired_fields;
+        }
+        (hashes, fields)
+    }
+
     /// Sum of per-shard counters: (lock acquisitions, expired keys removed).
     pub fn counters(&self) -> (u64, u64) {
         let mut acquisitions = 0;
@@ -207,6 +229,18 @@ impl Store {
     /// The cursor is `shard << 40 | slot`. Entries never move between slots
     /// while they exist, so a key present for the whole iteration is returned.
     pub fn scan(&self, cursor: u64, count: usize, pattern: Option<&[u8]>, out: &mut Vec<Vec<u8>>) -> u64 {
+        self.scan_typed(cursor, count, pattern, None, out)
+    }
+
+    /// [`Store::scan`] keeping only values of `kind` (`SCAN ... TYPE`).
+    pub fn scan_typed(
+        &self,
+        cursor: u64,
+        count: usize,
+        pattern: Option<&[u8]>,
+        kind: Option<ValueKind>,
+        out: &mut Vec<Vec<u8>>,
+    ) -> u64 {
         let now = now_ms();
         let mut shard = (cursor >> 40) as usize;
         let mut slot = (cursor & ((1 << 40) - 1)) as usize;
@@ -222,7 +256,10 @@ impl Store {
                 budget -= 1;
                 if let Some(entry) = map.slot(slot) {
                     examined += 1;
-                    if !entry.is_expired(now) && pattern.is_none_or(|p| glob_match(p, entry.key())) {
+                    if !entry.is_expired(now)
+                        && kind.is_none_or(|k| entry.kind() == k)
+                        && pattern.is_none_or(|p| glob_match(p, entry.key()))
+                    {
                         out.push(entry.key().to_vec());
                     }
                 }
@@ -273,17 +310,26 @@ impl Store {
                     break;
                 }
             }
+            // Hash fields: sample hashes with field TTLs the same way.
+            loop {
+                let (sampled, removed) = self.lock(i).expire_fields_sample(SAMPLE, now, random_u64);
+                if sampled == 0 || removed * 4 <= sampled || started.elapsed() > budget {
+                    break;
+                }
+            }
         }
         removed_total
     }
 
-    /// Calls `emit(key, value, expires_at_ms)` for every live entry of shard `index`, under its lock.
-    pub fn for_each_in_shard(&self, index: usize, mut emit: impl FnMut(&[u8], &[u8], Option<u64>)) {
+    /// Calls `emit(key, value, expires_at_ms)` for every live entry of shard
+    /// `index`, under its lock. A hash is passed whole (its expired fields
+    /// may still be in it: the caller skips fields whose expiry has passed).
+    pub fn for_each_in_shard(&self, index: usize, mut emit: impl FnMut(&[u8], ValueRef<'_>, Option<u64>)) {
         let now = now_ms();
         let map = self.lock(index);
         for (_, slot) in map.iter() {
             if !slot.is_expired(now) {
-                emit(slot.key(), slot.value(), slot.expires_at());
+                emit(slot.key(), slot.value_ref(), slot.expires_at());
             }
         }
     }

@@ -13,21 +13,80 @@
 //! * Keys with a TTL are listed in a side vector (`ttl_slots`) so the expiry
 //!   cycle samples only them, like Redis's `expires` dict, at 4 bytes a key.
 //!
-//! Key and value share one allocation (`data = key ++ value`), so storing a
-//! pair costs one malloc, and overwriting a value reuses the allocation when
-//! it fits.
+//! A string's key and value share one allocation (`data = key ++ value`),
+//! so storing a pair costs one malloc, and overwriting a value reuses the
+//! allocation when it fits. A hash lives behind one box holding its key and
+//! its [`Hash`]; the body enum stays 24 bytes (the `Vec`'s niche), so
+//! typed values cost string keys nothing.
+//!
+//! Hashes with per-field TTLs are listed in `hfe_slots` (like `ttl_slots`
+//! for key TTLs) so the active expiry cycle samples only them.
 
 use hashbrown::HashTable;
+
+use super::hash::Hash;
 
 /// Sentinel `key_len` of a vacant slot.
 const VACANT: u32 = u32::MAX;
 /// Sentinel `ttl_pos` of an entry without a TTL.
 const NO_TTL: u32 = u32::MAX;
 
-/// A stored string and its metadata.
+/// The type of a stored value (`TYPE`, `SCAN ... TYPE`, `WRONGTYPE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    String,
+    Hash,
+}
+
+impl ValueKind {
+    /// The name `TYPE` answers.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueKind::String => "string",
+            ValueKind::Hash => "hash",
+        }
+    }
+}
+
+/// The operation met a key holding another type (`WRONGTYPE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrongType;
+
+/// What a slot holds. A small enum, never a trait object: adding a type is
+/// one variant (boxed, to keep this at 24 bytes).
+#[derive(Debug)]
+enum Body {
+    /// `key ++ value`.
+    Str(Vec<u8>),
+    Hash(Box<HashBody>),
+}
+
+#[derive(Debug)]
+struct HashBody {
+    key: Box<[u8]>,
+    hash: Hash,
+    /// Position in the shard's `hfe_slots`, or `NO_TTL`.
+    hfe_pos: u32,
+}
+
+/// An owned value taken out of the map (RENAME moves values of any type).
+#[derive(Debug)]
+pub enum Value {
+    String(Vec<u8>),
+    Hash(Hash),
+}
+
+/// A borrowed value (compaction snapshots, typed reads).
+#[derive(Clone, Copy, Debug)]
+pub enum ValueRef<'a> {
+    String(&'a [u8]),
+    Hash(&'a Hash),
+}
+
+/// A stored value and its metadata.
 #[derive(Debug)]
 pub struct Slot {
-    data: Vec<u8>,
+    body: Body,
     key_len: u32,
     ttl_pos: u32,
     hash: u64,
@@ -38,12 +97,51 @@ pub struct Slot {
 impl Slot {
     /// The key bytes.
     pub fn key(&self) -> &[u8] {
-        &self.data[..self.key_len as usize]
+        match &self.body {
+            Body::Str(data) => &data[..self.key_len as usize],
+            Body::Hash(h) => &h.key,
+        }
     }
 
-    /// The value bytes.
+    /// The string value's bytes; empty for a value of another type (callers
+    /// check [`Slot::kind`] first — the string commands do, via `WRONGTYPE`).
     pub fn value(&self) -> &[u8] {
-        &self.data[self.key_len as usize..]
+        match &self.body {
+            Body::Str(data) => &data[self.key_len as usize..],
+            Body::Hash(_) => &[],
+        }
+    }
+
+    /// The value's type.
+    pub fn kind(&self) -> ValueKind {
+        match &self.body {
+            Body::Str(_) => ValueKind::String,
+            Body::Hash(_) => ValueKind::Hash,
+        }
+    }
+
+    /// The value, typed.
+    pub fn value_ref(&self) -> ValueRef<'_> {
+        match &self.body {
+            Body::Str(data) => ValueRef::String(&data[self.key_len as usize..]),
+            Body::Hash(h) => ValueRef::Hash(&h.hash),
+        }
+    }
+
+    /// The string value, or `WRONGTYPE`.
+    pub fn string(&self) -> Result<&[u8], WrongType> {
+        match &self.body {
+            Body::Str(data) => Ok(&data[self.key_len as usize..]),
+            Body::Hash(_) => Err(WrongType),
+        }
+    }
+
+    /// The hash, if this is one.
+    pub fn as_hash(&self) -> Option<&Hash> {
+        match &self.body {
+            Body::Hash(h) => Some(&h.hash),
+            Body::Str(_) => None,
+        }
     }
 
     /// Absolute expiry (unix ms), if any.
@@ -70,12 +168,16 @@ pub struct ShardMap {
     slots: Vec<Slot>,
     free: Vec<u32>,
     ttl_slots: Vec<u32>,
+    /// Hashes with field TTLs (their `hfe_pos` points back here).
+    hfe_slots: Vec<u32>,
     len: usize,
     /// Number of times this shard's lock was taken (read under the lock, so
     /// it costs no extra synchronisation); STATS sums it across shards.
     pub lock_acquisitions: u64,
     /// Expired entries removed (lazily or by the active cycle), for STATS/INFO.
     pub expired: u64,
+    /// Expired hash fields removed (INFO's `expired_subkeys`).
+    pub expired_fields: u64,
 }
 
 impl ShardMap {
@@ -131,21 +233,39 @@ impl ShardMap {
     pub fn set(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64) {
         match self.find(hash, key) {
             Some(i) => {
+                self.make_string(i);
                 let slot = &mut self.slots[i as usize];
-                slot.data.truncate(slot.key_len as usize);
-                slot.data.extend_from_slice(value);
+                if let Body::Str(data) = &mut slot.body {
+                    data.truncate(slot.key_len as usize);
+                    data.extend_from_slice(value);
+                }
                 self.set_expiry_slot(i, expires_at);
             }
             None => self.insert_new(hash, key, value, expires_at),
         }
     }
 
+    /// Turns slot `i` into an empty string of the same key (a string write
+    /// over a value of another type replaces it, as `SET` does in Redis).
+    fn make_string(&mut self, i: u32) {
+        if matches!(self.slots[i as usize].body, Body::Str(_)) {
+            return;
+        }
+        self.untrack_hfe(i);
+        let slot = &mut self.slots[i as usize];
+        let data = slot.key().to_vec();
+        slot.body = Body::Str(data);
+    }
+
     /// Appends to `key`'s value (creating it), keeping its TTL. Returns the new length.
     pub fn append(&mut self, hash: u64, key: &[u8], tail: &[u8]) -> usize {
         match self.find(hash, key) {
             Some(i) => {
+                self.make_string(i);
                 let slot = &mut self.slots[i as usize];
-                slot.data.extend_from_slice(tail);
+                if let Body::Str(data) = &mut slot.body {
+                    data.extend_from_slice(tail);
+                }
                 slot.value().len()
             }
             None => {
@@ -164,8 +284,11 @@ impl ShardMap {
     ) -> Option<R> {
         let i = self.find(hash, key)?;
         let slot = &mut self.slots[i as usize];
+        let Body::Str(data) = &mut slot.body else {
+            return None;
+        };
         let mut value = ValueMut {
-            data: &mut slot.data,
+            data,
             key_len: slot.key_len as usize,
         };
         Some(f(&mut value))
@@ -198,6 +321,7 @@ impl ShardMap {
         *self = ShardMap {
             lock_acquisitions: self.lock_acquisitions,
             expired: self.expired,
+            expired_fields: self.expired_fields,
             ..ShardMap::default()
         };
     }
@@ -255,13 +379,187 @@ impl ShardMap {
         (sampled, removed)
     }
 
+    /// The live hash at `key`: `Ok(None)` if the key is missing (or expired,
+    /// or every field expired), `Err(WrongType)` if it holds another type.
+    /// Expired fields are purged on the way (lazy field expiry).
+    pub fn hash_get(&mut self, hash: u64, key: &[u8], now: u64) -> Result<Option<&Hash>, WrongType> {
+        let Some(i) = self.live_hash_slot(hash, key, now)? else {
+            return Ok(None);
+        };
+        match &self.slots[i as usize].body {
+            Body::Hash(h) => Ok(Some(&h.hash)),
+            Body::Str(_) => Err(WrongType),
+        }
+    }
+
+    /// Runs `f` on the live hash at `key`, creating an empty one first if
+    /// `create` (`Ok(None)` when missing and not created). Afterwards an
+    /// emptied hash is deleted and field-TTL tracking is brought up to date.
+    pub fn hash_update<R>(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        now: u64,
+        create: bool,
+        f: impl FnOnce(&mut Hash) -> R,
+    ) -> Result<Option<R>, WrongType> {
+        let i = match self.live_hash_slot(hash, key, now)? {
+            Some(i) => i,
+            None if create => self.insert_hash(hash, key, Hash::new(), 0),
+            None => return Ok(None),
+        };
+        let Body::Hash(body) = &mut self.slots[i as usize].body else {
+            return Err(WrongType);
+        };
+        let result = f(&mut body.hash);
+        self.after_hash_change(i);
+        Ok(Some(result))
+    }
+
+    /// Key-level lazy expiry, type check and field purge; the slot of a live hash.
+    fn live_hash_slot(&mut self, hash: u64, key: &[u8], now: u64) -> Result<Option<u32>, WrongType> {
+        let Some(i) = self.find(hash, key) else {
+            return Ok(None);
+        };
+        if self.slots[i as usize].is_expired(now) {
+            self.remove_slot(i);
+            self.expired += 1;
+            return Ok(None);
+        }
+        let Body::Hash(body) = &mut self.slots[i as usize].body else {
+            return Err(WrongType);
+        };
+        if body.hash.min_expiry() != 0 && body.hash.min_expiry() <= now {
+            self.expired_fields += body.hash.purge_expired(now) as u64;
+            if body.hash.is_empty() {
+                self.remove_slot(i);
+                return Ok(None);
+            }
+            self.after_hash_change(i);
+        }
+        Ok(Some(i))
+    }
+
+    /// Deletes an emptied hash; keeps `hfe_slots` in step with the hash's field TTLs.
+    fn after_hash_change(&mut self, i: u32) {
+        let Body::Hash(body) = &self.slots[i as usize].body else {
+            return;
+        };
+        if body.hash.is_empty() {
+            self.remove_slot(i);
+        } else if body.hash.has_field_ttls() {
+            if body.hfe_pos == NO_TTL {
+                let pos = self.hfe_slots.len() as u32;
+                self.hfe_slots.push(i);
+                if let Body::Hash(body) = &mut self.slots[i as usize].body {
+                    body.hfe_pos = pos;
+                }
+            }
+        } else {
+            self.untrack_hfe(i);
+        }
+    }
+
+    fn untrack_hfe(&mut self, i: u32) {
+        let Body::Hash(body) = &mut self.slots[i as usize].body else {
+            return;
+        };
+        if body.hfe_pos == NO_TTL {
+            return;
+        }
+        let pos = body.hfe_pos as usize;
+        body.hfe_pos = NO_TTL;
+        self.hfe_slots.swap_remove(pos);
+        if let Some(&moved) = self.hfe_slots.get(pos) {
+            if let Body::Hash(body) = &mut self.slots[moved as usize].body {
+                body.hfe_pos = pos as u32;
+            }
+        }
+    }
+
+    /// Stores `value` at `key` (replacing any value of any type) with `expires_at` (0 = none).
+    pub fn put_value(&mut self, hash: u64, key: &[u8], value: Value, expires_at: u64) {
+        match value {
+            Value::String(v) => self.set(hash, key, &v, expires_at),
+            Value::Hash(h) => {
+                if let Some(i) = self.find(hash, key) {
+                    self.remove_slot(i);
+                }
+                let i = self.insert_hash(hash, key, h, expires_at);
+                self.after_hash_change(i);
+            }
+        }
+    }
+
+    /// Removes `key` and returns its value and expiry (0 = none), if present.
+    pub fn take_value(&mut self, hash: u64, key: &[u8]) -> Option<(Value, u64)> {
+        let i = self.find(hash, key)?;
+        self.untrack_hfe(i);
+        let slot = &mut self.slots[i as usize];
+        let expires_at = slot.expires_at;
+        let value = match std::mem::replace(&mut slot.body, Body::Str(Vec::new())) {
+            Body::Str(data) => Value::String(data[slot.key_len as usize..].to_vec()),
+            Body::Hash(body) => Value::Hash(body.hash),
+        };
+        // remove_slot reads the key only through the stored hash: safe on the emptied body.
+        self.remove_slot(i);
+        Some((value, expires_at))
+    }
+
+    fn insert_hash(&mut self, hash: u64, key: &[u8], value: Hash, expires_at: u64) -> u32 {
+        let body = Body::Hash(Box::new(HashBody {
+            key: key.into(),
+            hash: value,
+            hfe_pos: NO_TTL,
+        }));
+        self.insert_body(hash, key.len() as u32, body, expires_at)
+    }
+
+    /// Hashes with field TTLs (INFO keyspace's `subexpiry`).
+    pub fn hfe_len(&self) -> usize {
+        self.hfe_slots.len()
+    }
+
+    /// Samples up to `count` hashes with field TTLs and purges their expired
+    /// fields, deleting hashes left empty. Returns (sampled, fields removed).
+    pub fn expire_fields_sample(
+        &mut self,
+        count: usize,
+        now: u64,
+        mut random: impl FnMut() -> u64,
+    ) -> (usize, usize) {
+        let mut sampled = 0;
+        let mut removed = 0;
+        while sampled < count && !self.hfe_slots.is_empty() {
+            let pos = (random() % self.hfe_slots.len() as u64) as usize;
+            let i = self.hfe_slots[pos];
+            sampled += 1;
+            if self.slots[i as usize].is_expired(now) {
+                self.remove_slot(i);
+                self.expired += 1;
+                continue;
+            }
+            if let Body::Hash(body) = &mut self.slots[i as usize].body {
+                let n = body.hash.purge_expired(now);
+                self.expired_fields += n as u64;
+                removed += n;
+            }
+            self.after_hash_change(i);
+        }
+        (sampled, removed)
+    }
+
     fn insert_new(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64) {
         let mut data = Vec::with_capacity(key.len() + value.len());
         data.extend_from_slice(key);
         data.extend_from_slice(value);
+        self.insert_body(hash, key.len() as u32, Body::Str(data), expires_at);
+    }
+
+    fn insert_body(&mut self, hash: u64, key_len: u32, body: Body, expires_at: u64) -> u32 {
         let slot = Slot {
-            data,
-            key_len: key.len() as u32,
+            body,
+            key_len,
             ttl_pos: NO_TTL,
             hash,
             expires_at: 0,
@@ -282,6 +580,7 @@ impl ShardMap {
             });
         self.len += 1;
         self.set_expiry_slot(index, expires_at);
+        index
     }
 
     fn set_expiry_slot(&mut self, i: u32, expires_at: u64) {
@@ -310,6 +609,7 @@ impl ShardMap {
         if self.slots[i as usize].ttl_pos != NO_TTL {
             self.untrack_ttl(i);
         }
+        self.untrack_hfe(i);
         let hash = self.slots[i as usize].hash;
         if let Ok(found) = self
             .table
@@ -318,7 +618,7 @@ impl ShardMap {
             found.remove();
         }
         let slot = &mut self.slots[i as usize];
-        slot.data = Vec::new();
+        slot.body = Body::Str(Vec::new());
         slot.key_len = VACANT;
         slot.expires_at = 0;
         self.len -= 1;
@@ -329,6 +629,7 @@ impl ShardMap {
             self.slots = Vec::new();
             self.free = Vec::new();
             self.table = HashTable::new();
+            self.hfe_slots = Vec::new();
         } else {
             self.free.push(i);
         }

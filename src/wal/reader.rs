@@ -67,12 +67,18 @@ pub struct KindCounts {
     pub expire: u64,
     /// `FlushAll` records.
     pub flush_all: u64,
+    /// `HashSet` records.
+    pub hash_set: u64,
+    /// `HashDel` records.
+    pub hash_del: u64,
+    /// `HashExpire` records.
+    pub hash_expire: u64,
 }
 
 impl KindCounts {
     /// All records.
     pub fn total(&self) -> u64 {
-        self.set + self.del + self.expire + self.flush_all
+        self.set + self.del + self.expire + self.flush_all + self.hash_set + self.hash_del + self.hash_expire
     }
 
     #[inline]
@@ -82,6 +88,9 @@ impl KindCounts {
             RecordKind::Del => self.del += 1,
             RecordKind::Expire => self.expire += 1,
             RecordKind::FlushAll => self.flush_all += 1,
+            RecordKind::HashSet => self.hash_set += 1,
+            RecordKind::HashDel => self.hash_del += 1,
+            RecordKind::HashExpire => self.hash_expire += 1,
         }
     }
 }
@@ -90,8 +99,8 @@ impl std::fmt::Display for KindCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "set {}, del {}, expire {}, flushall {}",
-            self.set, self.del, self.expire, self.flush_all
+            "set {}, del {}, expire {}, flushall {}, hset {}, hdel {}, hexpire {}",
+            self.set, self.del, self.expire, self.flush_all, self.hash_set, self.hash_del, self.hash_expire
         )
     }
 }

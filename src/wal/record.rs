@@ -44,6 +44,12 @@ pub enum RecordKind {
     Expire = 3,
     /// Every key was removed.
     FlushAll = 4,
+    /// Hash fields now hold these values and field expiries (creating the hash).
+    HashSet = 5,
+    /// Hash fields were removed (the hash goes when its last field does).
+    HashDel = 6,
+    /// Hash field expiries changed (absolute times; `None` = HPERSIST).
+    HashExpire = 7,
 }
 
 impl RecordKind {
@@ -54,6 +60,9 @@ impl RecordKind {
             2 => Some(RecordKind::Del),
             3 => Some(RecordKind::Expire),
             4 => Some(RecordKind::FlushAll),
+            5 => Some(RecordKind::HashSet),
+            6 => Some(RecordKind::HashDel),
+            7 => Some(RecordKind::HashExpire),
             _ => None,
         }
     }
@@ -87,6 +96,114 @@ pub enum Record<'a> {
     },
     /// Every key was removed.
     FlushAll,
+    /// `fields` of hash `key` now hold their values and expiries; a missing
+    /// key (or one of another type) becomes a new hash first.
+    HashSet {
+        /// The key bytes.
+        key: &'a [u8],
+        /// (field, value, expiry) entries.
+        fields: HashFields<'a>,
+    },
+    /// `fields` were removed from hash `key`; an emptied hash is removed.
+    HashDel {
+        /// The key bytes.
+        key: &'a [u8],
+        /// Field entries.
+        fields: HashFields<'a>,
+    },
+    /// The expiries of `fields` of hash `key` changed; an expiry at or
+    /// before replay time removes the field.
+    HashExpire {
+        /// The key bytes.
+        key: &'a [u8],
+        /// (field, expiry) entries.
+        fields: HashFields<'a>,
+    },
+}
+
+/// The encoded entries of a hash record: `count` entries laid out as the
+/// record kind says (see `docs/persistence.md`). Borrowed, so a record read
+/// from disk or built by a command is copied only into the log buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashFields<'a> {
+    kind: RecordKind,
+    count: u32,
+    bytes: &'a [u8],
+}
+
+/// One entry of a hash record; `value` is empty and `expires_at_ms` None
+/// where the kind carries no such field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashField<'a> {
+    pub field: &'a [u8],
+    pub value: &'a [u8],
+    pub expires_at_ms: Option<u64>,
+}
+
+impl<'a> HashFields<'a> {
+    /// Entries already encoded with [`HashFields::put_entry`] for `kind`.
+    pub fn new(kind: RecordKind, count: u32, bytes: &'a [u8]) -> HashFields<'a> {
+        HashFields { kind, count, bytes }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// True for a record without entries (never written).
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The encoded entries (what [`HashFields::new`] takes back).
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Appends one entry for a record of `kind`: the field, then the value
+    /// (HashSet only), then the expiry (HashSet and HashExpire).
+    pub fn put_entry(
+        out: &mut Vec<u8>,
+        kind: RecordKind,
+        field: &[u8],
+        value: &[u8],
+        expires_at_ms: Option<u64>,
+    ) {
+        put_bytes(out, field);
+        if kind == RecordKind::HashSet {
+            put_bytes(out, value);
+        }
+        if kind != RecordKind::HashDel {
+            put_expiry(out, expires_at_ms);
+        }
+    }
+
+    /// Decodes the entries (validated when the record was decoded).
+    pub fn iter(&self) -> impl Iterator<Item = HashField<'a>> + 'a {
+        let kind = self.kind;
+        let mut c = Cursor { buf: self.bytes };
+        (0..self.count).map_while(move |_| read_entry(&mut c, kind).ok())
+    }
+}
+
+fn read_entry<'a>(c: &mut Cursor<'a>, kind: RecordKind) -> Result<HashField<'a>, &'static str> {
+    let field = c.bytes()?;
+    let value = if kind == RecordKind::HashSet {
+        c.bytes()?
+    } else {
+        &[]
+    };
+    let expires_at_ms = if kind == RecordKind::HashDel {
+        None
+    } else {
+        c.expiry()?
+    };
+    Ok(HashField {
+        field,
+        value,
+        expires_at_ms,
+    })
 }
 
 fn expiry_len(e: Option<u64>) -> usize {
@@ -121,6 +238,9 @@ impl Record<'_> {
             Record::Del { .. } => RecordKind::Del,
             Record::Expire { .. } => RecordKind::Expire,
             Record::FlushAll => RecordKind::FlushAll,
+            Record::HashSet { .. } => RecordKind::HashSet,
+            Record::HashDel { .. } => RecordKind::HashDel,
+            Record::HashExpire { .. } => RecordKind::HashExpire,
         }
     }
 
@@ -135,6 +255,9 @@ impl Record<'_> {
             Record::Del { key } => 4 + key.len(),
             Record::Expire { key, expires_at_ms } => 4 + key.len() + expiry_len(*expires_at_ms),
             Record::FlushAll => 0,
+            Record::HashSet { key, fields }
+            | Record::HashDel { key, fields }
+            | Record::HashExpire { key, fields } => 4 + key.len() + 4 + fields.bytes.len(),
         }
     }
 
@@ -168,6 +291,13 @@ impl Record<'_> {
                 put_expiry(out, *expires_at_ms);
             }
             Record::FlushAll => {}
+            Record::HashSet { key, fields }
+            | Record::HashDel { key, fields }
+            | Record::HashExpire { key, fields } => {
+                put_bytes(out, key);
+                out.extend_from_slice(&fields.count.to_le_bytes());
+                out.extend_from_slice(fields.bytes);
+            }
         }
         let crc = crc32c::crc32c(&out[start + 4..]);
         out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
@@ -249,6 +379,23 @@ pub fn decode_payload(kind: RecordKind, payload: &[u8]) -> Result<Record<'_>, &'
             Record::Expire { key, expires_at_ms }
         }
         RecordKind::FlushAll => Record::FlushAll,
+        RecordKind::HashSet | RecordKind::HashDel | RecordKind::HashExpire => {
+            let key = c.bytes()?;
+            let count = c.u32()?;
+            let bytes = c.buf;
+            if count == 0 {
+                return Err("hash record without entries");
+            }
+            for _ in 0..count {
+                read_entry(&mut c, kind)?;
+            }
+            let fields = HashFields::new(kind, count, &bytes[..bytes.len() - c.buf.len()]);
+            match kind {
+                RecordKind::HashSet => Record::HashSet { key, fields },
+                RecordKind::HashDel => Record::HashDel { key, fields },
+                _ => Record::HashExpire { key, fields },
+            }
+        }
     };
     c.finish()?;
     Ok(rec)
