@@ -629,7 +629,7 @@ pub fn hpttl(c: &mut Ctx<'_, '_>) -> CommandResult {
 
 /// HEXPIRETIME key FIELDS numfields field [field ...]
 pub fn hexpiretime(c: &mut Ctx<'_, '_>) -> CommandResult {
-    httl_generic(c, |at, _| ((at + 999) / 1000) as i64)
+    httl_generic(c, |at, _| at.div_ceil(1000) as i64)
 }
 
 /// HPEXPIRETIME key FIELDS numfields field [field ...]

@@ -27,6 +27,8 @@ enum Owned {
     Del(Vec<u8>),
     Expire(Vec<u8>, Option<u64>),
     FlushAll,
+    /// A hash record: kind, key, entry count, encoded entries.
+    Hash(RecordKind, Vec<u8>, u32, Vec<u8>),
 }
 
 impl Owned {
@@ -40,6 +42,14 @@ impl Owned {
             Record::Del { key } => Owned::Del(key.to_vec()),
             Record::Expire { key, expires_at_ms } => Owned::Expire(key.to_vec(), expires_at_ms),
             Record::FlushAll => Owned::FlushAll,
+            Record::HashSet { key, fields }
+            | Record::HashDel { key, fields }
+            | Record::HashExpire { key, fields } => Owned::Hash(
+                r.kind(),
+                key.to_vec(),
+                fields.len() as u32,
+                fields.bytes().to_vec(),
+            ),
         }
     }
 
@@ -58,6 +68,15 @@ impl Owned {
             }
             .encode(out),
             Owned::FlushAll => Record::FlushAll.encode(out),
+            Owned::Hash(kind, key, count, bytes) => {
+                let fields = HashFields::new(*kind, *count, bytes);
+                match kind {
+                    RecordKind::HashSet => Record::HashSet { key, fields },
+                    RecordKind::HashDel => Record::HashDel { key, fields },
+                    _ => Record::HashExpire { key, fields },
+                }
+                .encode(out)
+            }
         }
     }
 }
@@ -403,13 +422,20 @@ impl FakeStore {
                     s.lock().clear();
                 }
             }
+            // The fake store holds strings only; hash records are tested on their own.
+            Record::HashSet { .. } | Record::HashDel { .. } | Record::HashExpire { .. } => {}
         }
     }
 
     /// A live single-key write: mutate and append under the shard lock, commit after.
     fn write(&self, wal: &Wal, r: Record<'_>, enc: &mut Vec<u8>) {
         let key = match r {
-            Record::Set { key, .. } | Record::Del { key } | Record::Expire { key, .. } => key,
+            Record::Set { key, .. }
+            | Record::Del { key }
+            | Record::Expire { key, .. }
+            | Record::HashSet { key, .. }
+            | Record::HashDel { key, .. }
+            | Record::HashExpire { key, .. } => key,
             Record::FlushAll => unreachable!("single-key writes only"),
         };
         enc.clear();
@@ -430,7 +456,7 @@ impl FakeStore {
                         e.1 = expires_at_ms;
                     }
                 }
-                Record::FlushAll => {}
+                _ => {}
             }
             wal.append(enc)
         };

@@ -13,5 +13,6 @@ mod batching;
 mod compaction;
 mod crash;
 mod disk_full;
+mod hash;
 mod ordering;
 mod recovery;

@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod concurrency;
 mod expiry;
+mod hash;
 mod limits;
 mod pipelining;
 mod proptest_parser;
