@@ -63,8 +63,22 @@ pub struct ClientState {
     pub lib_name: Option<Vec<u8>>,
     pub lib_ver: Option<Vec<u8>>,
     pub authenticated: bool,
+    /// True after `HELLO 3`: RESP requests get RESP3 replies (CLIENT LIST's `resp=`).
+    pub resp3: bool,
     /// Set by QUIT/SHUTDOWN: send the pending replies, then close.
     pub close_after_reply: bool,
+}
+
+impl ClientState {
+    /// The RESP version this connection speaks (2 or 3), as `HELLO` and
+    /// `CLIENT LIST` (`resp=`) report it.
+    pub fn resp_version(&self) -> u8 {
+        if self.resp3 {
+            3
+        } else {
+            2
+        }
+    }
 }
 
 /// The stop request: set by SIGINT/SIGTERM or SHUTDOWN, observed by the

@@ -244,7 +244,7 @@ pub fn execute<'a>(
     let now = crate::store::now_ms();
     for (cmd, admitted) in commands.clone().zip(scratch.admitted.drain(..)) {
         let t0 = Instant::now();
-        out.set_style(cmd.style);
+        out.set_style(cmd.style.with_resp3(client.resp3));
         let mark = out.len();
         let (recorded, result) = match admitted {
             Ok(spec) => {
@@ -292,7 +292,7 @@ pub fn execute<'a>(
                 tracing::error!("WAL commit failed: {e}");
                 out.truncate(reply_start);
                 for cmd in commands {
-                    out.set_style(cmd.style);
+                    out.set_style(cmd.style.with_resp3(client.resp3));
                     out.error(&e.to_string());
                 }
             }

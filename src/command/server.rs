@@ -84,41 +84,67 @@ pub fn auth(c: &mut Ctx<'_, '_>) -> CommandResult {
     Ok(())
 }
 
-/// HELLO [protover [AUTH username password] [SETNAME name]]: RESP2 only.
+/// HELLO [protover [AUTH username password] [SETNAME name]]: switches the
+/// connection to RESP2 or RESP3 and answers the server-info map. As Redis,
+/// every option is parsed before anything changes, authentication happens
+/// before the name is set, and a failed HELLO changes nothing.
 pub fn hello(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let mut version = None;
     if c.args.len() >= 2 {
-        let version = int_arg(c.args.get(1)).map_err(|_| {
+        let v = int_arg(c.args.get(1)).map_err(|_| {
             CommandError::Other("ERR Protocol version is not an integer or out of range".into())
         })?;
-        if version != 2 {
+        if !(2..=3).contains(&v) {
             return Err(CommandError::NoProto);
         }
+        version = Some(v);
     }
+    let mut credentials = None;
+    let mut name = None;
     let mut i = 2;
     while i < c.args.len() {
-        if is(c.args.get(i), "auth") && i + 2 < c.args.len() {
-            let (user, password) = (Some(c.args.get(i + 1)), c.args.get(i + 2));
-            authenticate(c, user, password)?;
+        let more = c.args.len() - 1 - i;
+        let option = c.args.get(i);
+        if is(option, "auth") && more >= 2 {
+            credentials = Some((c.args.get(i + 1), c.args.get(i + 2)));
             i += 3;
-        } else if is(c.args.get(i), "setname") && i + 1 < c.args.len() {
-            set_name(c, c.args.get(i + 1))?;
+        } else if is(option, "setname") && more >= 1 {
+            let candidate = c.args.get(i + 1);
+            validate_name(candidate)?;
+            name = Some(candidate);
             i += 2;
         } else {
-            return Err(CommandError::Syntax);
+            return Err(CommandError::Other(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(option)
+            )));
         }
+    }
+    if let Some((user, password)) = credentials {
+        authenticate(c, Some(user), password)?;
     }
     if !c.client.authenticated && c.state.config.requirepass.is_some() {
         return Err(CommandError::Other(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into(),
         ));
     }
-    c.out.array(14);
+    if let Some(name) = name {
+        c.client.name = (!name.is_empty()).then(|| name.to_vec());
+    }
+    if let Some(version) = version {
+        c.client.resp3 = version == 3;
+        // The reply itself is already in the new protocol, as in Redis.
+        if c.out.style().is_resp() {
+            c.out.set_style(Style::Resp.with_resp3(c.client.resp3));
+        }
+    }
+    c.out.map(7);
     c.out.bulk(b"server");
     c.out.bulk(b"kvserver");
     c.out.bulk(b"version");
     c.out.bulk(env!("CARGO_PKG_VERSION").as_bytes());
     c.out.bulk(b"proto");
-    c.out.int(2);
+    c.out.int(i64::from(c.client.resp_version()));
     c.out.bulk(b"id");
     c.out.int(c.client.id as i64);
     c.out.bulk(b"mode");
@@ -130,12 +156,18 @@ pub fn hello(c: &mut Ctx<'_, '_>) -> CommandResult {
     Ok(())
 }
 
-fn set_name(c: &mut Ctx<'_, '_>, name: &[u8]) -> CommandResult {
+/// Redis's rule for client names: printable ASCII without spaces.
+fn validate_name(name: &[u8]) -> CommandResult {
     if name.iter().any(|&b| b <= b' ' || b > b'~') {
         return Err(CommandError::Other(
             "ERR Client names cannot contain spaces, newlines or special characters.".into(),
         ));
     }
+    Ok(())
+}
+
+fn set_name(c: &mut Ctx<'_, '_>, name: &[u8]) -> CommandResult {
+    validate_name(name)?;
     c.client.name = (!name.is_empty()).then(|| name.to_vec());
     Ok(())
 }
@@ -166,7 +198,7 @@ pub fn client(c: &mut Ctx<'_, '_>) -> CommandResult {
         c.out.ok();
     } else if is(sub, "info") && argc == 2 {
         let text = client_line(c);
-        c.out.bulk(text.as_bytes());
+        c.out.verbatim(text.as_bytes());
     } else {
         return Err(CommandError::UnknownSubcommand {
             sub: String::from_utf8_lossy(sub).into_owned(),
@@ -184,10 +216,11 @@ fn client_line(c: &Ctx<'_, '_>) -> String {
             .into_owned()
     };
     format!(
-        "id={} addr={} name={} db=0 lib-name={} lib-ver={}\n",
+        "id={} addr={} name={} db=0 resp={} lib-name={} lib-ver={}\n",
         c.client.id,
         c.client.addr,
         lossy(&c.client.name),
+        c.client.resp_version(),
         lossy(&c.client.lib_name),
         lossy(&c.client.lib_ver)
     )
@@ -215,7 +248,7 @@ pub fn config(c: &mut Ctx<'_, '_>) -> CommandResult {
                     .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
             })
             .collect();
-        c.out.array(matched.len() * 2);
+        c.out.map(matched.len());
         for (name, value) in matched {
             c.out.bulk(name.as_bytes());
             c.out.bulk(value.as_bytes());
@@ -309,7 +342,7 @@ fn command_info(c: &mut Ctx<'_, '_>, spec: &CommandSpec) {
     c.out.array(6);
     c.out.bulk(spec.name.as_bytes());
     c.out.int(i64::from(spec.arity));
-    c.out.array(flags.len());
+    c.out.set(flags.len());
     for flag in flags {
         c.out.simple(flag);
     }
@@ -352,10 +385,10 @@ pub fn command(c: &mut Ctx<'_, '_>) -> CommandResult {
             command_info(c, spec);
         }
     } else if is(sub, "docs") {
-        c.out.array(requested.len() * 2);
+        c.out.map(requested.len());
         for spec in requested {
             c.out.bulk(spec.name.as_bytes());
-            c.out.array(6);
+            c.out.map(3);
             c.out.bulk(b"summary");
             c.out.bulk(spec.summary.as_bytes());
             c.out.bulk(b"since");
@@ -380,7 +413,7 @@ pub fn info(c: &mut Ctx<'_, '_>) -> CommandResult {
         .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
         .collect();
     let text = crate::info::render(c.state, &wanted);
-    c.out.bulk(text.as_bytes());
+    c.out.verbatim(text.as_bytes());
     Ok(())
 }
 
@@ -408,7 +441,7 @@ pub fn help(c: &mut Ctx<'_, '_>) -> CommandResult {
             let joined = lines.join(if crlf { "\r\n" } else { "\n" });
             c.out.bulk(joined.as_bytes());
         }
-        Style::Resp => {
+        Style::Resp | Style::Resp3 => {
             c.out.array(lines.len());
             for line in &lines {
                 c.out.simple(line);

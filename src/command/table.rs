@@ -209,7 +209,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("quit", -1, NA, None, server::quit, "", "Close the connection"),
     cmd!("select", 2, R, None, server::select, "0", "Select database 0 (the only one)"),
     cmd!("auth", -2, NA, None, server::auth, "[username] password", "Authenticate"),
-    cmd!("hello", -1, NA, None, server::hello, "[2 [AUTH user pass] [SETNAME name]]", "Handshake (RESP2 only)"),
+    cmd!("hello", -1, NA, None, server::hello, "[2|3 [AUTH user pass] [SETNAME name]]", "Handshake: choose RESP2 or RESP3, authenticate, name the connection"),
     cmd!("client", -2, R, None, server::client, "SETNAME|GETNAME|ID|SETINFO|INFO ...", "Connection properties"),
     cmd!("config", -2, A, None, server::config, "GET pattern [pattern ...]", "Read configuration"),
     cmd!("command", -1, R, None, server::command, "[COUNT|DOCS|INFO ...]", "Command table introspection"),

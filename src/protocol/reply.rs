@@ -1,7 +1,23 @@
-//! Reply encoding: RESP2 for RESP requests, human-readable lines for text.
+//! Reply encoding: RESP2 or RESP3 for RESP requests (by the connection's
+//! `HELLO` version), human-readable lines for text.
 //!
 //! Handlers describe a reply by calling these methods; they never see which
-//! encoding is used and never touch a socket. Everything is appended to one
+//! encoding is used and never touch a socket. Each reply *kind* (null, map,
+//! set, double, boolean, verbatim string, big number, push) is added here
+//! once, with its RESP2 fallback — the one Redis uses for a RESP2 client —
+//! so a handler that says "map" is right in both protocols:
+//!
+//! | kind       | RESP3                  | RESP2 (and text)              |
+//! |------------|------------------------|-------------------------------|
+//! | null       | `_`                    | `$-1` (bulk) / `*-1` (array)  |
+//! | map of n   | `%n` then 2n items     | `*2n` array                   |
+//! | set of n   | `~n`                   | `*n` array                    |
+//! | double     | `,1.5`                 | bulk string `1.5`             |
+//! | boolean    | `#t` / `#f`            | `:1` / `:0`                   |
+//! | verbatim   | `=len` + `txt:` + text | bulk string of the text       |
+//! | big number | `(digits`              | bulk string of the digits     |
+//! | push of n  | `>n`                   | `*n` array                    |
+//! Everything is appended to one
 //! buffer per connection that is written once per read and then reused, so
 //! replying allocates nothing once the buffer has grown to its working size.
 //!
@@ -20,8 +36,13 @@ use super::parse::Protocol;
 /// How the current command's reply is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
+    /// RESP2: every connection's protocol until `HELLO 3`.
     Resp,
-    Text { crlf: bool },
+    /// RESP3, after `HELLO 3`.
+    Resp3,
+    Text {
+        crlf: bool,
+    },
 }
 
 impl Style {
@@ -33,6 +54,21 @@ impl Style {
             Protocol::Text { .. } if inline_replies_resp => Style::Resp,
             Protocol::Text { crlf } => Style::Text { crlf },
         }
+    }
+
+    /// This style for a connection that negotiated RESP3 (`HELLO 3`): RESP
+    /// requests get RESP3 replies; text requests keep text replies.
+    #[inline]
+    pub fn with_resp3(self, resp3: bool) -> Style {
+        match self {
+            Style::Resp if resp3 => Style::Resp3,
+            other => other,
+        }
+    }
+
+    /// True for either RESP version.
+    pub fn is_resp(self) -> bool {
+        matches!(self, Style::Resp | Style::Resp3)
     }
 }
 
@@ -111,13 +147,10 @@ impl Replies {
     /// A status reply such as `PONG`.
     pub fn simple(&mut self, status: &str) {
         self.begin_item();
-        match self.style {
-            Style::Resp => {
-                self.buf.push(b'+');
-                self.buf.extend_from_slice(status.as_bytes());
-            }
-            Style::Text { .. } => self.buf.extend_from_slice(status.as_bytes()),
+        if self.style.is_resp() {
+            self.buf.push(b'+');
         }
+        self.buf.extend_from_slice(status.as_bytes());
         self.end_line();
     }
 
@@ -125,7 +158,7 @@ impl Replies {
     pub fn error(&mut self, message: &str) {
         self.begin_item();
         match self.style {
-            Style::Resp => self.buf.push(b'-'),
+            Style::Resp | Style::Resp3 => self.buf.push(b'-'),
             Style::Text { .. } => self.buf.extend_from_slice(b"(error) "),
         }
         // A message never spans lines: CR/LF would break the framing.
@@ -142,7 +175,7 @@ impl Replies {
         self.begin_item();
         let mut digits = itoa::Buffer::new();
         match self.style {
-            Style::Resp => self.buf.push(b':'),
+            Style::Resp | Style::Resp3 => self.buf.push(b':'),
             Style::Text { .. } => self.buf.extend_from_slice(b"(integer) "),
         }
         self.buf.extend_from_slice(digits.format(n).as_bytes());
@@ -151,12 +184,21 @@ impl Replies {
 
     /// A bulk string: `$len\r\n...\r\n` / the raw bytes.
     pub fn bulk(&mut self, value: &[u8]) {
+        self.blob(b'$', b"", value);
+    }
+
+    /// A length-prefixed string (`$` bulk, `=` verbatim, ...): `prefix` is
+    /// part of the counted payload (`txt:` of a verbatim string) but is not
+    /// shown in text mode.
+    fn blob(&mut self, marker: u8, prefix: &[u8], value: &[u8]) {
         self.begin_item();
-        if self.style == Style::Resp {
+        if self.style.is_resp() {
             let mut digits = itoa::Buffer::new();
-            self.buf.push(b'$');
-            self.buf.extend_from_slice(digits.format(value.len()).as_bytes());
+            self.buf.push(marker);
+            self.buf
+                .extend_from_slice(digits.format(prefix.len() + value.len()).as_bytes());
             self.buf.extend_from_slice(b"\r\n");
+            self.buf.extend_from_slice(prefix);
         }
         self.buf.extend_from_slice(value);
         self.end_line();
@@ -168,14 +210,72 @@ impl Replies {
         self.bulk(digits.format(n).as_bytes());
     }
 
-    /// The null bulk string: `$-1` / `(nil)`.
+    /// The null bulk string: `$-1` / RESP3 `_` / `(nil)`.
     pub fn nil(&mut self) {
+        self.null_as(b"$-1");
+    }
+
+    /// The null array (EXEC after a WATCH conflict): `*-1` / RESP3 `_` / `(nil)`.
+    pub fn null_array(&mut self) {
+        self.null_as(b"*-1");
+    }
+
+    fn null_as(&mut self, resp2: &[u8]) {
         self.begin_item();
         match self.style {
-            Style::Resp => self.buf.extend_from_slice(b"$-1"),
+            Style::Resp => self.buf.extend_from_slice(resp2),
+            Style::Resp3 => self.buf.push(b'_'),
             Style::Text { .. } => self.buf.extend_from_slice(b"(nil)"),
         }
         self.end_line();
+    }
+
+    /// A double: RESP3 `,1.5`; a bulk string elsewhere, as Redis does for
+    /// RESP2 clients. Shortest round-trip form; `inf`, `-inf`, `nan`.
+    pub fn double(&mut self, value: f64) {
+        let text = format_double(value);
+        if self.style == Style::Resp3 {
+            self.begin_item();
+            self.buf.push(b',');
+            self.buf.extend_from_slice(text.as_bytes());
+            self.end_line();
+        } else {
+            self.bulk(text.as_bytes());
+        }
+    }
+
+    /// A boolean: RESP3 `#t`/`#f`; the integer 1/0 elsewhere.
+    pub fn boolean(&mut self, value: bool) {
+        if self.style == Style::Resp3 {
+            self.begin_item();
+            self.buf.extend_from_slice(if value { b"#t" } else { b"#f" });
+            self.end_line();
+        } else {
+            self.int(i64::from(value));
+        }
+    }
+
+    /// Human-readable text (INFO, CLIENT INFO/LIST): RESP3 verbatim string
+    /// `=len\r\ntxt:...`; a bulk string elsewhere.
+    pub fn verbatim(&mut self, text: &[u8]) {
+        if self.style == Style::Resp3 {
+            self.blob(b'=', b"txt:", text);
+        } else {
+            self.bulk(text);
+        }
+    }
+
+    /// An integer too large for 64 bits, given as its decimal digits:
+    /// RESP3 `(digits`; a bulk string elsewhere.
+    pub fn big_number(&mut self, digits: &str) {
+        if self.style == Style::Resp3 {
+            self.begin_item();
+            self.buf.push(b'(');
+            self.buf.extend_from_slice(digits.as_bytes());
+            self.end_line();
+        } else {
+            self.bulk(digits.as_bytes());
+        }
     }
 
     /// `Some(v)` as a bulk, `None` as nil.
@@ -188,12 +288,43 @@ impl Replies {
 
     /// Starts an array of `len` elements; the caller then writes exactly `len` replies.
     pub fn array(&mut self, len: usize) {
+        self.aggregate(b'*', len, len);
+    }
+
+    /// Starts a map of `len` pairs; the caller then writes `2 * len` replies
+    /// (key, value, key, value...). RESP3 `%len`; an array of `2 * len` elsewhere.
+    pub fn map(&mut self, len: usize) {
+        if self.style == Style::Resp3 {
+            self.aggregate(b'%', len, 2 * len);
+        } else {
+            self.aggregate(b'*', 2 * len, 2 * len);
+        }
+    }
+
+    /// Starts an unordered set of `len` elements: RESP3 `~len`; an array elsewhere.
+    pub fn set(&mut self, len: usize) {
+        let marker = if self.style == Style::Resp3 { b'~' } else { b'*' };
+        self.aggregate(marker, len, len);
+    }
+
+    /// Starts an out-of-band push message of `len` elements (pub/sub,
+    /// client-side caching invalidations): RESP3 `>len`; an array elsewhere.
+    /// Nothing sends pushes yet; the kind exists so those features add none.
+    pub fn push(&mut self, len: usize) {
+        let marker = if self.style == Style::Resp3 { b'>' } else { b'*' };
+        self.aggregate(marker, len, len);
+    }
+
+    /// Writes an aggregate header: `marker` and `count` on the wire, and
+    /// `items` replies to follow (a map counts pairs but holds 2n replies).
+    fn aggregate(&mut self, marker: u8, count: usize, items: usize) {
+        let len = items;
         match self.style {
-            Style::Resp => {
+            Style::Resp | Style::Resp3 => {
                 let mut digits = itoa::Buffer::new();
                 self.begin_item();
-                self.buf.push(b'*');
-                self.buf.extend_from_slice(digits.format(len).as_bytes());
+                self.buf.push(marker);
+                self.buf.extend_from_slice(digits.format(count).as_bytes());
                 self.buf.extend_from_slice(b"\r\n");
             }
             Style::Text { .. } if len == 0 => {
@@ -252,6 +383,18 @@ impl Replies {
 /// does not pin memory for the rest of the connection.
 const MAX_RETAINED_CAPACITY: usize = 1024 * 1024;
 
+/// Redis's textual form of a double: shortest round-trip digits, no
+/// exponent for integral values (`3`, `1.5`), `inf`/`-inf`/`nan`.
+pub fn format_double(value: f64) -> String {
+    if value.is_nan() {
+        "nan".into()
+    } else if value.is_infinite() {
+        if value > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        format!("{value}")
+    }
+}
+
 fn decimal_width(n: usize) -> usize {
     let mut digits = itoa::Buffer::new();
     digits.format(n).len()
@@ -277,6 +420,53 @@ mod tests {
         r.nil();
         r.array(0);
         assert_eq!(r.bytes(), b"+OK\r\n-ERR x\r\n:-3\r\n$1\r\nv\r\n$-1\r\n*0\r\n");
+    }
+
+    #[test]
+    fn resp3_kinds_are_byte_exact() {
+        let mut r = Replies::default();
+        r.set_style(Style::Resp3);
+        r.nil();
+        r.null_array();
+        r.map(1);
+        r.bulk(b"k");
+        r.double(1.5);
+        r.set(2);
+        r.boolean(true);
+        r.boolean(false);
+        r.verbatim(b"a\r\nb");
+        r.big_number("12345678901234567890");
+        r.push(1);
+        r.double(f64::NEG_INFINITY);
+        r.double(3.0);
+        assert_eq!(
+            r.bytes(),
+            &b"_\r\n_\r\n%1\r\n$1\r\nk\r\n,1.5\r\n~2\r\n#t\r\n#f\r\n=8\r\ntxt:a\r\nb\r\n(12345678901234567890\r\n>1\r\n,-inf\r\n,3\r\n"[..]
+        );
+    }
+
+    #[test]
+    fn resp3_kinds_fall_back_to_what_redis_sends_a_resp2_client() {
+        let mut r = Replies::default();
+        r.nil();
+        r.null_array();
+        r.map(1);
+        r.bulk(b"k");
+        r.double(1.5);
+        r.set(1);
+        r.boolean(true);
+        r.verbatim(b"txt");
+        r.big_number("1");
+        assert_eq!(
+            r.bytes(),
+            &b"$-1\r\n*-1\r\n*2\r\n$1\r\nk\r\n$3\r\n1.5\r\n*1\r\n:1\r\n$3\r\ntxt\r\n$1\r\n1\r\n"[..]
+        );
+        let mut t = text();
+        t.map(1);
+        t.bulk(b"k");
+        t.double(2.5);
+        t.null_array();
+        assert_eq!(t.bytes(), b"1) k\n2) 2.5\n(nil)\n");
     }
 
     #[test]

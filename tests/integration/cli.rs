@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-fn tool_present(name: &str) -> bool {
+pub(crate) fn tool_present(name: &str) -> bool {
     let found = Command::new(name)
         .arg("--version")
         .stdout(Stdio::null())
@@ -20,7 +20,7 @@ fn tool_present(name: &str) -> bool {
 }
 
 /// Runs a command with a deadline; a hang fails the test.
-fn run_bounded(cmd: &mut Command, limit: Duration, stdin: Option<&[u8]>) -> Output {
+pub(crate) fn run_bounded(cmd: &mut Command, limit: Duration, stdin: Option<&[u8]>) -> Output {
     let mut child = cmd
         .stdin(if stdin.is_some() {
             Stdio::piped()

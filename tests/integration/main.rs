@@ -14,4 +14,5 @@ mod limits;
 mod pipelining;
 mod proptest_parser;
 mod resp;
+mod resp3;
 mod text;

@@ -316,17 +316,6 @@ fn auth_with_requirepass() {
 }
 
 #[test]
-fn hello_3_is_refused() {
-    let server = Server::start();
-    let mut c = server.raw();
-    assert_eq!(
-        show(&c.cmd(&["HELLO", "3"])),
-        "-NOPROTO unsupported protocol version\r\n"
-    );
-    assert_eq!(show(&c.cmd(&["PING"])), "+PONG\r\n");
-}
-
-#[test]
 fn shutdown_command_exits_zero() {
     let mut server = Server::start();
     let mut c = server.raw();

@@ -288,14 +288,30 @@ impl Raw {
     }
 }
 
-/// Length of the complete RESP2 reply at the start of `buf`, if complete.
+/// Length of the complete RESP2 or RESP3 reply at the start of `buf`, if complete.
 pub fn resp_reply_len(buf: &[u8]) -> Option<usize> {
     let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
     let head = &buf[1..line_end];
     let after = line_end + 2;
     match buf.first()? {
-        b'+' | b'-' | b':' => Some(after),
-        b'$' => {
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after),
+        b'%' => {
+            let n: usize = std::str::from_utf8(head).ok()?.parse().ok()?;
+            let mut pos = after;
+            for _ in 0..2 * n {
+                pos += resp_reply_len(&buf[pos..])?;
+            }
+            Some(pos)
+        }
+        b'~' | b'>' => {
+            let n: usize = std::str::from_utf8(head).ok()?.parse().ok()?;
+            let mut pos = after;
+            for _ in 0..n {
+                pos += resp_reply_len(&buf[pos..])?;
+            }
+            Some(pos)
+        }
+        b'$' | b'=' => {
             let n: i64 = std::str::from_utf8(head).ok()?.parse().ok()?;
             if n < 0 {
                 return Some(after);
