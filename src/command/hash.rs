@@ -11,7 +11,7 @@
 //! whose time has passed.
 
 use super::{int_arg, is, locate, CommandError, CommandResult, Ctx};
-use crate::protocol::Replies;
+use crate::protocol::{Replies, Style};
 use crate::store::{random_u64, Hash, Limits, Locked, ShardMap, WrongType};
 use crate::wal::RecordKind;
 
@@ -28,10 +28,10 @@ const MAX_FIELD_EXPIRY_MS: i64 = 0xFFFF_FFFF_FFFF >> 2;
 /// in memory, so an absurd count must not exhaust it (Redis has no cap).
 const MAX_RANDOM_REPEATS: u64 = 1 << 24;
 
-/// Starts a reply of `pairs` field/value pairs (HGETALL). RESP2 and text
-/// have no map type: a flat array. RESP3 (when it lands) changes only this.
+/// Starts a reply of `pairs` field/value pairs (HGETALL): a RESP3 map, a
+/// flat array in RESP2 and text.
 fn map_reply(out: &mut Replies, pairs: usize) {
-    out.array(pairs * 2);
+    out.map(pairs);
 }
 
 /// The shard map of `key`, its hash, and the listpack limits for a hash write.
@@ -363,8 +363,13 @@ pub fn hrandfield(c: &mut Ctx<'_, '_>) -> CommandResult {
         }
         return Ok(());
     };
-    let per_item = if with_values { 2 } else { 1 };
+    // RESP3 answers WITHVALUES as [field, value] pairs, RESP2 and text flat.
+    let nested = with_values && out.style() == Style::Resp3;
+    let per_item = if with_values && !nested { 2 } else { 1 };
     let emit = |out: &mut Replies, (field, value): (&[u8], &[u8])| {
+        if nested {
+            out.array(2);
+        }
         out.bulk(field);
         if with_values {
             out.bulk(value);

@@ -558,3 +558,16 @@ fn a_feast_shaped_round_trip_keeps_values_and_ttls() {
     let dbsize: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(dbsize, 10_000);
 }
+
+#[test]
+fn hgetall_is_a_map_and_hrandfield_pairs_nest_in_resp3() {
+    let server = Server::start();
+    let mut c = server.raw();
+    c.cmd(&["HSET", "h", "a", "1"]);
+    let hello = c.cmd(&["HELLO", "3"]);
+    assert!(hello.starts_with(b"%"), "{}", show(&hello));
+    assert_eq!(c.cmd(&["HGETALL", "h"]), b"%1\r\n$1\r\na\r\n$1\r\n1\r\n");
+    assert_eq!(c.cmd(&["HGETALL", "nokey"]), b"%0\r\n");
+    assert_eq!(c.cmd(&["HRANDFIELD", "h", "1", "WITHVALUES"]), b"*1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n");
+    assert_eq!(c.cmd(&["HGET", "h", "zz"]), b"_\r\n");
+}
