@@ -568,6 +568,9 @@ fn hgetall_is_a_map_and_hrandfield_pairs_nest_in_resp3() {
     assert!(hello.starts_with(b"%"), "{}", show(&hello));
     assert_eq!(c.cmd(&["HGETALL", "h"]), b"%1\r\n$1\r\na\r\n$1\r\n1\r\n");
     assert_eq!(c.cmd(&["HGETALL", "nokey"]), b"%0\r\n");
-    assert_eq!(c.cmd(&["HRANDFIELD", "h", "1", "WITHVALUES"]), b"*1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n");
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "h", "1", "WITHVALUES"]),
+        b"*1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n"
+    );
     assert_eq!(c.cmd(&["HGET", "h", "zz"]), b"_\r\n");
 }
