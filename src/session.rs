@@ -205,6 +205,25 @@ impl Session {
         };
         let mut i = 0;
         while i < self.pending.len() && !self.client.close_after_reply {
+            if self.client.tx.in_multi() {
+                // Between MULTI and EXEC: one command at a time, queued or run.
+                let p = &self.pending[i];
+                let cmd = Invocation {
+                    args: view.args(p),
+                    style: p.style,
+                    spec: p.spec,
+                };
+                command::transaction::in_multi(
+                    state,
+                    &mut self.client,
+                    &mut self.replies,
+                    &mut self.scratch,
+                    cmd,
+                    self.worker,
+                );
+                i += 1;
+                continue;
+            }
             let mut n = 1;
             let batchable = |p: &Pending| command::batchable(p.spec, p.arg_count);
             if batchable(&self.pending[i]) {

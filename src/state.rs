@@ -65,6 +65,8 @@ pub struct ClientState {
     pub authenticated: bool,
     /// True after `HELLO 3`: RESP requests get RESP3 replies (CLIENT LIST's `resp=`).
     pub resp3: bool,
+    /// MULTI queue and WATCHed keys (CLIENT LIST's `multi=` and `watch=`).
+    pub tx: crate::command::transaction::TxState,
     /// Set by QUIT/SHUTDOWN: send the pending replies, then close.
     pub close_after_reply: bool,
 }

@@ -23,6 +23,7 @@ mod keys;
 mod server;
 mod strings;
 mod table;
+pub mod transaction;
 
 use std::time::Instant;
 
@@ -149,6 +150,7 @@ fn internal_error() -> CommandError {
 }
 
 /// One command of a batch, as the session hands it over.
+#[derive(Clone, Copy)]
 pub struct Invocation<'a> {
     pub args: Args<'a>,
     pub style: Style,
@@ -160,6 +162,8 @@ pub struct Invocation<'a> {
 #[derive(Default)]
 pub struct ExecScratch {
     records: Vec<u8>,
+    /// An `EXEC`'s records wrapped as one transaction frame.
+    framed: Vec<u8>,
     admitted: Vec<Result<&'static CommandSpec, CommandError>>,
 }
 

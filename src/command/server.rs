@@ -216,10 +216,12 @@ fn client_line(c: &Ctx<'_, '_>) -> String {
             .into_owned()
     };
     format!(
-        "id={} addr={} name={} db=0 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} name={} db=0 multi={} watch={} resp={} lib-name={} lib-ver={}\n",
         c.client.id,
         c.client.addr,
         lossy(&c.client.name),
+        c.client.tx.queued().map_or(-1, |n| n as i64),
+        c.client.tx.watched(),
         c.client.resp_version(),
         lossy(&c.client.lib_name),
         lossy(&c.client.lib_ver)

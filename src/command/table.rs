@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{hash, keys, server, strings, CommandResult, Ctx};
+use super::{hash, keys, server, strings, transaction, CommandResult, Ctx};
 
 /// Properties the executor checks before a handler runs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -203,6 +203,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("expiretime", 2, R, one(), keys::expiretime, "key", "Absolute expiry in unix seconds"),
     cmd!("pexpiretime", 2, R, one(), keys::pexpiretime, "key", "Absolute expiry in unix milliseconds"),
     cmd!("persist", 2, W, one(), keys::persist, "key", "Remove a key's TTL"),
+    // transactions (MULTI, EXEC, DISCARD and WATCH are never queued: see transaction::in_multi)
+    cmd!("multi", 1, R, None, transaction::multi, "", "Start a transaction"),
+    cmd!("exec", 1, R, None, transaction::exec_without_multi, "", "Run the queued commands atomically"),
+    cmd!("discard", 1, R, None, transaction::discard, "", "Forget the queued commands"),
+    cmd!("watch", -2, R, all_args(), transaction::watch, "key [key ...]", "Make the next EXEC fail if a key changes"),
+    cmd!("unwatch", 1, R, None, transaction::unwatch, "", "Forget every watched key"),
     // connection and server
     cmd!("ping", -1, R, None, server::ping, "[message]", "Test the connection"),
     cmd!("echo", 2, R, None, server::echo, "message", "Echo a message"),

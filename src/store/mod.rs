@@ -19,6 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::cell::Cell;
+use std::ops::{Deref, DerefMut};
+
 use parking_lot::{Mutex, MutexGuard};
 
 pub use glob::glob_match;
@@ -102,8 +105,29 @@ impl Store {
         ((hash >> 40) & self.mask) as usize
     }
 
-    /// Locks one shard.
-    pub fn lock(&self, index: usize) -> MutexGuard<'_, ShardMap> {
+    /// Locks one shard — or, on a thread running `EXEC` that holds it and
+    /// lent it ([`Locked::lend`]), hands out the held shard instead of
+    /// deadlocking on it. Used by everything outside the command hot path
+    /// (keyspace scans, expiry, replay); commands use [`Store::lock_set`].
+    pub fn lock(&self, index: usize) -> ShardGuard<'_> {
+        let mut guard = self.lock_uncounted(index);
+        guard.lock_acquisitions += 1;
+        guard
+    }
+
+    fn lock_uncounted(&self, index: usize) -> ShardGuard<'_> {
+        let (owner, mask) = LENT.with(Cell::get);
+        if owner == self as *const Store as usize && mask & (1 << index) != 0 {
+            // SAFETY: this thread holds shard `index`'s lock in a `Locked`
+            // that is mutably borrowed by the live `Lent` which published the
+            // mask, so nothing else can reach this map until `Lent` drops;
+            // Store's methods hold at most one guard of a shard at a time.
+            return ShardGuard::Lent(unsafe { &mut *self.shards[index].0.data_ptr() });
+        }
+        ShardGuard::Own(self.shards[index].0.lock())
+    }
+
+    fn lock_guard(&self, index: usize) -> MutexGuard<'_, ShardMap> {
         let mut guard = self.shards[index].0.lock();
         guard.lock_acquisitions += 1;
         guard
@@ -121,7 +145,7 @@ impl Store {
         let mut guards: [Option<MutexGuard<'_, ShardMap>>; MAX_SHARDS] = std::array::from_fn(|_| None);
         if set.0.count_ones() == 1 {
             let i = set.0.trailing_zeros() as usize;
-            guards[i] = Some(self.lock(i));
+            guards[i] = Some(self.lock_guard(i));
             return Locked { store: self, guards };
         }
         'retry: loop {
@@ -140,7 +164,7 @@ impl Store {
                     None => {
                         guards.iter_mut().for_each(|g| *g = None);
                         // Wait for the busy shard holding nothing else, keep it, retry the rest.
-                        guards[i] = Some(self.lock(i));
+                        guards[i] = Some(self.lock_guard(i));
                         continue 'retry;
                     }
                 }
@@ -165,9 +189,7 @@ impl Store {
 
     /// Number of keys (including expired keys not yet reclaimed, as Redis's DBSIZE).
     pub fn len(&self) -> usize {
-        (0..self.shards.len())
-            .map(|i| self.shards[i].0.lock().len())
-            .sum()
+        (0..self.shards.len()).map(|i| self.lock_uncounted(i).len()).sum()
     }
 
     /// True if no shard holds a key.
@@ -178,7 +200,7 @@ impl Store {
     /// Keys with a TTL (INFO keyspace's `expires`).
     pub fn ttl_len(&self) -> usize {
         (0..self.shards.len())
-            .map(|i| self.shards[i].0.lock().ttl_len())
+            .map(|i| self.lock_uncounted(i).ttl_len())
             .sum()
     }
 
@@ -198,8 +220,8 @@ impl Store {
     pub fn counters(&self) -> (u64, u64) {
         let mut acquisitions = 0;
         let mut expired = 0;
-        for shard in self.shards.iter() {
-            let map = shard.0.lock();
+        for i in 0..self.shards.len() {
+            let map = self.lock_uncounted(i);
             acquisitions += map.lock_acquisitions;
             expired += map.expired;
         }
@@ -352,6 +374,51 @@ pub fn spawn_expiry_thread(
         })
 }
 
+thread_local! {
+    /// (store address, shard mask) this thread's `EXEC` lends to keyless
+    /// commands it runs; (0, 0) when nothing is lent.
+    static LENT: Cell<(usize, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// One shard's map, locked by [`Store::lock`].
+pub enum ShardGuard<'a> {
+    /// Locked by this guard.
+    Own(MutexGuard<'a, ShardMap>),
+    /// Already held by this thread's `EXEC` and lent for one command.
+    Lent(&'a mut ShardMap),
+}
+
+impl Deref for ShardGuard<'_> {
+    type Target = ShardMap;
+    fn deref(&self) -> &ShardMap {
+        match self {
+            ShardGuard::Own(g) => g,
+            ShardGuard::Lent(m) => m,
+        }
+    }
+}
+
+impl DerefMut for ShardGuard<'_> {
+    fn deref_mut(&mut self) -> &mut ShardMap {
+        match self {
+            ShardGuard::Own(g) => g,
+            ShardGuard::Lent(m) => m,
+        }
+    }
+}
+
+/// Shards of a [`Locked`] lent to this thread's [`Store::lock`] calls while
+/// it lives; holding `&mut Locked` keeps the lender from touching them.
+pub struct Lent<'b, 'a> {
+    _locked: &'b mut Locked<'a>,
+}
+
+impl Drop for Lent<'_, '_> {
+    fn drop(&mut self) {
+        LENT.with(|c| c.set((0, 0)));
+    }
+}
+
 /// Shards locked together for one command or one batch.
 pub struct Locked<'a> {
     store: &'a Store,
@@ -370,6 +437,20 @@ impl<'a> Locked<'a> {
     /// The store these locks belong to.
     pub fn store(&self) -> &Store {
         self.store
+    }
+
+    /// Lends the held shards to [`Store::lock`] on this thread until the
+    /// returned guard drops: `EXEC` runs keyless commands that scan the
+    /// keyspace (KEYS, DBSIZE, INFO) while it holds every shard.
+    pub fn lend(&mut self) -> Lent<'_, 'a> {
+        let mut mask = 0u64;
+        for (i, g) in self.guards.iter().enumerate() {
+            if g.is_some() {
+                mask |= 1 << i;
+            }
+        }
+        LENT.with(|c| c.set((self.store as *const Store as usize, mask)));
+        Lent { _locked: self }
     }
 
     /// Every locked shard (FLUSHALL).

@@ -22,6 +22,8 @@
 //! Hashes with per-field TTLs are listed in `hfe_slots` (like `ttl_slots`
 //! for key TTLs) so the active expiry cycle samples only them.
 
+use std::collections::HashMap;
+
 use hashbrown::HashTable;
 
 use super::hash::Hash;
@@ -178,6 +180,18 @@ pub struct ShardMap {
     pub expired: u64,
     /// Expired hash fields removed (INFO's `expired_subkeys`).
     pub expired_fields: u64,
+    /// Keys some client WATCHes, with a counter every change of the key
+    /// bumps. Empty unless someone watches, so a change costs one `is_empty`.
+    watched: HashMap<Box<[u8]>, WatchEntry, ahash::RandomState>,
+}
+
+/// A watched key: how many clients watch it and how often it changed since
+/// the first of them did.
+#[derive(Clone, Copy, Debug)]
+struct WatchEntry {
+    hash: u64,
+    watchers: u32,
+    version: u64,
 }
 
 impl ShardMap {
@@ -231,6 +245,7 @@ impl ShardMap {
 
     /// Inserts or overwrites `key` with `value` and expiry (0 = none).
     pub fn set(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64) {
+        self.touch(key);
         match self.find(hash, key) {
             Some(i) => {
                 self.make_string(i);
@@ -259,6 +274,7 @@ impl ShardMap {
 
     /// Appends to `key`'s value (creating it), keeping its TTL. Returns the new length.
     pub fn append(&mut self, hash: u64, key: &[u8], tail: &[u8]) -> usize {
+        self.touch(key);
         match self.find(hash, key) {
             Some(i) => {
                 self.make_string(i);
@@ -283,6 +299,7 @@ impl ShardMap {
         f: impl FnOnce(&mut ValueMut<'_>) -> R,
     ) -> Option<R> {
         let i = self.find(hash, key)?;
+        self.touch(key);
         let slot = &mut self.slots[i as usize];
         let Body::Str(data) = &mut slot.body else {
             return None;
@@ -309,6 +326,7 @@ impl ShardMap {
     pub fn set_expiry(&mut self, hash: u64, key: &[u8], expires_at: u64) -> bool {
         match self.find(hash, key) {
             Some(i) => {
+                self.touch(key);
                 self.set_expiry_slot(i, expires_at);
                 true
             }
@@ -316,14 +334,75 @@ impl ShardMap {
         }
     }
 
-    /// Drops every entry and releases the memory.
+    /// Drops every entry and releases the memory. Watched keys that existed
+    /// count as changed; watching itself survives (FLUSHALL, FLUSHDB).
     pub fn clear(&mut self) {
+        let mut watched = std::mem::take(&mut self.watched);
+        for (key, entry) in watched.iter_mut() {
+            if self.find(entry.hash, key).is_some() {
+                entry.version += 1;
+            }
+        }
         *self = ShardMap {
             lock_acquisitions: self.lock_acquisitions,
             expired: self.expired,
             expired_fields: self.expired_fields,
+            watched,
             ..ShardMap::default()
         };
+    }
+
+    /// Registers one more watcher of `key` and returns the key's change
+    /// counter, to compare with [`ShardMap::watch_version`] at `EXEC`.
+    pub fn watch(&mut self, hash: u64, key: &[u8]) -> u64 {
+        if let Some(entry) = self.watched.get_mut(key) {
+            entry.watchers += 1;
+            return entry.version;
+        }
+        self.watched.insert(
+            key.into(),
+            WatchEntry {
+                hash,
+                watchers: 1,
+                version: 0,
+            },
+        );
+        0
+    }
+
+    /// Removes one watcher of `key`; the entry goes with the last one.
+    pub fn unwatch(&mut self, _hash: u64, key: &[u8]) {
+        if let Some(entry) = self.watched.get_mut(key) {
+            entry.watchers -= 1;
+            if entry.watchers == 0 {
+                self.watched.remove(key);
+            }
+        }
+    }
+
+    /// The change counter of a watched `key` (`None` if nobody watches it).
+    pub fn watch_version(&self, _hash: u64, key: &[u8]) -> Option<u64> {
+        self.watched.get(key).map(|e| e.version)
+    }
+
+    /// Number of distinct watched keys in this shard.
+    pub fn watched_len(&self) -> usize {
+        self.watched.len()
+    }
+
+    /// Records a change of `key` for its watchers, if any.
+    #[inline]
+    fn touch(&mut self, key: &[u8]) {
+        if !self.watched.is_empty() {
+            self.touch_watched(key);
+        }
+    }
+
+    #[cold]
+    fn touch_watched(&mut self, key: &[u8]) {
+        if let Some(entry) = self.watched.get_mut(key) {
+            entry.version += 1;
+        }
     }
 
     /// The occupied slot at `index`, if any (SCAN and sampling).
@@ -412,6 +491,7 @@ impl ShardMap {
             return Err(WrongType);
         };
         let result = f(&mut body.hash);
+        self.touch(key);
         self.after_hash_change(i);
         Ok(Some(result))
     }
@@ -430,8 +510,13 @@ impl ShardMap {
             return Err(WrongType);
         };
         if body.hash.min_expiry() != 0 && body.hash.min_expiry() <= now {
-            self.expired_fields += body.hash.purge_expired(now) as u64;
-            if body.hash.is_empty() {
+            let purged = body.hash.purge_expired(now);
+            let emptied = body.hash.is_empty();
+            self.expired_fields += purged as u64;
+            if purged > 0 {
+                self.touch(key);
+            }
+            if emptied {
                 self.remove_slot(i);
                 return Ok(None);
             }
@@ -479,6 +564,7 @@ impl ShardMap {
 
     /// Stores `value` at `key` (replacing any value of any type) with `expires_at` (0 = none).
     pub fn put_value(&mut self, hash: u64, key: &[u8], value: Value, expires_at: u64) {
+        self.touch(key);
         match value {
             Value::String(v) => self.set(hash, key, &v, expires_at),
             Value::Hash(h) => {
@@ -494,6 +580,7 @@ impl ShardMap {
     /// Removes `key` and returns its value and expiry (0 = none), if present.
     pub fn take_value(&mut self, hash: u64, key: &[u8]) -> Option<(Value, u64)> {
         let i = self.find(hash, key)?;
+        self.touch(key);
         self.untrack_hfe(i);
         let slot = &mut self.slots[i as usize];
         let expires_at = slot.expires_at;
@@ -501,7 +588,7 @@ impl ShardMap {
             Body::Str(data) => Value::String(data[slot.key_len as usize..].to_vec()),
             Body::Hash(body) => Value::Hash(body.hash),
         };
-        // remove_slot reads the key only through the stored hash: safe on the emptied body.
+        // remove_slot finds the table entry by hash and index: safe on the emptied body.
         self.remove_slot(i);
         Some((value, expires_at))
     }
@@ -543,6 +630,10 @@ impl ShardMap {
                 let n = body.hash.purge_expired(now);
                 self.expired_fields += n as u64;
                 removed += n;
+                if n > 0 && !self.watched.is_empty() {
+                    let key = body.key.clone();
+                    self.touch_watched(&key);
+                }
             }
             self.after_hash_change(i);
         }
@@ -606,6 +697,13 @@ impl ShardMap {
     }
 
     fn remove_slot(&mut self, i: u32) {
+        if !self.watched.is_empty() {
+            // Deletes, lazy and active expiry and eviction all end here.
+            let slot = &self.slots[i as usize];
+            if let Some(entry) = self.watched.get_mut(slot.key()) {
+                entry.version += 1;
+            }
+        }
         if self.slots[i as usize].ttl_pos != NO_TTL {
             self.untrack_ttl(i);
         }

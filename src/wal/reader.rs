@@ -73,6 +73,8 @@ pub struct KindCounts {
     pub hash_del: u64,
     /// `HashExpire` records.
     pub hash_expire: u64,
+    /// Transaction frames (`EXEC`s); their records are counted by kind above.
+    pub transactions: u64,
 }
 
 impl KindCounts {
@@ -91,6 +93,7 @@ impl KindCounts {
             RecordKind::HashSet => self.hash_set += 1,
             RecordKind::HashDel => self.hash_del += 1,
             RecordKind::HashExpire => self.hash_expire += 1,
+            RecordKind::Transaction => self.transactions += 1,
         }
     }
 }
@@ -101,7 +104,11 @@ impl std::fmt::Display for KindCounts {
             f,
             "set {}, del {}, expire {}, flushall {}, hset {}, hdel {}, hexpire {}",
             self.set, self.del, self.expire, self.flush_all, self.hash_set, self.hash_del, self.hash_expire
-        )
+        )?;
+        if self.transactions > 0 {
+            write!(f, "; in {} transactions", self.transactions)?;
+        }
+        Ok(())
     }
 }
 
@@ -193,6 +200,14 @@ pub(crate) fn scan(
                 apply(record);
                 start += len;
             }
+            Frame::Transaction { body, len } => {
+                counts.add(RecordKind::Transaction);
+                for record in record::transaction_records(body).flatten() {
+                    counts.add(record.kind());
+                    apply(record);
+                }
+                start += len;
+            }
             Frame::Incomplete { need } => {
                 let at = base + start as u64;
                 if file_pos >= file_len || at + need as u64 > file_len {
@@ -269,7 +284,10 @@ pub(crate) fn find_valid_after(
             let total = (FRAME_HEADER_LEN + len) as u64;
             if q + total <= file_len {
                 let valid = if rel + total as usize <= wlen {
-                    matches!(parse_frame(&win[rel..wlen]), Frame::Complete { .. })
+                    matches!(
+                        parse_frame(&win[rel..wlen]),
+                        Frame::Complete { .. } | Frame::Transaction { .. }
+                    )
                 } else {
                     streaming_crc(file, path, q + 4, total - 4)? == crc
                 };

@@ -7,7 +7,16 @@
 //! header := magic "KVSWAL\r\n" (8) | version u32 LE (4) | reserved u32 LE = 0 (4)
 //! frame  := crc32c u32 LE (4) | payload_len u32 LE (4) | kind u8 (1) | payload (payload_len)
 //!           crc32c covers payload_len, kind and payload (every byte after the crc field)
+//! transaction frame (kind 16): payload := inner*
+//! inner  := 0u32 (4) | payload_len u32 LE (4) | kind u8 (1) | payload   (a frame with crc 0)
 //! ```
+//!
+//! A transaction (`EXEC`) is logged as ONE frame holding its records: its single checksum
+//! makes it all-or-nothing — a crash in the middle of writing it leaves a torn tail that is
+//! truncated, never half a transaction. The inner records carry a zero crc so that a scan for
+//! the next valid frame after damage (`reader::find_valid_after`) never mistakes an inner
+//! record of a torn transaction for a valid frame (which would turn a torn tail into
+//! "corruption").
 //!
 //! It must never do I/O, allocate beyond the caller's output buffer, or trust a length read from
 //! disk before bounding it: a garbage length is reported as a bad frame, never allocated.
@@ -50,6 +59,9 @@ pub enum RecordKind {
     HashDel = 6,
     /// Hash field expiries changed (absolute times; `None` = HPERSIST).
     HashExpire = 7,
+    /// A transaction: the records of one `EXEC`, applied all or none. Numbered apart from the
+    /// record kinds, which may grow.
+    Transaction = 16,
 }
 
 impl RecordKind {
@@ -63,6 +75,7 @@ impl RecordKind {
             5 => Some(RecordKind::HashSet),
             6 => Some(RecordKind::HashDel),
             7 => Some(RecordKind::HashExpire),
+            16 => Some(RecordKind::Transaction),
             _ => None,
         }
     }
@@ -396,9 +409,70 @@ pub fn decode_payload(kind: RecordKind, payload: &[u8]) -> Result<Record<'_>, &'
                 _ => Record::HashExpire { key, fields },
             }
         }
+        RecordKind::Transaction => return Err("a transaction is not a single record"),
     };
     c.finish()?;
     Ok(rec)
+}
+
+/// Wraps `frames` (records encoded by [`Record::encode`]) into one transaction frame appended to
+/// `out`. Returns false, writing nothing, when there is nothing to gain or it cannot be done:
+/// a single record is already atomic, and a transaction larger than [`MAX_PAYLOAD_LEN`] cannot
+/// be one frame (the caller then logs the records as they are; docs/persistence.md says so).
+pub fn encode_transaction(frames: &[u8], out: &mut Vec<u8>) -> bool {
+    let single = frame_header(frames)
+        .and_then(Result::ok)
+        .is_some_and(|(_, len, _)| FRAME_HEADER_LEN + len == frames.len());
+    if single || frames.is_empty() || frames.len() > MAX_PAYLOAD_LEN as usize {
+        return false;
+    }
+    out.reserve(FRAME_HEADER_LEN + frames.len());
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 4]);
+    out.extend_from_slice(&(frames.len() as u32).to_le_bytes());
+    out.push(RecordKind::Transaction as u8);
+    let body = out.len();
+    out.extend_from_slice(frames);
+    // Zero every inner crc (see the module doc).
+    let mut pos = body;
+    while pos + FRAME_HEADER_LEN <= out.len() {
+        let len = u32::from_le_bytes([out[pos + 4], out[pos + 5], out[pos + 6], out[pos + 7]]) as usize;
+        out[pos..pos + 4].fill(0);
+        pos += FRAME_HEADER_LEN + len;
+    }
+    let crc = crc32c::crc32c(&out[start + 4..]);
+    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+    true
+}
+
+/// The records inside a transaction frame's payload, in order. Yields `Err` at the first
+/// malformed inner record; [`parse_frame`] validates the whole payload before it reports a
+/// transaction, so replay never applies part of one.
+pub(crate) fn transaction_records(body: &[u8]) -> impl Iterator<Item = Result<Record<'_>, &'static str>> {
+    let mut rest = body;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let item = (|| {
+            let h: &[u8; FRAME_HEADER_LEN] = rest.first_chunk().ok_or("transaction record cut short")?;
+            let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
+            let kind = RecordKind::from_byte(h[8]).ok_or("unknown record kind in a transaction")?;
+            if kind == RecordKind::Transaction {
+                return Err("nested transaction");
+            }
+            let payload = rest
+                .get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + len)
+                .ok_or("transaction record overruns the transaction")?;
+            let record = decode_payload(kind, payload)?;
+            rest = &rest[FRAME_HEADER_LEN + len..];
+            Ok(record)
+        })();
+        if item.is_err() {
+            rest = &[];
+        }
+        Some(item)
+    })
 }
 
 /// What the bytes at the start of a buffer are.
@@ -406,6 +480,9 @@ pub fn decode_payload(kind: RecordKind, payload: &[u8]) -> Result<Record<'_>, &'
 pub(crate) enum Frame<'a> {
     /// A valid record occupying `len` bytes.
     Complete { record: Record<'a>, len: usize },
+    /// A valid transaction frame of `len` bytes; `body` holds its records (already validated,
+    /// read them with [`transaction_records`]).
+    Transaction { body: &'a [u8], len: usize },
     /// The buffer ends before the frame does; `need` is the whole frame's length (bounded by
     /// [`MAX_PAYLOAD_LEN`]), or the header length when even the header is cut.
     Incomplete { need: usize },
@@ -446,6 +523,13 @@ pub(crate) fn parse_frame(buf: &[u8]) -> Frame<'_> {
     }
     if crc32c::crc32c(&buf[4..total]) != crc {
         return Frame::Bad("checksum mismatch");
+    }
+    if kind == RecordKind::Transaction {
+        let body = &buf[FRAME_HEADER_LEN..total];
+        return match transaction_records(body).find_map(Result::err) {
+            Some(reason) => Frame::Bad(reason),
+            None => Frame::Transaction { body, len: total },
+        };
     }
     match decode_payload(kind, &buf[FRAME_HEADER_LEN..total]) {
         Ok(record) => Frame::Complete { record, len: total },

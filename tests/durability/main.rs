@@ -16,3 +16,4 @@ mod disk_full;
 mod hash;
 mod ordering;
 mod recovery;
+mod transactions;

@@ -574,3 +574,20 @@ fn hgetall_is_a_map_and_hrandfield_pairs_nest_in_resp3() {
     );
     assert_eq!(c.cmd(&["HGET", "h", "zz"]), b"_\r\n");
 }
+
+#[test]
+fn hash_commands_queue_in_multi_and_a_watched_hash_aborts_exec_when_changed() {
+    let server = Server::start();
+    let mut c = server.raw();
+    let mut other = server.raw();
+    assert_eq!(c.cmd(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(c.cmd(&["HSET", "h", "a", "1"]), b"+QUEUED\r\n");
+    assert_eq!(c.cmd(&["HINCRBY", "h", "a", "2"]), b"+QUEUED\r\n");
+    assert_eq!(c.cmd(&["EXEC"]), b"*2\r\n:1\r\n:3\r\n");
+    assert_eq!(c.cmd(&["WATCH", "h"]), b"+OK\r\n");
+    assert_eq!(other.cmd(&["HSET", "h", "b", "1"]), b":1\r\n");
+    c.cmd(&["MULTI"]);
+    c.cmd(&["HDEL", "h", "a"]);
+    assert_eq!(c.cmd(&["EXEC"]), b"*-1\r\n");
+    assert_eq!(c.cmd(&["HGET", "h", "a"]), b"$1\r\n3\r\n");
+}

@@ -13,6 +13,8 @@ mod hash;
 mod limits;
 mod pipelining;
 mod proptest_parser;
+mod redis_py;
 mod resp;
 mod resp3;
 mod text;
+mod transactions;

@@ -1,0 +1,421 @@
+//! Transactions: `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `UNWATCH`, with Redis's
+//! semantics and error strings.
+//!
+//! * Between `MULTI` and `EXEC` the session hands every command to
+//!   [`in_multi`]: it is checked (lookup, arity, auth, write gate) and queued
+//!   with its arguments copied out of the read buffer, answering `+QUEUED`.
+//!   A command refused there makes the transaction fail at `EXEC` with
+//!   `EXECABORT`; errors while *running* stay per command in the `EXEC` reply.
+//!   `EXEC`, `DISCARD`, `MULTI`, `WATCH` and `QUIT` are never queued.
+//! * `EXEC` is atomic across threads: it locks the union of the shards of
+//!   every queued command's keys and of the watched keys — every shard if a
+//!   queued command is keyless (`FLUSHALL`, `KEYS`, `INFO`...) — checks the
+//!   watches, runs every command, and appends the WAL records as **one
+//!   transaction frame** before any lock is released. No other client sees
+//!   part of it, and replay applies all of it or none of it.
+//! * `WATCH` is optimistic. Each shard keeps a table of its watched keys with
+//!   a change counter that every change bumps — writes, deletes, lazy and
+//!   active expiry, `FLUSHALL`, eviction — because they all go through the
+//!   shard map (`store::shard`). A client records the counter when it watches;
+//!   `EXEC` compares under the locks. A shard with no watched key pays one
+//!   `is_empty` test per change, so clients that never `WATCH` cost nothing.
+//!
+//! This module must never write to a socket or keep a shard lock past `EXEC`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{
+    admit, Args, CommandError, CommandResult, CommandSpec, Ctx, ExecScratch, Invocation, KeySpec, RecordLog,
+};
+use crate::protocol::Replies;
+use crate::state::{ClientState, ServerState};
+use crate::store::{Locked, ShardSet, Store};
+
+const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+
+/// A command queued between `MULTI` and `EXEC`.
+struct Queued {
+    first_arg: usize,
+    arg_count: usize,
+    spec: &'static CommandSpec,
+}
+
+impl fmt::Debug for Queued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({} args)", self.spec.name, self.arg_count)
+    }
+}
+
+/// The queued commands, their arguments in one buffer.
+#[derive(Debug, Default)]
+struct Queue {
+    bytes: Vec<u8>,
+    ranges: Vec<(usize, usize)>,
+    commands: Vec<Queued>,
+}
+
+impl Queue {
+    fn push(&mut self, spec: &'static CommandSpec, args: &Args<'_>) {
+        let first_arg = self.ranges.len();
+        for i in 0..args.len() {
+            let arg = args.get(i);
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(arg);
+            self.ranges.push((start, self.bytes.len()));
+        }
+        self.commands.push(Queued {
+            first_arg,
+            arg_count: args.len(),
+            spec,
+        });
+    }
+
+    fn args(&self, q: &Queued) -> Args<'_> {
+        Args::new(&self.bytes, &self.ranges[q.first_arg..q.first_arg + q.arg_count])
+    }
+}
+
+/// One key a client watches and the key's change counter when it did.
+#[derive(Debug)]
+struct Watched {
+    key: Box<[u8]>,
+    hash: u64,
+    version: u64,
+}
+
+/// The keys a client watches. Dropping it (a disconnect) unregisters them
+/// from their shards, so a shard's watch table never outlives its watchers.
+#[derive(Default)]
+pub struct WatchList {
+    store: Option<Arc<Store>>,
+    keys: Vec<Watched>,
+}
+
+impl fmt::Debug for WatchList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WatchList").field("keys", &self.keys).finish()
+    }
+}
+
+impl Drop for WatchList {
+    fn drop(&mut self) {
+        self.unwatch_all();
+    }
+}
+
+impl WatchList {
+    /// Number of watched keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True if no key is watched.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Unregisters every key, locking each key's shard in turn.
+    fn unwatch_all(&mut self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        for w in self.keys.drain(..) {
+            store.lock(store.shard_of(w.hash)).unwatch(w.hash, &w.key);
+        }
+    }
+
+    /// Unregisters every key through shards the caller already holds.
+    fn unwatch_locked(&mut self, locked: &mut Locked<'_>) {
+        for w in self.keys.drain(..) {
+            if let Some(map) = locked.map(w.hash) {
+                map.unwatch(w.hash, &w.key);
+            }
+        }
+    }
+
+    /// True if any watched key changed since it was watched, or expired since
+    /// (a key already expired when watched was reaped by WATCH, so its removal
+    /// is no change — Redis's "stale key" rule). The shards must be locked.
+    fn changed(&self, locked: &mut Locked<'_>, now: u64) -> bool {
+        self.keys.iter().any(|w| {
+            let Some(map) = locked.map(w.hash) else {
+                return true;
+            };
+            map.watch_version(w.hash, &w.key) != Some(w.version)
+                || map
+                    .get_raw(w.hash, &w.key)
+                    .is_some_and(|slot| slot.is_expired(now))
+        })
+    }
+}
+
+/// A connection's transaction state: the queue while in `MULTI`, whether a
+/// queue-time error doomed it, and the watched keys.
+#[derive(Debug, Default)]
+pub struct TxState {
+    queue: Option<Queue>,
+    aborted: bool,
+    watch: WatchList,
+}
+
+impl TxState {
+    /// True between `MULTI` and `EXEC`/`DISCARD`.
+    #[inline]
+    pub fn in_multi(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// Commands queued so far, or `None` outside `MULTI` (CLIENT LIST's `multi=`).
+    pub fn queued(&self) -> Option<usize> {
+        self.queue.as_ref().map(|q| q.commands.len())
+    }
+
+    /// Number of watched keys (CLIENT LIST's `watch=`).
+    pub fn watched(&self) -> usize {
+        self.watch.len()
+    }
+
+    /// Leaves `MULTI`, forgetting the queue and every watch.
+    fn discard(&mut self) {
+        self.queue = None;
+        self.aborted = false;
+        self.watch.unwatch_all();
+    }
+}
+
+/// MULTI
+pub fn multi(c: &mut Ctx<'_, '_>) -> CommandResult {
+    if c.client.tx.in_multi() {
+        return Err(CommandError::Other("ERR MULTI calls can not be nested".into()));
+    }
+    c.client.tx.queue = Some(Queue::default());
+    c.client.tx.aborted = false;
+    c.out.ok();
+    Ok(())
+}
+
+/// EXEC outside a transaction (inside one, [`in_multi`] runs [`exec`]).
+pub fn exec_without_multi(_: &mut Ctx<'_, '_>) -> CommandResult {
+    Err(CommandError::Other("ERR EXEC without MULTI".into()))
+}
+
+/// DISCARD
+pub fn discard(c: &mut Ctx<'_, '_>) -> CommandResult {
+    if !c.client.tx.in_multi() {
+        return Err(CommandError::Other("ERR DISCARD without MULTI".into()));
+    }
+    c.client.tx.discard();
+    c.out.ok();
+    Ok(())
+}
+
+/// WATCH key [key ...]: runs with the keys' shards locked (it is a keyed command).
+pub fn watch(c: &mut Ctx<'_, '_>) -> CommandResult {
+    if c.client.tx.in_multi() {
+        return Err(CommandError::Other(
+            "ERR WATCH inside MULTI is not allowed".into(),
+        ));
+    }
+    for key in c.args.iter_from(1) {
+        let (map, hash) = super::locate(&mut c.db, key)?;
+        let list = &mut c.client.tx.watch;
+        if list.keys.iter().any(|w| w.hash == hash && *w.key == *key) {
+            continue;
+        }
+        // Reap a key that is already expired: its later removal is then no change.
+        map.get_live(hash, key, c.now);
+        let version = map.watch(hash, key);
+        list.store.get_or_insert_with(|| Arc::clone(&c.state.store));
+        list.keys.push(Watched {
+            key: key.into(),
+            hash,
+            version,
+        });
+    }
+    c.out.ok();
+    Ok(())
+}
+
+/// UNWATCH
+pub fn unwatch(c: &mut Ctx<'_, '_>) -> CommandResult {
+    c.client.tx.watch.unwatch_all();
+    c.out.ok();
+    Ok(())
+}
+
+/// Handles one command of a connection that is inside `MULTI`: runs the
+/// commands Redis never queues, queues the rest.
+pub fn in_multi(
+    state: &ServerState,
+    client: &mut ClientState,
+    out: &mut Replies,
+    scratch: &mut ExecScratch,
+    cmd: Invocation<'_>,
+    worker: usize,
+) {
+    let name = cmd.spec.map(|s| s.name);
+    match name {
+        Some("exec") => exec(state, client, out, scratch, cmd, worker),
+        Some("multi" | "discard" | "watch" | "quit") => {
+            super::execute(state, client, out, scratch, std::iter::once(cmd), worker)
+        }
+        _ => {
+            out.set_style(cmd.style.with_resp3(client.resp3));
+            match admit(state, client, &cmd) {
+                Ok(spec) => {
+                    if !client.tx.aborted {
+                        if let Some(queue) = client.tx.queue.as_mut() {
+                            queue.push(spec, &cmd.args);
+                        }
+                    }
+                    out.simple("QUEUED");
+                }
+                Err(e) => {
+                    client.tx.aborted = true;
+                    out.error(&e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// EXEC inside `MULTI`: all queued commands under one set of shard locks,
+/// their WAL records framed as one unit.
+fn exec(
+    state: &ServerState,
+    client: &mut ClientState,
+    out: &mut Replies,
+    scratch: &mut ExecScratch,
+    cmd: Invocation<'_>,
+    worker: usize,
+) {
+    let started = Instant::now();
+    out.set_style(cmd.style.with_resp3(client.resp3));
+    let Some(spec) = cmd.spec else {
+        return;
+    };
+    if !spec.arity_ok(cmd.args.len()) {
+        // Redis aborts the transaction when EXEC itself is refused.
+        client.tx.discard();
+        out.error("EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command");
+        return;
+    }
+    let queue = client.tx.queue.take().unwrap_or_default();
+    if std::mem::take(&mut client.tx.aborted) {
+        client.tx.watch.unwatch_all();
+        out.error(EXECABORT);
+        return;
+    }
+    let store = &state.store;
+    let mut shards = ShardSet::default();
+    let mut every_shard = false;
+    for q in &queue.commands {
+        match q.spec.keys {
+            Some(KeySpec::Range { .. }) => {
+                let args = queue.args(q);
+                for k in q
+                    .spec
+                    .keys
+                    .into_iter()
+                    .flat_map(|keys| keys.positions(args.len()))
+                {
+                    store.add_key(&mut shards, args.get(k));
+                }
+            }
+            // Keyless commands may read the whole keyspace (KEYS, DBSIZE, INFO):
+            // they run with every shard held, lent to them by `Locked::lend`.
+            Some(KeySpec::All) | None => every_shard = true,
+        }
+    }
+    for w in &client.tx.watch.keys {
+        shards.insert(store.shard_of(w.hash));
+    }
+    if every_shard {
+        shards = store.all_shards();
+    }
+    let mut locked = (!shards.is_empty()).then(|| store.lock_set(shards));
+    let now = crate::store::now_ms();
+    if let Some(locked) = locked.as_mut() {
+        let changed = client.tx.watch.changed(locked, now);
+        client.tx.watch.unwatch_locked(locked);
+        if changed {
+            out.null_array();
+            return;
+        }
+    }
+    let stats = state.stats.worker(worker);
+    let reply_start = out.len();
+    out.array(queue.commands.len());
+    scratch.records.clear();
+    let logging = state.wal.is_some();
+    let mut wrote = false;
+    for q in &queue.commands {
+        let t0 = Instant::now();
+        let mark = out.len();
+        // The write gate is checked again: the WAL may have failed since queuing.
+        let gate = match (&state.wal, q.spec.flags.write) {
+            (Some(wal), true) => wal
+                .check_writable()
+                .map_err(|e| CommandError::Other(e.to_string())),
+            _ => Ok(()),
+        };
+        let (result, hits, misses) = match gate {
+            Err(e) => (Err(e), 0, 0),
+            Ok(()) => {
+                wrote |= q.spec.flags.write;
+                let keyed = matches!(q.spec.keys, Some(KeySpec::Range { .. }) | Some(KeySpec::All));
+                let (db, _lent) = match locked.as_mut() {
+                    Some(l) if keyed => (Some(l), None),
+                    Some(l) => (None, Some(l.lend())),
+                    None => (None, None),
+                };
+                let mut ctx = Ctx {
+                    args: queue.args(q),
+                    out: &mut *out,
+                    state,
+                    client: &mut *client,
+                    db,
+                    log: RecordLog {
+                        buf: &mut scratch.records,
+                        enabled: logging,
+                    },
+                    now,
+                    hits: 0,
+                    misses: 0,
+                };
+                let result = (q.spec.handler)(&mut ctx);
+                (result, ctx.hits, ctx.misses)
+            }
+        };
+        if let Err(e) = &result {
+            out.truncate(mark);
+            out.error(&e.to_string());
+        }
+        stats.record(q.spec.index(), t0.elapsed(), result.is_err(), hits, misses);
+    }
+    // Log while every shard is still locked, as one frame: all or nothing on replay.
+    let lsn = match (&state.wal, scratch.records.is_empty()) {
+        (Some(wal), false) => {
+            scratch.framed.clear();
+            if crate::wal::encode_transaction(&scratch.records, &mut scratch.framed) {
+                Some(wal.append(&scratch.framed))
+            } else {
+                Some(wal.append(&scratch.records))
+            }
+        }
+        _ => None,
+    };
+    drop(locked);
+    if let (Some(wal), Some(lsn)) = (&state.wal, lsn) {
+        if wrote {
+            if let Err(e) = wal.commit(lsn) {
+                tracing::error!("WAL commit failed: {e}");
+                out.truncate(reply_start);
+                out.error(&e.to_string());
+            }
+        }
+    }
+    stats.record(spec.index(), started.elapsed(), false, 0, 0);
+}
