@@ -584,11 +584,11 @@ impl ShardMap {
         self.untrack_hfe(i);
         let slot = &mut self.slots[i as usize];
         let expires_at = slot.expires_at;
-        let value = match std::mem::replace(&mut slot.body, Body::Str(Vec::new())) {
+        // Move the value out but keep the key: remove_slot reads it (watchers).
+        let value = match &mut slot.body {
             Body::Str(data) => Value::String(data[slot.key_len as usize..].to_vec()),
-            Body::Hash(body) => Value::Hash(body.hash),
+            Body::Hash(body) => Value::Hash(std::mem::take(&mut body.hash)),
         };
-        // remove_slot finds the table entry by hash and index: safe on the emptied body.
         self.remove_slot(i);
         Some((value, expires_at))
     }

@@ -590,4 +590,14 @@ fn hash_commands_queue_in_multi_and_a_watched_hash_aborts_exec_when_changed() {
     c.cmd(&["HDEL", "h", "a"]);
     assert_eq!(c.cmd(&["EXEC"]), b"*-1\r\n");
     assert_eq!(c.cmd(&["HGET", "h", "a"]), b"$1\r\n3\r\n");
+    // Renaming a watched hash away is a change too.
+    assert_eq!(c.cmd(&["WATCH", "h"]), b"+OK\r\n");
+    assert_eq!(other.cmd(&["RENAME", "h", "h2"]), b"+OK\r\n");
+    c.cmd(&["MULTI"]);
+    c.cmd(&["HLEN", "h2"]);
+    assert_eq!(c.cmd(&["EXEC"]), b"*-1\r\n");
+    assert_eq!(
+        c.cmd(&["HGETALL", "h2"]),
+        b"*4\r\n$1\r\na\r\n$1\r\n3\r\n$1\r\nb\r\n$1\r\n1\r\n"
+    );
 }
