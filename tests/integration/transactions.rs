@@ -343,6 +343,9 @@ fn a_transaction_is_atomic_for_concurrent_readers() {
                     let reply = show(&c.cmd(&["MGET", "a", "b"]));
                     let values: Vec<&str> = reply.split("\r\n").collect();
                     // *2, $n, a, $n, b   (or $-1 twice before the first EXEC)
+                    if values[1..] == ["$-1", "$-1", ""] {
+                        continue;
+                    }
                     assert_eq!(
                         values[1..3],
                         values[3..5],
