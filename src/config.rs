@@ -8,12 +8,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use crate::store::EvictionPolicy;
 use crate::wal::FsyncPolicy;
 
 /// How replies to text (inline) commands are encoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum InlineReplies {
     /// Human-readable lines (`OK`, `(integer) 3`, `(nil)`), for `nc` users.
@@ -23,7 +24,7 @@ pub enum InlineReplies {
 }
 
 /// Every setting of the server. See `kvserver.toml` for each key's documentation.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     pub bind: String,
@@ -52,6 +53,40 @@ pub struct Config {
     /// A hash with a longer field or value than this uses a hashtable.
     #[serde(alias = "hash-max-ziplist-value")]
     pub hash_max_listpack_value: usize,
+    /// Most clients connected at once (Redis's `maxclients`).
+    pub maxclients: usize,
+    /// Memory limit in bytes (Redis units accepted in the file: `"100mb"`); 0 = none.
+    #[serde(deserialize_with = "memory_amount")]
+    pub maxmemory: u64,
+    /// What to evict when over `maxmemory` (Redis's policy names).
+    pub maxmemory_policy: EvictionPolicy,
+    /// Keys sampled per eviction (Redis's `maxmemory-samples`).
+    pub maxmemory_samples: u32,
+    /// How slowly LFU counters saturate (Redis's `lfu-log-factor`).
+    pub lfu_log_factor: u32,
+    /// Minutes of idleness per LFU counter decrement (Redis's `lfu-decay-time`).
+    pub lfu_decay_time: u32,
+    /// The file this configuration was read from (`--config`), for `CONFIG REWRITE`.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
+}
+
+/// Accepts a number of bytes or a string with Redis's units (`"100mb"`).
+fn memory_amount<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Amount {
+        Bytes(u64),
+        Text(String),
+    }
+    match Amount::deserialize(d)? {
+        Amount::Bytes(n) => Ok(n),
+        Amount::Text(t) => crate::memory::parse_bytes(&t).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid memory amount '{t}' (use bytes or 100mb, 2gb, ...)"
+            ))
+        }),
+    }
 }
 
 impl Default for Config {
@@ -78,6 +113,13 @@ impl Default for Config {
             compact_growth_percent: 100,
             hash_max_listpack_entries: crate::store::hash::DEFAULT_MAX_LISTPACK_ENTRIES,
             hash_max_listpack_value: crate::store::hash::DEFAULT_MAX_LISTPACK_VALUE,
+            maxclients: 10_000,
+            maxmemory: 0,
+            maxmemory_policy: EvictionPolicy::NoEviction,
+            maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            config_file: None,
         }
     }
 }
@@ -127,6 +169,25 @@ pub struct Overrides {
     /// Start even if the WAL is corrupt mid-file, dropping everything from the corruption on
     #[arg(long)]
     pub wal_truncate_corrupt: bool,
+    /// Memory limit, in bytes or with Redis's units (100mb, 2gb); 0 = none [default: 0]
+    #[arg(long, value_parser = parse_memory_flag)]
+    pub maxmemory: Option<u64>,
+    /// Eviction policy when over maxmemory: noeviction, allkeys-lru, allkeys-lfu, allkeys-random,
+    /// volatile-lru, volatile-lfu, volatile-random, volatile-ttl [default: noeviction]
+    #[arg(long, value_parser = parse_policy_flag)]
+    pub maxmemory_policy: Option<EvictionPolicy>,
+    /// Most clients connected at once [default: 10000]
+    #[arg(long)]
+    pub maxclients: Option<usize>,
+}
+
+fn parse_memory_flag(s: &str) -> Result<u64, String> {
+    crate::memory::parse_bytes(s)
+        .ok_or_else(|| format!("invalid memory amount '{s}' (use bytes or 100mb, 2gb, ...)"))
+}
+
+fn parse_policy_flag(s: &str) -> Result<EvictionPolicy, String> {
+    EvictionPolicy::parse(s).ok_or_else(|| format!("invalid maxmemory-policy '{s}'"))
 }
 
 impl Config {
@@ -137,6 +198,7 @@ impl Config {
             None => Config::default(),
         };
         config.apply(overrides);
+        config.config_file = overrides.config.clone();
         config.validate()?;
         Ok(config)
     }
@@ -188,6 +250,15 @@ impl Config {
         if o.wal_truncate_corrupt {
             self.wal_truncate_corrupt = true;
         }
+        if let Some(v) = o.maxmemory {
+            self.maxmemory = v;
+        }
+        if let Some(v) = o.maxmemory_policy {
+            self.maxmemory_policy = v;
+        }
+        if let Some(v) = o.maxclients {
+            self.maxclients = v;
+        }
     }
 
     /// Rejects values the server cannot run with, naming the key.
@@ -232,6 +303,22 @@ impl Config {
         if self.requirepass.as_deref() == Some("") {
             bail!("requirepass must not be empty (omit it to disable authentication)");
         }
+        if !(1..=64).contains(&self.maxmemory_samples) {
+            bail!(
+                "maxmemory-samples must be between 1 and 64 (got {})",
+                self.maxmemory_samples
+            );
+        }
+        if self.maxclients == 0 {
+            bail!("maxclients must be at least 1");
+        }
+        if self.proto_max_bulk_len > i32::MAX as usize {
+            bail!(
+                "proto-max-bulk-len must be at most {} (got {})",
+                i32::MAX,
+                self.proto_max_bulk_len
+            );
+        }
         Ok(())
     }
 
@@ -243,7 +330,8 @@ impl Config {
             ("port", self.port.to_string()),
             ("dir", self.dir.display().to_string()),
             ("workers", self.workers.to_string()),
-            ("maxclients", self.workers.to_string()),
+            // Today each client occupies a worker, so `workers` caps it too.
+            ("maxclients", self.maxclients.min(self.workers).to_string()),
             ("requirepass", self.requirepass.clone().unwrap_or_default()),
             ("loglevel", self.loglevel.clone()),
             (
@@ -297,6 +385,11 @@ impl Config {
                 self.hash_max_listpack_entries.to_string(),
             ),
             ("hash-max-ziplist-value", self.hash_max_listpack_value.to_string()),
+            ("maxmemory", self.maxmemory.to_string()),
+            ("maxmemory-policy", self.maxmemory_policy.as_str().into()),
+            ("maxmemory-samples", self.maxmemory_samples.to_string()),
+            ("lfu-log-factor", self.lfu_log_factor.to_string()),
+            ("lfu-decay-time", self.lfu_decay_time.to_string()),
             ("save", String::new()),
             ("databases", "1".into()),
         ]

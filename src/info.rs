@@ -71,11 +71,25 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
     }
     if want("memory") {
         section(&mut out, "Memory");
+        let used = crate::memory::used();
         let rss = rss_bytes();
+        let peak = crate::memory::peak().max(used);
+        let maxmemory = state.runtime.maxmemory();
+        field(&mut out, "used_memory", used);
+        field(&mut out, "used_memory_human", human_bytes(used));
         field(&mut out, "used_memory_rss", rss);
         field(&mut out, "used_memory_rss_human", human_bytes(rss));
-        field(&mut out, "maxmemory", 0);
-        field(&mut out, "maxmemory_policy", "noeviction");
+        field(&mut out, "used_memory_peak", peak);
+        field(&mut out, "used_memory_peak_human", human_bytes(peak));
+        field(&mut out, "maxmemory", maxmemory);
+        field(&mut out, "maxmemory_human", human_bytes(maxmemory));
+        field(&mut out, "maxmemory_policy", state.runtime.policy().as_str());
+        field(
+            &mut out,
+            "mem_fragmentation_ratio",
+            format!("{:.2}", rss as f64 / used.max(1) as f64),
+        );
+        field(&mut out, "mem_allocator", "libc");
     }
     if want("persistence") {
         section(&mut out, "Persistence");
@@ -85,8 +99,9 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         field(&mut out, "aof_enabled", u8::from(state.wal.is_some()));
         let compacting = state.wal.as_ref().is_some_and(|w| w.is_compacting());
         field(&mut out, "aof_rewrite_in_progress", u8::from(compacting));
-        field(&mut out, "fsync", config.fsync.as_str());
-        field(&mut out, "flush_interval_ms", config.flush_interval_ms);
+        let live = state.runtime.snapshot();
+        field(&mut out, "fsync", live.fsync.as_str());
+        field(&mut out, "flush_interval_ms", live.flush_interval_ms);
         if let Some(wal) = &state.wal {
             for (name, value) in flatten(&wal_json(wal)) {
                 field(&mut out, &format!("wal_{name}"), value);
@@ -124,6 +139,7 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
             state.stats.rejected_connections.load(Ordering::Relaxed),
         );
         field(&mut out, "expired_keys", expired);
+        field(&mut out, "evicted_keys", state.store.evicted());
         field(&mut out, "keyspace_hits", summary.keyspace_hits);
         field(&mut out, "keyspace_misses", summary.keyspace_misses);
         field(&mut out, "batches", summary.batches);
@@ -179,16 +195,7 @@ fn field(out: &mut String, name: &str, value: impl std::fmt::Display) {
     let _ = write!(out, "{name}:{value}\r\n");
 }
 
-fn human_bytes(n: u64) -> String {
-    let units = ["B", "K", "M", "G", "T"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.2}{}", units[unit])
-}
+use crate::memory::human_bytes;
 
 /// Flattens a JSON object one level deep into (name, value) pairs for INFO.
 fn flatten(value: &Value) -> Vec<(String, String)> {
@@ -276,6 +283,7 @@ pub fn stats_json(state: &ServerState) -> String {
             "keys": state.store.len(),
             "keys_with_ttl": state.store.ttl_len(),
             "expired_keys": expired,
+            "evicted_keys": state.store.evicted(),
             "hits": summary.keyspace_hits,
             "misses": summary.keyspace_misses,
             "hit_rate": if lookups == 0 { 0.0 } else { summary.keyspace_hits as f64 / lookups as f64 },
@@ -287,7 +295,13 @@ pub fn stats_json(state: &ServerState) -> String {
             "shard_lock_acquisitions": lock_acquisitions,
         },
         "wal": state.wal.as_ref().map_or(Value::Null, |w| wal_json(w)),
-        "memory": { "rss_bytes": rss_bytes() },
+        "memory": {
+            "rss_bytes": rss_bytes(),
+            "used_memory": crate::memory::used(),
+            "used_memory_peak": crate::memory::peak().max(crate::memory::used()),
+            "maxmemory": state.runtime.maxmemory(),
+            "maxmemory_policy": state.runtime.policy().as_str(),
+        },
     });
     value.to_string()
 }

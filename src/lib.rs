@@ -16,7 +16,9 @@
 pub mod command;
 pub mod config;
 pub mod info;
+pub mod memory;
 pub mod protocol;
+pub mod runtime;
 pub mod server;
 pub mod session;
 pub mod state;

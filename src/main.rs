@@ -7,6 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kvserver::config::{Config, Overrides};
 
+/// Every allocation is counted, so `used_memory` and `maxmemory` see real
+/// bytes (see `kvserver::memory` for why this and not jemalloc).
+#[global_allocator]
+static ALLOCATOR: kvserver::memory::CountingAllocator = kvserver::memory::CountingAllocator;
+
 #[derive(Parser)]
 #[command(
     name = "kvserver",
@@ -74,11 +79,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs to stderr at `level` (RUST_LOG wins if set). The filter sits behind a
+/// reload handle so `CONFIG SET loglevel` can change it live.
 fn init_tracing(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{reload, EnvFilter};
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let (filter, handle) = reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .init();
+    kvserver::runtime::install_log_reloader(Box::new(move |level| {
+        handle.reload(EnvFilter::new(level)).map_err(|e| e.to_string())
+    }));
 }

@@ -51,8 +51,11 @@ pub struct Session {
 
 impl Session {
     /// A session for `client`, run by worker number `worker` (its stats slot).
-    pub fn new(state: &ServerState, client: ClientState, worker: usize) -> Session {
+    pub fn new(state: &ServerState, mut client: ClientState, worker: usize) -> Session {
         let config = &state.config;
+        // As in Redis, a client that connects while no password is set stays
+        // authenticated if `CONFIG SET requirepass` adds one later.
+        client.authenticated |= !state.runtime.requirepass_set();
         Session {
             buf: Vec::new(),
             filled: 0,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::config::Config;
+use crate::runtime::RuntimeConfig;
 use crate::stats::Stats;
 use crate::store::Store;
 use crate::wal::{ReplayReport, Wal};
@@ -16,7 +17,11 @@ use crate::wal::{ReplayReport, Wal};
 /// Everything the workers share. Immutable after start except for the
 /// atomics and the client registry.
 pub struct ServerState {
+    /// The configuration the server started with; settings `CONFIG SET` can
+    /// change are read from `runtime` instead.
     pub config: Config,
+    /// Live settings (`CONFIG SET`/`GET`/`REWRITE`), e.g. `state.runtime.maxmemory()`.
+    pub runtime: RuntimeConfig,
     pub store: Arc<Store>,
     pub wal: Option<Arc<Wal>>,
     pub stats: Stats,
@@ -37,6 +42,7 @@ impl ServerState {
     ) -> ServerState {
         let workers = config.workers;
         ServerState {
+            runtime: RuntimeConfig::new(&config),
             config,
             store,
             wal,

@@ -156,6 +156,16 @@ impl Stats {
         summary
     }
 
+    /// Zeroes every counter and histogram except the connected-client count
+    /// (`CONFIG RESETSTAT`).
+    pub fn reset(&self) {
+        for worker in self.workers.iter() {
+            *worker.0.lock() = WorkerCounters::default();
+        }
+        self.total_connections.store(0, Ordering::Relaxed);
+        self.rejected_connections.store(0, Ordering::Relaxed);
+    }
+
     /// Seconds since start.
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()

@@ -36,6 +36,8 @@ pub enum CommandError {
     NoProto,
     /// The key holds a value of another type.
     WrongType,
+    /// Over `maxmemory` and nothing could be evicted.
+    OutOfMemory,
     /// Any other message, already in `CODE message` form.
     Other(String),
 }
@@ -77,6 +79,7 @@ impl fmt::Display for CommandError {
             WrongType => {
                 f.write_str("WRONGTYPE Operation against a key holding the wrong kind of value")
             }
+            OutOfMemory => f.write_str("OOM command not allowed when used memory > 'maxmemory'."),
             Other(message) => f.write_str(message),
         }
     }

@@ -17,9 +17,12 @@
 //! replies are released after the batch is applied — never before.
 
 mod args;
+mod config;
 mod error;
 mod hash;
 mod keys;
+pub mod maxmemory;
+mod object;
 mod server;
 mod strings;
 mod table;
@@ -178,7 +181,7 @@ fn admit(
     if !spec.arity_ok(args.len()) {
         return Err(CommandError::WrongArity(spec.name));
     }
-    if !client.authenticated && state.config.requirepass.is_some() && !spec.flags.no_auth {
+    if !client.authenticated && state.runtime.requirepass_set() && !spec.flags.no_auth {
         return Err(CommandError::NoAuth);
     }
     if spec.flags.write {
@@ -222,10 +225,12 @@ pub fn execute<'a>(
     let stats = state.stats.worker(worker);
     // Admission and the union of shards to lock.
     let mut shards = ShardSet::default();
+    let mut needs_memory = false;
     scratch.admitted.clear();
     for cmd in commands.clone() {
         let admitted = admit(state, client, &cmd);
         if let Ok(spec) = admitted {
+            needs_memory |= spec.flags.denyoom;
             match spec.keys {
                 Some(KeySpec::All) => shards = state.store.all_shards(),
                 Some(keys) => {
@@ -237,6 +242,17 @@ pub fn execute<'a>(
             }
         }
         scratch.admitted.push(admitted);
+    }
+    // Over maxmemory: evict before locking anything (eviction locks shards
+    // one at a time); if that cannot make room, refuse what needs memory.
+    if needs_memory {
+        if let Err(oom) = maxmemory::make_room(state) {
+            for admitted in scratch.admitted.iter_mut() {
+                if admitted.as_ref().is_ok_and(|spec| spec.flags.denyoom) {
+                    *admitted = Err(oom.clone());
+                }
+            }
+        }
     }
     scratch.records.clear();
     let logging = state.wal.is_some();

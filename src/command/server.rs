@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use super::table::{CommandSpec, KeySpec, COMMANDS};
 use super::{int_arg, is, CommandError, CommandResult, Ctx};
 use crate::protocol::Style;
-use crate::store::glob_match;
 
 /// PING [message]
 pub fn ping(c: &mut Ctx<'_, '_>) -> CommandResult {
@@ -57,7 +56,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Without `requirepass` the default user has no password, as in Redis:
 /// `AUTH user pass` succeeds for `default`, the one-argument form is an error.
 fn authenticate(c: &mut Ctx<'_, '_>, user: Option<&[u8]>, password: &[u8]) -> CommandResult {
-    let Some(expected) = &c.state.config.requirepass else {
+    let Some(expected) = c.state.runtime.requirepass() else {
         return match user {
             None => Err(CommandError::NoPasswordSet),
             Some(b"default") => Ok(()),
@@ -123,7 +122,7 @@ pub fn hello(c: &mut Ctx<'_, '_>) -> CommandResult {
     if let Some((user, password)) = credentials {
         authenticate(c, Some(user), password)?;
     }
-    if !c.client.authenticated && c.state.config.requirepass.is_some() {
+    if !c.client.authenticated && c.state.runtime.requirepass_set() {
         return Err(CommandError::Other(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into(),
         ));
@@ -228,97 +227,6 @@ fn client_line(c: &Ctx<'_, '_>) -> String {
     )
 }
 
-/// CONFIG GET pattern [pattern ...]. Settings are read-only at runtime.
-pub fn config(c: &mut Ctx<'_, '_>) -> CommandResult {
-    let sub = c.args.get(1);
-    if is(sub, "get") && c.args.len() >= 3 {
-        let mut entries = c.state.config.entries();
-        // Settings CONFIG SET can change are read from where they live now.
-        let limits = c.state.store.hash_limits().get();
-        for (name, value) in entries.iter_mut() {
-            if name.ends_with("-entries") && name.starts_with("hash-max-") {
-                *value = limits.max_entries.to_string();
-            } else if name.ends_with("-value") && name.starts_with("hash-max-") {
-                *value = limits.max_value.to_string();
-            }
-        }
-        let matched: Vec<_> = entries
-            .iter()
-            .filter(|(name, _)| {
-                c.args
-                    .iter_from(2)
-                    .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
-            })
-            .collect();
-        c.out.map(matched.len());
-        for (name, value) in matched {
-            c.out.bulk(name.as_bytes());
-            c.out.bulk(value.as_bytes());
-        }
-        Ok(())
-    } else if is(sub, "get") {
-        Err(CommandError::Other(
-            "ERR wrong number of arguments for 'config|get' command".into(),
-        ))
-    } else if is(sub, "set") {
-        config_set(c)
-    } else if is(sub, "resetstat") {
-        c.out.ok();
-        Ok(())
-    } else {
-        Err(CommandError::UnknownSubcommand {
-            sub: String::from_utf8_lossy(sub).into_owned(),
-            command: "CONFIG".into(),
-        })
-    }
-}
-
-/// CONFIG SET name value [name value ...]: the hash thresholds are the
-/// settings that can change at runtime; the rest are read at startup.
-fn config_set(c: &mut Ctx<'_, '_>) -> CommandResult {
-    if c.args.len() < 4 || c.args.len() % 2 != 0 {
-        return Err(CommandError::Other(
-            "ERR wrong number of arguments for 'config|set' command".into(),
-        ));
-    }
-    let mut changes = Vec::new();
-    for i in (2..c.args.len()).step_by(2) {
-        let name = String::from_utf8_lossy(c.args.get(i)).to_ascii_lowercase();
-        let value = c.args.get(i + 1);
-        let entries = matches!(
-            name.as_str(),
-            "hash-max-listpack-entries" | "hash-max-ziplist-entries"
-        );
-        let values = matches!(
-            name.as_str(),
-            "hash-max-listpack-value" | "hash-max-ziplist-value"
-        );
-        if !entries && !values {
-            return Err(CommandError::Other(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{name}' (kvserver reads it at startup from kvserver.toml or flags)"
-            )));
-        }
-        let n = std::str::from_utf8(value)
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .ok_or_else(|| {
-                CommandError::Other(format!(
-                    "ERR CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer"
-                ))
-            })?;
-        changes.push((entries, n));
-    }
-    for (entries, n) in changes {
-        if entries {
-            c.state.store.hash_limits().set_max_entries(n);
-        } else {
-            c.state.store.hash_limits().set_max_value(n);
-        }
-    }
-    c.out.ok();
-    Ok(())
-}
-
 fn key_positions(spec: &CommandSpec) -> (i64, i64, i64) {
     match spec.keys {
         Some(KeySpec::Range { first, last, step }) => (first as i64, last as i64, step as i64),
@@ -330,6 +238,9 @@ fn flag_words(spec: &CommandSpec) -> Vec<&'static str> {
     let mut words = vec![if spec.flags.write { "write" } else { "readonly" }];
     if spec.flags.admin {
         words.push("admin");
+    }
+    if spec.flags.denyoom {
+        words.push("denyoom");
     }
     if spec.flags.no_auth {
         words.push("no_auth");

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{hash, keys, server, strings, transaction, CommandResult, Ctx};
+use super::{config, hash, keys, object, server, strings, transaction, CommandResult, Ctx};
 
 /// Properties the executor checks before a handler runs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -16,6 +16,9 @@ pub struct Flags {
     pub no_auth: bool,
     /// Server administration (SHUTDOWN, CONFIG, FLUSH, COMPACT).
     pub admin: bool,
+    /// May need memory: refused with `-OOM` when over `maxmemory` and nothing
+    /// can be evicted (Redis's `denyoom`: SET, APPEND, INCR…, not DEL or GET).
+    pub denyoom: bool,
 }
 
 /// Which arguments are keys, as Redis's (first, last, step); `last` < 0
@@ -77,21 +80,32 @@ const R: Flags = Flags {
     write: false,
     no_auth: false,
     admin: false,
+    denyoom: false,
 };
 const W: Flags = Flags {
     write: true,
     no_auth: false,
     admin: false,
+    denyoom: false,
+};
+/// A write that may need memory.
+const WM: Flags = Flags {
+    write: true,
+    no_auth: false,
+    admin: false,
+    denyoom: true,
 };
 const A: Flags = Flags {
     write: false,
     no_auth: false,
     admin: true,
+    denyoom: false,
 };
 const NA: Flags = Flags {
     write: false,
     no_auth: true,
     admin: false,
+    denyoom: false,
 };
 
 const fn one() -> Option<KeySpec> {
@@ -135,29 +149,29 @@ macro_rules! cmd {
 pub static COMMANDS: &[CommandSpec] = &[
     // strings
     cmd!("get", 2, R, one(), strings::get, "key", "Get the value of a key"),
-    cmd!("set", -3, W, one(), strings::set, "key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]", "Set a key's value, optionally with an expiry"),
-    cmd!("setnx", 3, W, one(), strings::setnx, "key value", "Set a key only if it does not exist"),
-    cmd!("setex", 4, W, one(), strings::setex, "key seconds value", "Set a key with an expiry in seconds"),
-    cmd!("psetex", 4, W, one(), strings::psetex, "key milliseconds value", "Set a key with an expiry in milliseconds"),
-    cmd!("getset", 3, W, one(), strings::getset, "key value", "Set a key and return its old value"),
+    cmd!("set", -3, WM, one(), strings::set, "key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]", "Set a key's value, optionally with an expiry"),
+    cmd!("setnx", 3, WM, one(), strings::setnx, "key value", "Set a key only if it does not exist"),
+    cmd!("setex", 4, WM, one(), strings::setex, "key seconds value", "Set a key with an expiry in seconds"),
+    cmd!("psetex", 4, WM, one(), strings::psetex, "key milliseconds value", "Set a key with an expiry in milliseconds"),
+    cmd!("getset", 3, WM, one(), strings::getset, "key value", "Set a key and return its old value"),
     cmd!("getdel", 2, W, one(), strings::getdel, "key", "Get a key's value and delete it"),
     cmd!("getex", -2, W, one(), strings::getex, "key [EX s|PX ms|EXAT t|PXAT t|PERSIST]", "Get a key's value and change its expiry"),
     cmd!("mget", -2, R, all_args(), strings::mget, "key [key ...]", "Get the values of several keys"),
-    cmd!("mset", -3, W, pairs(), strings::mset, "key value [key value ...]", "Set several keys"),
-    cmd!("msetnx", -3, W, pairs(), strings::msetnx, "key value [key value ...]", "Set several keys only if none exists"),
-    cmd!("incr", 2, W, one(), strings::incr, "key", "Increment an integer value by one"),
-    cmd!("decr", 2, W, one(), strings::decr, "key", "Decrement an integer value by one"),
-    cmd!("incrby", 3, W, one(), strings::incrby, "key increment", "Increment an integer value"),
-    cmd!("decrby", 3, W, one(), strings::decrby, "key decrement", "Decrement an integer value"),
-    cmd!("incrbyfloat", 3, W, one(), strings::incrbyfloat, "key increment", "Increment a floating point value"),
-    cmd!("append", 3, W, one(), strings::append, "key value", "Append to a value"),
+    cmd!("mset", -3, WM, pairs(), strings::mset, "key value [key value ...]", "Set several keys"),
+    cmd!("msetnx", -3, WM, pairs(), strings::msetnx, "key value [key value ...]", "Set several keys only if none exists"),
+    cmd!("incr", 2, WM, one(), strings::incr, "key", "Increment an integer value by one"),
+    cmd!("decr", 2, WM, one(), strings::decr, "key", "Decrement an integer value by one"),
+    cmd!("incrby", 3, WM, one(), strings::incrby, "key increment", "Increment an integer value"),
+    cmd!("decrby", 3, WM, one(), strings::decrby, "key decrement", "Decrement an integer value"),
+    cmd!("incrbyfloat", 3, WM, one(), strings::incrbyfloat, "key increment", "Increment a floating point value"),
+    cmd!("append", 3, WM, one(), strings::append, "key value", "Append to a value"),
     cmd!("strlen", 2, R, one(), strings::strlen, "key", "Length of a value"),
     cmd!("getrange", 4, R, one(), strings::getrange, "key start end", "Substring of a value"),
-    cmd!("setrange", 4, W, one(), strings::setrange, "key offset value", "Overwrite part of a value"),
+    cmd!("setrange", 4, WM, one(), strings::setrange, "key offset value", "Overwrite part of a value"),
     // hashes
-    cmd!("hset", -4, W, one(), hash::hset, "key field value [field value ...]", "Set hash fields"),
-    cmd!("hsetnx", 4, W, one(), hash::hsetnx, "key field value", "Set a hash field only if it does not exist"),
-    cmd!("hmset", -4, W, one(), hash::hmset, "key field value [field value ...]", "Set hash fields (deprecated: HSET)"),
+    cmd!("hset", -4, WM, one(), hash::hset, "key field value [field value ...]", "Set hash fields"),
+    cmd!("hsetnx", 4, WM, one(), hash::hsetnx, "key field value", "Set a hash field only if it does not exist"),
+    cmd!("hmset", -4, WM, one(), hash::hmset, "key field value [field value ...]", "Set hash fields (deprecated: HSET)"),
     cmd!("hget", 3, R, one(), hash::hget, "key field", "Get a hash field"),
     cmd!("hmget", -3, R, one(), hash::hmget, "key field [field ...]", "Get several hash fields"),
     cmd!("hgetall", 2, R, one(), hash::hgetall, "key", "Every field and value of a hash"),
@@ -167,14 +181,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("hexists", 3, R, one(), hash::hexists, "key field", "Whether a hash field exists"),
     cmd!("hlen", 2, R, one(), hash::hlen, "key", "Number of fields in a hash"),
     cmd!("hstrlen", 3, R, one(), hash::hstrlen, "key field", "Length of a hash field's value"),
-    cmd!("hincrby", 4, W, one(), hash::hincrby, "key field increment", "Increment an integer hash field"),
-    cmd!("hincrbyfloat", 4, W, one(), hash::hincrbyfloat, "key field increment", "Increment a float hash field"),
+    cmd!("hincrby", 4, WM, one(), hash::hincrby, "key field increment", "Increment an integer hash field"),
+    cmd!("hincrbyfloat", 4, WM, one(), hash::hincrbyfloat, "key field increment", "Increment a float hash field"),
     cmd!("hrandfield", -2, R, one(), hash::hrandfield, "key [count [WITHVALUES]]", "Random fields of a hash"),
     cmd!("hscan", -3, R, one(), hash::hscan, "key cursor [MATCH pattern] [COUNT n] [NOVALUES]", "Iterate a hash incrementally"),
-    cmd!("hexpire", -6, W, one(), hash::hexpire, "key seconds [NX|XX|GT|LT] FIELDS numfields field [field ...]", "Set hash field TTLs in seconds"),
-    cmd!("hpexpire", -6, W, one(), hash::hpexpire, "key milliseconds [NX|XX|GT|LT] FIELDS numfields field [field ...]", "Set hash field TTLs in milliseconds"),
-    cmd!("hexpireat", -6, W, one(), hash::hexpireat, "key unix-seconds [NX|XX|GT|LT] FIELDS numfields field [field ...]", "Set absolute hash field expiries in seconds"),
-    cmd!("hpexpireat", -6, W, one(), hash::hpexpireat, "key unix-ms [NX|XX|GT|LT] FIELDS numfields field [field ...]", "Set absolute hash field expiries in milliseconds"),
+    cmd!("hexpire", -6, WM, one(), hash::hexpire, "key seconds [NX|XX|GT|LT] FIELDS numfields field [field ...]", "Set hash field TTLs in seconds"),
+    cmd!("hpexpire", -6, WM, one(), hash::hpexpire, "key milliseconds [NX|XX|GT|LT] FIELDS numfields field [field ...]", "Set hash field TTLs in milliseconds"),
+    cmd!("hexpireat", -6, WM, one(), hash::hexpireat, "key unix-seconds [NX|XX|GT|LT] FIELDS numfields field [field ...]", "Set absolute hash field expiries in seconds"),
+    cmd!("hpexpireat", -6, WM, one(), hash::hpexpireat, "key unix-ms [NX|XX|GT|LT] FIELDS numfields field [field ...]", "Set absolute hash field expiries in milliseconds"),
     cmd!("httl", -5, R, one(), hash::httl, "key FIELDS numfields field [field ...]", "Remaining TTL of hash fields in seconds"),
     cmd!("hpttl", -5, R, one(), hash::hpttl, "key FIELDS numfields field [field ...]", "Remaining TTL of hash fields in milliseconds"),
     cmd!("hexpiretime", -5, R, one(), hash::hexpiretime, "key FIELDS numfields field [field ...]", "Absolute expiry of hash fields in unix seconds"),
@@ -217,7 +231,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("auth", -2, NA, None, server::auth, "[username] password", "Authenticate"),
     cmd!("hello", -1, NA, None, server::hello, "[2|3 [AUTH user pass] [SETNAME name]]", "Handshake: choose RESP2 or RESP3, authenticate, name the connection"),
     cmd!("client", -2, R, None, server::client, "SETNAME|GETNAME|ID|SETINFO|INFO ...", "Connection properties"),
-    cmd!("config", -2, A, None, server::config, "GET pattern [pattern ...]", "Read configuration"),
+    cmd!("config", -2, A, None, config::config, "GET pattern ...|SET name value ...|RESETSTAT|REWRITE", "Read and change configuration"),
     cmd!("command", -1, R, None, server::command, "[COUNT|DOCS|INFO ...]", "Command table introspection"),
     cmd!("info", -1, R, None, server::info, "[section ...]", "Server information"),
     cmd!("stats", 1, R, None, server::stats, "", "Statistics and latency percentiles as JSON"),
@@ -227,6 +241,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("compact", 1, A, None, server::compact, "", "Rewrite the WAL to the live data, in the background"),
     cmd!("bgrewriteaof", 1, A, None, server::compact, "", "Alias of COMPACT"),
     cmd!("time", 1, R, None, server::time, "", "Server time"),
+    // memory and introspection
+    cmd!("touch", -2, R, all_args(), object::touch, "key [key ...]", "Count existing keys and mark them accessed"),
+    cmd!("object", -2, R, Some(KeySpec::Range { first: 2, last: 2, step: 1 }), object::object, "FREQ|IDLETIME|ENCODING|REFCOUNT key", "Inspect a key's internals"),
+    cmd!("memory", -2, R, Some(KeySpec::Range { first: 2, last: 2, step: 1 }), object::memory, "USAGE key [SAMPLES n]", "Bytes a key and its value use"),
 ];
 
 /// Finds a command by name, case-insensitively.

@@ -263,7 +263,15 @@ pub fn in_multi(
         }
         _ => {
             out.set_style(cmd.style.with_resp3(client.resp3));
-            match admit(state, client, &cmd) {
+            // As Redis, a command that needs memory is refused while queuing if
+            // eviction cannot make room, which aborts the transaction.
+            let admitted = admit(state, client, &cmd).and_then(|spec| {
+                if spec.flags.denyoom {
+                    super::maxmemory::make_room(state)?;
+                }
+                Ok(spec)
+            });
+            match admitted {
                 Ok(spec) => {
                     if !client.tx.aborted {
                         if let Some(queue) = client.tx.queue.as_mut() {
@@ -307,6 +315,14 @@ fn exec(
         client.tx.watch.unwatch_all();
         out.error(EXECABORT);
         return;
+    }
+    // EXEC of a transaction that needs memory is itself `denyoom` (Redis 7).
+    if queue.commands.iter().any(|q| q.spec.flags.denyoom) {
+        if let Err(oom) = super::maxmemory::make_room(state) {
+            client.tx.watch.unwatch_all();
+            out.error(&format!("EXECABORT Transaction discarded because of: {oom}"));
+            return;
+        }
     }
     let store = &state.store;
     let mut shards = ShardSet::default();

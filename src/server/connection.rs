@@ -19,8 +19,9 @@ pub const SLOW_CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn serve(state: &ServerState, mut stream: TcpStream, worker: usize) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(SLOW_CLIENT_WRITE_TIMEOUT));
-    if state.config.timeout > 0 {
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(state.config.timeout)));
+    let timeout = state.runtime.timeout();
+    if timeout > 0 {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(timeout)));
     }
     let id = state.next_client_id();
     let addr = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();

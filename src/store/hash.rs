@@ -140,20 +140,20 @@ impl Hash {
         }
     }
 
-    /// Approximate heap bytes owned by this hash (for `MEMORY USAGE` and
-    /// memory accounting): allocations by capacity, plus the table.
+    /// Heap bytes owned by this hash, as malloc rounds each allocation (for
+    /// `MEMORY USAGE`); the `Hash` itself lives in its key's entry.
     pub fn memory_usage(&self) -> usize {
-        std::mem::size_of::<Hash>()
-            + match &self.repr {
-                Repr::Compact(c) => c.buf.capacity() + c.ttls.capacity() * 8,
-                Repr::Table(t) => {
-                    std::mem::size_of::<Table>()
-                        + t.slots.capacity() * std::mem::size_of::<FieldSlot>()
-                        + t.index.capacity() * (std::mem::size_of::<u32>() + 1)
-                        + t.free.capacity() * 4
-                        + t.slots.iter().map(|s| s.data.len()).sum::<usize>()
-                }
+        let chunk = |n: usize| if n == 0 { 0 } else { crate::memory::chunk_size(n) };
+        match &self.repr {
+            Repr::Compact(c) => chunk(c.buf.capacity()) + chunk(c.ttls.capacity() * 8),
+            Repr::Table(t) => {
+                chunk(std::mem::size_of::<Table>())
+                    + chunk(t.slots.capacity() * std::mem::size_of::<FieldSlot>())
+                    + chunk(t.index.capacity() * (std::mem::size_of::<u32>() + 1))
+                    + chunk(t.free.capacity() * 4)
+                    + t.slots.iter().map(|s| chunk(s.data.len())).sum::<usize>()
             }
+        }
     }
 
     /// True if some field may carry a TTL (the shard tracks such hashes for

@@ -11,6 +11,7 @@
 //! does this for multi-key commands and batches), and a shard lock may be
 //! held while taking the WAL buffer mutex — never the other way round.
 
+pub mod evict;
 mod glob;
 pub mod hash;
 mod shard;
@@ -24,6 +25,7 @@ use std::ops::{Deref, DerefMut};
 
 use parking_lot::{Mutex, MutexGuard};
 
+pub use evict::EvictionPolicy;
 pub use glob::glob_match;
 pub use hash::{Hash, HashLimits, Limits};
 pub use shard::{ShardMap, Slot, Value, ValueKind, ValueMut, ValueRef, WrongType};

@@ -91,7 +91,10 @@ pub struct Slot {
     body: Body,
     key_len: u32,
     ttl_pos: u32,
-    hash: u64,
+    /// The low 32 bits of the key's hash: enough to find its table entry.
+    tag: u32,
+    /// LRU clock or LFU counter, see `store::evict` (4 bytes that were padding).
+    access: u32,
     /// Absolute expiry in unix milliseconds; 0 means none.
     expires_at: u64,
 }
@@ -156,6 +159,11 @@ impl Slot {
         self.expires_at != 0 && self.expires_at <= now
     }
 
+    /// The access clock (LRU) or counter (LFU) as last touched; see `store::evict`.
+    pub fn access(&self) -> u32 {
+        self.access
+    }
+
     fn is_vacant(&self) -> bool {
         self.key_len == VACANT
     }
@@ -180,6 +188,8 @@ pub struct ShardMap {
     pub expired: u64,
     /// Expired hash fields removed (INFO's `expired_subkeys`).
     pub expired_fields: u64,
+    /// Entries removed to stay under `maxmemory`, for STATS/INFO.
+    pub evicted: u64,
     /// Keys some client WATCHes, with a counter every change of the key
     /// bumps. Empty unless someone watches, so a change costs one `is_empty`.
     watched: HashMap<Box<[u8]>, WatchEntry, ahash::RandomState>,
@@ -210,6 +220,33 @@ impl ShardMap {
         self.ttl_slots.len()
     }
 
+    /// Bytes one entry costs (MEMORY USAGE): its key+value allocation as
+    /// malloc rounds it, its slot, its hash-table entry (8 bytes plus a
+    /// control byte, at hashbrown's 7/8 maximum load) and, with a TTL, its
+    /// place in the TTL index.
+    pub fn footprint(slot: &Slot) -> usize {
+        let table = (std::mem::size_of::<u64>() + 1) * 8 / 7;
+        let ttl = if slot.ttl_pos != NO_TTL {
+            std::mem::size_of::<u32>()
+        } else {
+            0
+        };
+        let body = match &slot.body {
+            Body::Str(data) => crate::memory::chunk_size(data.capacity()),
+            Body::Hash(h) => {
+                crate::memory::chunk_size(std::mem::size_of::<HashBody>())
+                    + crate::memory::chunk_size(h.key.len())
+                    + h.hash.memory_usage()
+                    + if h.hfe_pos != NO_TTL {
+                        std::mem::size_of::<u32>()
+                    } else {
+                        0
+                    }
+            }
+        };
+        body + std::mem::size_of::<Slot>() + table + ttl
+    }
+
     /// Number of slots (occupied or vacant): the SCAN cursor range.
     pub fn slot_count(&self) -> usize {
         self.slots.len()
@@ -231,15 +268,18 @@ impl ShardMap {
 
     /// The live entry for `key`; an expired one is removed on the way (lazy
     /// expiry). Returns whether an expired entry was removed, for stats.
+    /// A hit counts as an access for LRU/LFU eviction.
     pub fn get_live(&mut self, hash: u64, key: &[u8], now: u64) -> (Option<&Slot>, bool) {
         let Some(i) = self.find(hash, key) else {
             return (None, false);
         };
-        if self.slots[i as usize].is_expired(now) {
+        let slot = &mut self.slots[i as usize];
+        if slot.is_expired(now) {
             self.remove_slot(i);
             self.expired += 1;
             return (None, true);
         }
+        slot.access = super::evict::touched(slot.access, now);
         (Some(&self.slots[i as usize]), false)
     }
 
@@ -347,9 +387,19 @@ impl ShardMap {
             lock_acquisitions: self.lock_acquisitions,
             expired: self.expired,
             expired_fields: self.expired_fields,
+            evicted: self.evicted,
             watched,
             ..ShardMap::default()
         };
+    }
+
+    /// A random slot index of an entry with a TTL (volatile eviction policies).
+    pub fn random_ttl_slot(&self, mut random: impl FnMut() -> u64) -> Option<usize> {
+        if self.ttl_slots.is_empty() {
+            return None;
+        }
+        let pos = (random() % self.ttl_slots.len() as u64) as usize;
+        Some(self.ttl_slots[pos] as usize)
     }
 
     /// Registers one more watcher of `key` and returns the key's change
@@ -652,7 +702,8 @@ impl ShardMap {
             body,
             key_len,
             ttl_pos: NO_TTL,
-            hash,
+            tag: hash as u32,
+            access: super::evict::initial_access(),
             expires_at: 0,
         };
         let index = match self.free.pop() {
@@ -708,11 +759,8 @@ impl ShardMap {
             self.untrack_ttl(i);
         }
         self.untrack_hfe(i);
-        let hash = self.slots[i as usize].hash;
-        if let Ok(found) = self
-            .table
-            .find_entry(table_hash(hash as u32), |&e| entry_slot(e) == i)
-        {
+        let tag = self.slots[i as usize].tag;
+        if let Ok(found) = self.table.find_entry(table_hash(tag), |&e| entry_slot(e) == i) {
             found.remove();
         }
         let slot = &mut self.slots[i as usize];

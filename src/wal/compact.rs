@@ -172,7 +172,7 @@ impl Wal {
         // Flush the old log's pending bytes so a crash before the rename loses nothing.
         // A failure here is recorded (MISCONF) but does not stop the compaction: the new file
         // holds these records too, and the switch makes the held-back bytes redundant.
-        let sync_old = self.cfg.fsync != FsyncPolicy::Never;
+        let sync_old = self.fsync() != FsyncPolicy::Never;
         if let Err(e) = self.write_carry(&mut io, switch_lsn, sync_old) {
             tracing::warn!("flushing the old WAL before the compaction switch failed: {e}");
         }

@@ -57,7 +57,7 @@ pub const WAL_FILE_NAME: &str = "kvserver.wal";
 pub const COMPACT_TMP_FILE_NAME: &str = "kvserver.wal.compact.tmp";
 
 /// When appended records reach the disk, i.e. what an `OK` reply promises after a crash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FsyncPolicy {
     /// `commit` returns only once the record is written and fdatasync'ed (group commit):

@@ -11,7 +11,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -124,6 +124,33 @@ impl CommitState {
 }
 
 /// Stops and wakes the flusher without needing the `Wal` (the flusher holds only a `Weak`).
+/// Live-changeable WAL settings, read with relaxed loads where `cfg` was read.
+struct Tuning {
+    fsync: AtomicU8,
+    flush_interval_ms: AtomicU64,
+    compact_min_size: AtomicU64,
+    compact_growth_percent: AtomicU64,
+}
+
+impl Tuning {
+    fn new(cfg: &WalConfig) -> Tuning {
+        Tuning {
+            fsync: AtomicU8::new(fsync_to_u8(cfg.fsync)),
+            flush_interval_ms: AtomicU64::new(cfg.flush_interval.as_millis() as u64),
+            compact_min_size: AtomicU64::new(cfg.compact_min_size),
+            compact_growth_percent: AtomicU64::new(cfg.compact_growth_percent),
+        }
+    }
+}
+
+fn fsync_to_u8(policy: FsyncPolicy) -> u8 {
+    match policy {
+        FsyncPolicy::Always => 0,
+        FsyncPolicy::Interval => 1,
+        FsyncPolicy::Never => 2,
+    }
+}
+
 struct FlusherCtl {
     stop: Mutex<bool>,
     wake: Condvar,
@@ -153,6 +180,8 @@ pub(super) struct Counters {
 /// The write-ahead log. Shared as `Arc<Wal>` by every worker; see the module doc for the locks.
 pub struct Wal {
     pub(super) cfg: WalConfig,
+    /// The settings `CONFIG SET` may change while the WAL runs (they start as `cfg`'s).
+    tuning: Tuning,
     pub(super) path: PathBuf,
     pub(super) buf: Mutex<BufState>,
     pub(super) io: Mutex<IoState>,
@@ -363,6 +392,7 @@ impl Wal {
             last_error: Mutex::new(None),
             is_compacting: AtomicBool::new(false),
             snapshot_source: Mutex::new(None),
+            tuning: Tuning::new(&cfg),
             flusher_ctl: Arc::new(FlusherCtl {
                 stop: Mutex::new(false),
                 wake: Condvar::new(),
@@ -385,9 +415,45 @@ impl Wal {
         *self.snapshot_source.lock() = Some(src);
     }
 
-    /// The configuration this WAL runs with (for `CONFIG GET` / `INFO`).
+    /// The configuration this WAL was opened with (see [`Wal::fsync`] & co for live values).
     pub fn config(&self) -> &WalConfig {
         &self.cfg
+    }
+
+    /// The fsync policy in force (`CONFIG SET fsync` changes it live).
+    pub fn fsync(&self) -> FsyncPolicy {
+        match self.tuning.fsync.load(Ordering::Relaxed) {
+            0 => FsyncPolicy::Always,
+            1 => FsyncPolicy::Interval,
+            _ => FsyncPolicy::Never,
+        }
+    }
+
+    /// Changes the fsync policy. Switching to `always` takes effect for the
+    /// next commit; writes acknowledged before were covered by the old policy.
+    pub fn set_fsync(&self, policy: FsyncPolicy) {
+        self.tuning.fsync.store(fsync_to_u8(policy), Ordering::Relaxed);
+    }
+
+    /// The flusher's period in force.
+    pub fn flush_interval(&self) -> Duration {
+        Duration::from_millis(self.tuning.flush_interval_ms.load(Ordering::Relaxed))
+    }
+
+    /// Changes the flusher's period from its next tick on.
+    pub fn set_flush_interval(&self, interval: Duration) {
+        self.tuning
+            .flush_interval_ms
+            .store(interval.as_millis().max(1) as u64, Ordering::Relaxed);
+        self.flusher_ctl.wake.notify_all();
+    }
+
+    /// Changes the automatic compaction thresholds (`compact-min-size`, `compact-growth-percent`).
+    pub fn set_compaction_thresholds(&self, min_size: u64, growth_percent: u64) {
+        self.tuning.compact_min_size.store(min_size, Ordering::Relaxed);
+        self.tuning
+            .compact_growth_percent
+            .store(growth_percent, Ordering::Relaxed);
     }
 
     /// Gate checked BEFORE a write command runs: Err when the last write/fsync failed (disk
@@ -430,7 +496,7 @@ impl Wal {
     /// appended so far while the others wait on a condvar, so concurrent writers share fsyncs).
     /// `Interval` / `Never`: returns at once. Err (MISCONF) if the write covering `lsn` failed.
     pub fn commit(&self, lsn: Lsn) -> Result<(), WalError> {
-        if self.cfg.fsync != FsyncPolicy::Always {
+        if self.fsync() != FsyncPolicy::Always {
             return Ok(());
         }
         self.counters.commits.fetch_add(1, Ordering::Relaxed);
@@ -508,7 +574,7 @@ impl Wal {
         let durable = self.commit.lock().durable_lsn;
         let written = c.written_lsn.load(Ordering::Relaxed);
         WalStats {
-            policy: self.cfg.fsync,
+            policy: self.fsync(),
             bytes_appended: appended - c.start_lsn.load(Ordering::Relaxed),
             bytes_written: c.bytes_written.load(Ordering::Relaxed),
             file_size: c.file_size.load(Ordering::Relaxed),
@@ -649,7 +715,7 @@ impl Wal {
             let mut last = self.last_error.lock();
             let was_failing = self.failing.load(Ordering::Acquire);
             if !was_failing || last.as_deref() != Some(cause.as_str()) {
-                tracing::error!(path = %self.path.display(), "error {op} the WAL: {cause}; refusing writes (MISCONF) and retrying every {:?}", self.cfg.flush_interval);
+                tracing::error!(path = %self.path.display(), "error {op} the WAL: {cause}; refusing writes (MISCONF) and retrying every {:?}", self.flush_interval());
             } else {
                 tracing::debug!(path = %self.path.display(), "WAL retry failed {op}: {cause}");
             }
@@ -687,7 +753,7 @@ impl Wal {
         {
             let mut io = self.io.lock();
             let t = self.take_pending(&mut io);
-            let sync = self.cfg.fsync != FsyncPolicy::Never;
+            let sync = self.fsync() != FsyncPolicy::Never;
             // Errors are recorded (failing flag, log) inside; the next tick retries.
             let _ = self.write_carry(&mut io, t, sync);
         }
@@ -695,13 +761,15 @@ impl Wal {
     }
 
     fn maybe_auto_compact(self: &Arc<Self>) {
-        let growth = self.cfg.compact_growth_percent;
+        let growth = self.tuning.compact_growth_percent.load(Ordering::Relaxed);
         if growth == 0 || self.is_compacting() || self.snapshot_source.lock().is_none() {
             return;
         }
         let size = self.counters.file_size.load(Ordering::Relaxed);
         let base = self.counters.compact_base_size.load(Ordering::Relaxed);
-        if size > self.cfg.compact_min_size && size as u128 * 100 >= base as u128 * (100 + growth as u128) {
+        if size > self.tuning.compact_min_size.load(Ordering::Relaxed)
+            && size as u128 * 100 >= base as u128 * (100 + growth as u128)
+        {
             tracing::info!(size, base, "WAL grew past the compaction threshold; compacting");
             if let Err(e) = self.start_compaction() {
                 tracing::debug!("automatic compaction not started: {e}");
@@ -724,10 +792,14 @@ impl Drop for Wal {
 fn spawn_flusher(wal: &Arc<Wal>) -> Result<JoinHandle<()>, WalError> {
     let weak: Weak<Wal> = Arc::downgrade(wal);
     let ctl = Arc::clone(&wal.flusher_ctl);
-    let interval = wal.cfg.flush_interval;
     thread::Builder::new()
         .name("wal-flusher".into())
         .spawn(move || loop {
+            // Read every tick: `CONFIG SET flush-interval-ms` applies from the next one.
+            let interval = match weak.upgrade() {
+                Some(wal) => wal.flush_interval(),
+                None => return,
+            };
             {
                 let mut stop = ctl.stop.lock();
                 if !*stop {

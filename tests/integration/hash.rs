@@ -322,6 +322,25 @@ fn small_hashes_are_listpacks_until_a_threshold_is_crossed() {
     for i in 0..5 {
         let _: () = con.hset("big", format!("f{i}"), i).unwrap();
     }
+    let encoding = |c: &mut Raw, key: &str| show(&c.cmd(&["OBJECT", "ENCODING", key]));
+    assert_eq!(encoding(&mut c, "small"), show(b"$8\r\nlistpack\r\n"));
+    assert_eq!(encoding(&mut c, "long"), show(b"$9\r\nhashtable\r\n"));
+    assert_eq!(encoding(&mut c, "big"), show(b"$9\r\nhashtable\r\n"));
+    // The old name sets the same threshold; new hashes follow it.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "hash-max-ziplist-entries", "128"]),
+        b"+OK\r\n"
+    );
+    for i in 0..5 {
+        let _: () = con.hset("again", format!("f{i}"), i).unwrap();
+    }
+    assert_eq!(encoding(&mut c, "again"), show(b"$8\r\nlistpack\r\n"));
+    let usage = |c: &mut Raw, key: &str| -> i64 {
+        let reply = show(&c.cmd(&["MEMORY", "USAGE", key]));
+        reply.trim_start_matches(':').trim().parse().unwrap()
+    };
+    assert!(usage(&mut c, "big") > usage(&mut c, "small"));
+    assert!(usage(&mut c, "long") > 100);
     // All of them keep answering the same way whatever the representation.
     let small: HashMap<String, i64> = con.hgetall("small").unwrap();
     let big: HashMap<String, i64> = con.hgetall("big").unwrap();

@@ -11,6 +11,7 @@ mod concurrency;
 mod expiry;
 mod hash;
 mod limits;
+mod maxmemory;
 mod pipelining;
 mod proptest_parser;
 mod redis_py;

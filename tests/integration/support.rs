@@ -39,9 +39,21 @@ impl Server {
     /// A server with extra command-line arguments, e.g. `["--workers", "4"]`.
     pub fn with_args(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().to_path_buf();
+        Server::spawn(dir, &path, &["--no-wal"], extra)
+    }
+
+    /// A server with its WAL in `data` (which outlives it, for restarts).
+    pub fn with_wal(data: &std::path::Path, extra: &[&str]) -> Server {
+        Server::spawn(tempfile::tempdir().expect("tempdir"), data, &[], extra)
+    }
+
+    fn spawn(dir: tempfile::TempDir, data: &std::path::Path, mode: &[&str], extra: &[&str]) -> Server {
         let mut child = Command::new(KVSERVER)
-            .args(["--bind", "127.0.0.1", "--port", "0", "--no-wal", "--dir"])
-            .arg(dir.path())
+            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(mode)
+            .arg("--dir")
+            .arg(data)
             .args(extra)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")

@@ -63,6 +63,12 @@ pub struct Args {
     #[arg(short = 'r', long = "keyspacelen")]
     pub keyspace: Option<u64>,
 
+    /// Distribution of the `-r` keys: `uniform` (redis-benchmark's) or
+    /// `zipf:S` (rank k drawn with probability ∝ 1/k^S, e.g. zipf:0.99: a
+    /// cache workload with hot keys). GET tests then report the hit ratio.
+    #[arg(long, default_value = "uniform")]
+    pub key_pattern: crate::keys::KeyPattern,
+
     /// Pipeline N requests per round trip.
     #[arg(short = 'P', long = "pipeline", default_value_t = 1)]
     pub pipeline: usize,

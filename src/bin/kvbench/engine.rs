@@ -22,6 +22,7 @@ use indicatif::ProgressBar;
 
 use crate::cli::Protocol;
 use crate::command::{write_digits, Rng, Template};
+use crate::keys::{KeyGen, KeyPattern};
 use crate::reply::{scan_resp, scan_text, Scan};
 
 /// Error kind for requests lost because the server closed/reset the connection.
@@ -58,6 +59,8 @@ pub struct RunConfig {
     pub template: Template,
     /// Keyspace for random keys (`-r`), if any.
     pub keyspace: Option<u64>,
+    /// How random keys are distributed over the keyspace.
+    pub key_pattern: KeyPattern,
     /// Wire protocol.
     pub protocol: Protocol,
     /// Lines per reply in text protocol.
@@ -73,6 +76,8 @@ pub struct RunConfig {
 pub struct Outcome {
     /// Requests answered with a non-error reply.
     pub ok: u64,
+    /// Of those, nil replies (a GET miss).
+    pub nil: u64,
     /// Failed requests by kind (`ERR`, `WRONGTYPE`, `connection_dropped`, ...).
     pub errors: BTreeMap<String, u64>,
     /// Requests of `-n` never sent because every connection died.
@@ -239,6 +244,7 @@ impl Drop for Epoll {
 
 struct ThreadResult {
     ok: u64,
+    nil: u64,
     errors: HashMap<String, u64>,
     hist: Histogram<u64>,
     end: Instant,
@@ -251,9 +257,11 @@ struct Worker<'a> {
     ep: Epoll,
     conns: Vec<Conn>,
     rng: Rng,
+    keys: Option<KeyGen>,
     hist: Histogram<u64>,
     errors: HashMap<String, u64>,
     ok: u64,
+    nil: u64,
     active: usize,
     first_io_error: Option<String>,
 }
@@ -311,9 +319,9 @@ impl Worker<'_> {
         }
         let t = &self.cfg.template;
         let c = &mut self.conns[i];
-        if let Some(space) = self.cfg.keyspace {
+        if let Some(keys) = &self.keys {
             for &off in &t.rand_offsets[..k * t.rand_per_request] {
-                write_digits(&mut c.wbuf, off, self.rng.next_u64() % space);
+                write_digits(&mut c.wbuf, off, keys.next(&mut self.rng));
             }
         }
         c.wlen = k * t.one_len;
@@ -400,7 +408,16 @@ impl Worker<'_> {
                     }
                     c.inflight -= 1;
                     match error {
-                        None => good += 1,
+                        None => {
+                            good += 1;
+                            // A nil reply: RESP2 `$-1`, RESP3 `_`, text `(nil)`.
+                            if buf.starts_with(b"$-1\r\n")
+                                || buf.starts_with(b"_\r\n")
+                                || buf.starts_with(b"(nil)")
+                            {
+                                self.nil += 1;
+                            }
+                        }
                         Some((s, e)) => {
                             let kind = String::from_utf8_lossy(&buf[s..e]).into_owned();
                             // Errors are rare; allocation here is fine.
@@ -481,6 +498,7 @@ impl Worker<'_> {
         }
         Ok(ThreadResult {
             ok: self.ok,
+            nil: self.nil,
             errors: self.errors,
             hist: self.hist,
             end: Instant::now(),
@@ -549,9 +567,11 @@ pub fn run(cfg: &RunConfig, progress: Option<&ProgressBar>) -> Result<Outcome> {
                         ep: Epoll::new().context("epoll_create1")?,
                         conns,
                         rng: Rng::new(seed.wrapping_add((t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))),
+                        keys: cfg.keyspace.map(|space| KeyGen::new(cfg.key_pattern, space)),
                         hist,
                         errors: HashMap::new(),
                         ok: 0,
+                        nil: 0,
                         active,
                         first_io_error: None,
                     };
@@ -584,12 +604,14 @@ pub fn run(cfg: &RunConfig, progress: Option<&ProgressBar>) -> Result<Outcome> {
     let cpu = process_cpu().saturating_sub(cpu0);
     let mut hist = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).map_err(|e| anyhow!("histogram: {e}"))?;
     let mut ok = 0;
+    let mut nil = 0;
     let mut errors = BTreeMap::new();
     let mut end = start;
     let mut first_io_error = None;
     for r in results {
         let r = r?;
         ok += r.ok;
+        nil += r.nil;
         hist.add(&r.hist).map_err(|e| anyhow!("histogram merge: {e}"))?;
         for (k, v) in r.errors {
             *errors.entry(k).or_insert(0) += v;
@@ -607,6 +629,7 @@ pub fn run(cfg: &RunConfig, progress: Option<&ProgressBar>) -> Result<Outcome> {
     };
     Ok(Outcome {
         ok,
+        nil,
         errors,
         unsent,
         elapsed: end - start,

@@ -10,6 +10,7 @@
 mod cli;
 mod command;
 mod engine;
+mod keys;
 mod reply;
 mod report;
 
@@ -56,6 +57,7 @@ fn config(args: &Args, test: Test, host: &str, port: u16) -> RunConfig {
             args.protocol,
         ),
         keyspace: args.keyspace,
+        key_pattern: args.key_pattern,
         protocol: args.protocol,
         text_lines: test.text_lines_per_reply(),
         password: args.password.clone(),

@@ -54,13 +54,23 @@ impl Lat {
     }
 }
 
-/// `SET: 123456.79 requests per second, p50=0.199 msec` (redis-benchmark -q).
+/// The GET hit ratio (non-nil replies / GETs), for GET tests only.
+pub fn hit_ratio(label: &str, o: &Outcome) -> Option<f64> {
+    (label == "GET" && o.ok > 0).then(|| (o.ok - o.nil) as f64 / o.ok as f64)
+}
+
+/// `SET: 123456.79 requests per second, p50=0.199 msec` (redis-benchmark -q);
+/// GET lines add `, hit ratio=0.873`.
 pub fn quiet_line(label: &str, o: &Outcome) -> String {
-    format!(
+    let mut line = format!(
         "{label}: {:.2} requests per second, p50={:.3} msec",
         o.rps(),
         Lat::of(&o.hist).p50
-    )
+    );
+    if let Some(ratio) = hit_ratio(label, o) {
+        let _ = write!(line, ", hit ratio={ratio:.4}");
+    }
+    line
 }
 
 /// One CSV row in redis-benchmark 7's format.
@@ -126,6 +136,15 @@ pub fn human(label: &str, o: &Outcome, p: &Params) -> String {
         p.clients, p.threads, p.data_size, p.pipeline, p.protocol, p.target
     );
     let _ = writeln!(s, "  throughput summary: {:.2} requests per second", o.rps());
+    if let Some(ratio) = hit_ratio(label, o) {
+        let _ = writeln!(
+            s,
+            "  hit ratio: {:.2}% ({} of {} GETs returned a value)",
+            ratio * 100.0,
+            o.ok - o.nil,
+            o.ok
+        );
+    }
     let _ = writeln!(s, "  latency summary (msec):");
     let _ = writeln!(
         s,
@@ -195,7 +214,7 @@ pub fn json_outcome(label: &str, o: &Outcome) -> String {
     format!(
         "{{\"test\":{},\"requests\":{},\"ok\":{},\"failed\":{},\"unsent\":{},\"seconds\":{},\"rps\":{},\
          \"latency_ms\":{{\"avg\":{},\"min\":{},\"p50\":{},\"p95\":{},\"p99\":{},\"p999\":{},\"max\":{}}},\
-         \"errors\":{{{}}},\"client_cpu_seconds\":{},\"client_cpu_us_per_request\":{}}}",
+         \"errors\":{{{}}},\"client_cpu_seconds\":{},\"client_cpu_us_per_request\":{},\"nil\":{},\"hit_ratio\":{}}}",
         json_str(label),
         o.ok + o.errors.values().sum::<u64>(),
         o.ok,
@@ -213,6 +232,8 @@ pub fn json_outcome(label: &str, o: &Outcome) -> String {
         errors.join(","),
         format_args!("{:.6}", o.cpu.as_secs_f64()),
         num(cpu_us_per_request(o)),
+        o.nil,
+        hit_ratio(label, o).map_or("null".to_string(), num),
     )
 }
 
@@ -318,6 +339,7 @@ mod tests {
         hist.record_n(200, 10).expect("rec");
         Outcome {
             ok: 10,
+            nil: 0,
             errors: BTreeMap::new(),
             unsent: 0,
             elapsed: Duration::from_millis(100),

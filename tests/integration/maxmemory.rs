@@ -1,0 +1,644 @@
+//! Cache mode: `maxmemory`, the eight eviction policies, `-OOM`, evictions in
+//! the WAL, runtime `CONFIG`, and key introspection (MEMORY, OBJECT, TOUCH).
+//!
+//! Memory figures are compared with a slack, never exactly: `used_memory`
+//! may overshoot the limit by what one batch of commands allocates before the
+//! next eviction check, plus each thread's not-yet-published allocation delta
+//! (8 KiB a thread). No assertion depends on timing.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use redis::{Commands, Connection, Value};
+
+use crate::support::{eventually, Server};
+
+const MB: u64 = 1024 * 1024;
+/// Allowed overshoot of `used_memory` over `maxmemory` (see the module doc).
+const SLACK: u64 = 2 * MB;
+
+fn info_field(con: &mut Connection, section: &str, name: &str) -> String {
+    let text: String = redis::cmd("INFO").arg(section).query(con).expect("INFO");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("INFO {section} has no {name}:\n{text}"))
+        .trim()
+        .to_string()
+}
+
+fn used_memory(con: &mut Connection) -> u64 {
+    info_field(con, "memory", "used_memory").parse().unwrap()
+}
+
+fn config_set(con: &mut Connection, name: &str, value: &str) {
+    let reply: String = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query(con)
+        .unwrap_or_else(|e| panic!("CONFIG SET {name} {value}: {e}"));
+    assert_eq!(reply, "OK");
+}
+
+fn config_get(con: &mut Connection, name: &str) -> String {
+    let pairs: Vec<String> = redis::cmd("CONFIG").arg("GET").arg(name).query(con).unwrap();
+    assert_eq!(pairs.len(), 2, "{pairs:?}");
+    pairs[1].clone()
+}
+
+/// Writes `count` keys `prefix:N` with 1 KiB values in pipelines of 200,
+/// with a one-hour TTL when `ttl`. Returns the replies' errors, if any.
+fn write_keys(con: &mut Connection, prefix: &str, range: std::ops::Range<usize>, ttl: bool) -> Vec<String> {
+    let value = vec![b'v'; 1024];
+    let mut errors = Vec::new();
+    let keys: Vec<usize> = range.collect();
+    for chunk in keys.chunks(200) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            let key = format!("{prefix}:{i}");
+            if ttl {
+                pipe.cmd("SET").arg(&key).arg(&value[..]).arg("EX").arg(3600);
+            } else {
+                pipe.cmd("SET").arg(&key).arg(&value[..]);
+            }
+        }
+        let replies: Vec<redis::RedisResult<Value>> = pipe
+            .query::<Vec<Value>>(con)
+            .map(|v| v.into_iter().map(Ok).collect())
+            .unwrap_or_else(|e| vec![Err(e)]);
+        for r in replies {
+            match r {
+                Ok(Value::ServerError(e)) => errors.push(format!("{e:?}")),
+                Err(e) => errors.push(e.to_string()),
+                Ok(_) => {}
+            }
+        }
+    }
+    errors
+}
+
+/// Writes 100 MB of distinct 1 KiB keys under a 20 MB limit with `policy`.
+fn policy_keeps_memory_under_the_limit(policy: &str) {
+    let server = Server::with_args(&["--maxmemory", "20mb", "--maxmemory-policy", policy]);
+    let mut con = server.redis();
+    let volatile = policy.starts_with("volatile");
+    let mut peak = 0;
+    for round in 0..10 {
+        let errors = write_keys(&mut con, "k", round * 10_000..(round + 1) * 10_000, volatile);
+        assert!(
+            errors.is_empty(),
+            "{policy}: {:?}",
+            &errors[..errors.len().min(3)]
+        );
+        peak = peak.max(used_memory(&mut con));
+    }
+    assert!(peak <= 20 * MB + SLACK, "{policy}: used_memory peaked at {peak}");
+    let evicted: u64 = info_field(&mut con, "stats", "evicted_keys").parse().unwrap();
+    let keys: u64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert!(evicted > 50_000, "{policy}: only {evicted} evictions");
+    assert_eq!(
+        keys + evicted,
+        100_000,
+        "{policy}: every key is either present or evicted"
+    );
+    // 100 MB went through; RSS stays in the order of the limit.
+    assert!(
+        server.rss_kib() < 80 * 1024,
+        "{policy}: RSS {} KiB",
+        server.rss_kib()
+    );
+}
+
+#[test]
+fn allkeys_lru_keeps_memory_under_the_limit() {
+    policy_keeps_memory_under_the_limit("allkeys-lru");
+}
+
+#[test]
+fn allkeys_lfu_keeps_memory_under_the_limit() {
+    policy_keeps_memory_under_the_limit("allkeys-lfu");
+}
+
+#[test]
+fn allkeys_random_keeps_memory_under_the_limit() {
+    policy_keeps_memory_under_the_limit("allkeys-random");
+}
+
+#[test]
+fn volatile_lru_keeps_memory_under_the_limit() {
+    policy_keeps_memory_under_the_limit("volatile-lru");
+}
+
+#[test]
+fn volatile_lfu_keeps_memory_under_the_limit() {
+    policy_keeps_memory_under_the_limit("volatile-lfu");
+}
+
+#[test]
+fn volatile_random_keeps_memory_under_the_limit() {
+    policy_keeps_memory_under_the_limit("volatile-random");
+}
+
+#[test]
+fn volatile_ttl_keeps_memory_under_the_limit() {
+    policy_keeps_memory_under_the_limit("volatile-ttl");
+}
+
+#[test]
+fn noeviction_refuses_writes_with_oom_and_keeps_every_acknowledged_key() {
+    let server = Server::with_args(&["--maxmemory", "10mb"]);
+    let mut con = server.redis();
+    let value = vec![b'v'; 1024];
+    let mut acked = Vec::new();
+    let mut oom = None;
+    for i in 0..100_000 {
+        let key = format!("k:{i}");
+        match con.set::<_, _, String>(&key, &value[..]) {
+            Ok(_) => acked.push(key),
+            Err(e) => {
+                oom = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let oom = oom.expect("a write past 10 MB must be refused");
+    assert!(
+        oom.contains("OOM") && oom.contains("command not allowed when used memory > 'maxmemory'"),
+        "{oom}"
+    );
+    // Reads and deletes still work; a refused write changed nothing.
+    let err = con.set::<_, _, String>("refused", "x").unwrap_err();
+    assert!(err.to_string().contains("OOM"), "{err}");
+    assert_eq!(con.exists::<_, i64>("refused").unwrap(), 0);
+    for key in &acked {
+        let got: Option<Vec<u8>> = con.get(key).unwrap();
+        assert_eq!(got.as_deref(), Some(&value[..]), "{key} was acknowledged");
+    }
+    assert_eq!(info_field(&mut con, "stats", "evicted_keys"), "0");
+    let removed: i64 = con.del(&acked[..100]).unwrap();
+    assert_eq!(removed, 100);
+    // INCR is denyoom too, GET is not.
+    let _: Option<String> = con.get("k:200").unwrap();
+    let flags: Value = redis::cmd("COMMAND")
+        .arg("INFO")
+        .arg("set")
+        .query(&mut con)
+        .unwrap();
+    assert!(format!("{flags:?}").contains("denyoom"), "{flags:?}");
+}
+
+#[test]
+fn volatile_ttl_evicts_the_keys_nearest_to_expiry_first() {
+    let server = Server::with_args(&["--maxmemory", "10mb", "--maxmemory-policy", "volatile-ttl"]);
+    let mut con = server.redis();
+    let value = vec![b'v'; 1024];
+    let total = 30_000;
+    for chunk in (0..total).collect::<Vec<_>>().chunks(200) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            // Later keys expire later.
+            pipe.cmd("SET")
+                .arg(format!("t:{i}"))
+                .arg(&value[..])
+                .arg("EX")
+                .arg(10_000 + i);
+        }
+        pipe.query::<Vec<Value>>(&mut con).unwrap();
+    }
+    let survivors = |con: &mut Connection, range: std::ops::Range<usize>| -> usize {
+        range
+            .filter(|i| con.exists::<_, bool>(format!("t:{i}")).unwrap())
+            .count()
+    };
+    let early = survivors(&mut con, 0..1000);
+    let late = survivors(&mut con, total - 1000..total);
+    assert!(late > 900, "keys expiring last should survive: {late}/1000");
+    assert!(
+        early < late / 2,
+        "keys expiring first should go first: early {early}, late {late}"
+    );
+}
+
+#[test]
+fn allkeys_lru_keeps_a_hot_set_read_continuously_while_cold_keys_stream_in() {
+    let server = Server::with_args(&["--maxmemory", "20mb", "--maxmemory-policy", "allkeys-lru"]);
+    let mut con = server.redis();
+    let hot = 1000;
+    assert!(write_keys(&mut con, "hot", 0..hot, false).is_empty());
+    let (mut hits, mut reads) = (0usize, 0usize);
+    for round in 0..60 {
+        // 1 MB of cold keys, then one read of every hot key.
+        assert!(write_keys(&mut con, "cold", round * 1000..(round + 1) * 1000, false).is_empty());
+        let keys: Vec<String> = (0..hot).map(|i| format!("hot:{i}")).collect();
+        let values: Vec<Option<Vec<u8>>> = con.mget(&keys).unwrap();
+        if round >= 30 {
+            reads += values.len();
+            hits += values.iter().filter(|v| v.is_some()).count();
+        }
+    }
+    let evicted: u64 = info_field(&mut con, "stats", "evicted_keys").parse().unwrap();
+    assert!(
+        evicted > 30_000,
+        "the cache must have been full: {evicted} evictions"
+    );
+    let ratio = hits as f64 / reads as f64;
+    assert!(
+        ratio > 0.9,
+        "hot-set hit ratio {ratio:.3} after {evicted} evictions"
+    );
+}
+
+#[test]
+fn a_restart_after_evictions_holds_exactly_the_keys_that_were_not_evicted() {
+    let data = tempfile::tempdir().unwrap();
+    let args = [
+        "--fsync",
+        "always",
+        "--maxmemory",
+        "8mb",
+        "--maxmemory-policy",
+        "allkeys-random",
+    ];
+    let before: HashSet<String> = {
+        let server = Server::with_wal(data.path(), &args);
+        let mut con = server.redis();
+        assert!(write_keys(&mut con, "k", 0..30_000, false).is_empty());
+        let evicted: u64 = info_field(&mut con, "stats", "evicted_keys").parse().unwrap();
+        assert!(evicted > 10_000, "{evicted}");
+        let keys: Vec<String> = con.keys("*").unwrap();
+        keys.into_iter().collect()
+        // Dropping the server kills it (SIGKILL): only what the WAL holds survives.
+    };
+    let server = Server::with_wal(data.path(), &args);
+    let mut con = server.redis();
+    let after: HashSet<String> = con.keys::<_, Vec<String>>("*").unwrap().into_iter().collect();
+    assert_eq!(before.len(), after.len());
+    assert!(
+        before == after,
+        "the keyspace after the restart differs from the one before it"
+    );
+}
+
+#[test]
+fn config_set_maxmemory_below_the_data_evicts_down_to_it() {
+    let server = Server::start();
+    let mut con = server.redis();
+    assert!(write_keys(&mut con, "k", 0..15_000, false).is_empty());
+    assert!(used_memory(&mut con) > 15 * MB);
+    config_set(&mut con, "maxmemory-policy", "allkeys-random");
+    config_set(&mut con, "maxmemory", "8mb");
+    assert_eq!(config_get(&mut con, "maxmemory"), (8 * MB).to_string());
+    let used = used_memory(&mut con);
+    assert!(
+        used <= 8 * MB + SLACK,
+        "used_memory {used} after lowering maxmemory"
+    );
+    let keys: u64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert!(keys < 10_000, "{keys}");
+    assert_eq!(
+        info_field(&mut con, "memory", "maxmemory_policy"),
+        "allkeys-random"
+    );
+    assert_eq!(info_field(&mut con, "memory", "maxmemory_human"), "8.00M");
+}
+
+#[test]
+fn config_set_refuses_unknown_and_immutable_settings_with_redis_errors() {
+    let server = Server::start();
+    let mut con = server.redis();
+    let err = |con: &mut Connection, args: &[&str]| -> String {
+        redis::cmd("CONFIG")
+            .arg(args)
+            .query::<Value>(con)
+            .unwrap_err()
+            .to_string()
+    };
+    let e = err(&mut con, &["SET", "no-such-setting", "1"]);
+    assert!(
+        e.contains("Unknown option or number of arguments for CONFIG SET - 'no-such-setting'"),
+        "{e}"
+    );
+    let e = err(&mut con, &["SET", "port", "7000"]);
+    assert!(
+        e.contains("CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"),
+        "{e}"
+    );
+    let e = err(&mut con, &["SET", "maxmemory", "lots"]);
+    assert!(e.contains("argument must be a memory value"), "{e}");
+    let e = err(&mut con, &["SET", "maxmemory-policy", "sometimes"]);
+    assert!(e.contains("must be one of the following"), "{e}");
+    let e = err(&mut con, &["SET", "maxmemory"]);
+    assert!(
+        e.contains("wrong number of arguments for 'config|set' command"),
+        "{e}"
+    );
+    // All or nothing: a bad pair leaves the good one unapplied.
+    let e = err(&mut con, &["SET", "timeout", "30", "maxmemory-samples", "0"]);
+    assert!(e.contains("argument must be between 1 and 64 inclusive"), "{e}");
+    assert_eq!(config_get(&mut con, "timeout"), "0");
+    // Several at once, both fsync spellings, Redis's log level names.
+    let ok: String = redis::cmd("CONFIG")
+        .arg(&[
+            "SET",
+            "timeout",
+            "30",
+            "maxmemory",
+            "1gb",
+            "appendfsync",
+            "always",
+            "loglevel",
+            "notice",
+        ])
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    assert_eq!(config_get(&mut con, "timeout"), "30");
+    assert_eq!(config_get(&mut con, "maxmemory"), (1024 * MB).to_string());
+    assert_eq!(config_get(&mut con, "fsync"), "always");
+    assert_eq!(config_get(&mut con, "appendfsync"), "always");
+    assert_eq!(config_get(&mut con, "loglevel"), "info");
+    for (name, value) in [
+        ("maxmemory-samples", "10"),
+        ("lfu-log-factor", "20"),
+        ("lfu-decay-time", "5"),
+        ("flush-interval-ms", "50"),
+        ("compact-min-size", "10mb"),
+        ("compact-growth-percent", "50"),
+        ("maxclients", "100"),
+    ] {
+        config_set(&mut con, name, value);
+    }
+    assert_eq!(config_get(&mut con, "compact-min-size"), (10 * MB).to_string());
+    assert_eq!(config_get(&mut con, "maxclients"), "100");
+    // Glob patterns over every setting.
+    let pairs: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory*")
+        .query(&mut con)
+        .unwrap();
+    let names: Vec<&String> = pairs.iter().step_by(2).collect();
+    assert_eq!(names, ["maxmemory", "maxmemory-policy", "maxmemory-samples"]);
+    let all: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("*").query(&mut con).unwrap();
+    assert!(all.len() > 40, "{all:?}");
+    let two: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("port")
+        .arg("lfu-*")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(two.len(), 6, "{two:?}");
+}
+
+#[test]
+fn config_set_requirepass_applies_to_new_connections_at_once() {
+    let server = Server::start();
+    let mut con = server.redis();
+    config_set(&mut con, "requirepass", "s3cret");
+    // The client that set it, and clients already connected, keep their access.
+    let _: Option<String> = con.get("x").unwrap();
+    let mut fresh = server.redis();
+    let e = fresh.get::<_, Option<String>>("x").unwrap_err().to_string();
+    assert!(e.contains("NOAUTH"), "{e}");
+    let ok: String = redis::cmd("AUTH").arg("s3cret").query(&mut fresh).unwrap();
+    assert_eq!(ok, "OK");
+    config_set(&mut fresh, "requirepass", "");
+    let mut open = server.redis();
+    let _: Option<String> = open.get("x").unwrap();
+}
+
+#[test]
+fn config_rewrite_round_trips_through_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kvserver.toml");
+    std::fs::write(&file, "# my settings\ntimeout = 0 # idle clients\nshards = 16\n").unwrap();
+    let file_arg = file.to_str().unwrap();
+    {
+        let server = Server::with_args(&["--config", file_arg]);
+        let mut con = server.redis();
+        config_set(&mut con, "maxmemory", "7mb");
+        config_set(&mut con, "timeout", "30");
+        config_set(&mut con, "maxmemory-policy", "allkeys-lfu");
+        let ok: String = redis::cmd("CONFIG").arg("REWRITE").query(&mut con).unwrap();
+        assert_eq!(ok, "OK");
+    }
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("# my settings"), "{text}");
+    assert!(text.contains("timeout = 30 # idle clients"), "{text}");
+    assert!(text.contains("maxmemory = 7340032"), "{text}");
+    assert!(text.contains("maxmemory-policy = \"allkeys-lfu\""), "{text}");
+    let server = Server::with_args(&["--config", file_arg]);
+    let mut con = server.redis();
+    assert_eq!(config_get(&mut con, "maxmemory"), "7340032");
+    assert_eq!(config_get(&mut con, "timeout"), "30");
+    assert_eq!(config_get(&mut con, "maxmemory-policy"), "allkeys-lfu");
+
+    let without = Server::start();
+    let mut con = without.redis();
+    let e = redis::cmd("CONFIG")
+        .arg("REWRITE")
+        .query::<Value>(&mut con)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("The server is running without a config file"), "{e}");
+}
+
+#[test]
+fn config_resetstat_zeroes_the_counters() {
+    let server = Server::with_args(&["--maxmemory", "5mb", "--maxmemory-policy", "allkeys-random"]);
+    let mut con = server.redis();
+    assert!(write_keys(&mut con, "k", 0..10_000, false).is_empty());
+    let _: Option<String> = con.get("k:1").unwrap();
+    assert_ne!(info_field(&mut con, "stats", "evicted_keys"), "0");
+    let ok: String = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut con).unwrap();
+    assert_eq!(ok, "OK");
+    assert_eq!(info_field(&mut con, "stats", "evicted_keys"), "0");
+    assert_eq!(info_field(&mut con, "stats", "keyspace_hits"), "0");
+    assert_eq!(info_field(&mut con, "stats", "expired_keys"), "0");
+}
+
+#[test]
+fn memory_usage_object_and_touch_answer_like_redis() {
+    let server = Server::start();
+    let mut con = server.redis();
+    let _: () = con.set("num", "12345").unwrap();
+    let _: () = con.set("short", "hello").unwrap();
+    let _: () = con.set("long", "x".repeat(100)).unwrap();
+    let usage: i64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("long")
+        .query(&mut con)
+        .unwrap();
+    assert!((100..400).contains(&usage), "{usage}");
+    let usage: i64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("long")
+        .arg("SAMPLES")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    assert!(usage >= 100);
+    let missing: Option<i64> = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("nope")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(missing, None);
+    let encoding = |con: &mut Connection, key: &str| -> Option<String> {
+        redis::cmd("OBJECT").arg("ENCODING").arg(key).query(con).unwrap()
+    };
+    assert_eq!(encoding(&mut con, "num").as_deref(), Some("int"));
+    assert_eq!(encoding(&mut con, "short").as_deref(), Some("embstr"));
+    assert_eq!(encoding(&mut con, "long").as_deref(), Some("raw"));
+    assert_eq!(encoding(&mut con, "nope"), None);
+    let refcount: i64 = redis::cmd("OBJECT")
+        .arg("REFCOUNT")
+        .arg("long")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(refcount, 1);
+    let idle: i64 = redis::cmd("OBJECT")
+        .arg("IDLETIME")
+        .arg("long")
+        .query(&mut con)
+        .unwrap();
+    assert!((0..5).contains(&idle), "{idle}");
+    // FREQ only under an LFU policy, IDLETIME only under the others.
+    let e = redis::cmd("OBJECT")
+        .arg("FREQ")
+        .arg("long")
+        .query::<Value>(&mut con)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("An LFU maxmemory policy is not selected"), "{e}");
+    config_set(&mut con, "maxmemory-policy", "allkeys-lfu");
+    let _: () = con.set("fresh", "v").unwrap();
+    let freq: i64 = redis::cmd("OBJECT")
+        .arg("FREQ")
+        .arg("fresh")
+        .query(&mut con)
+        .unwrap();
+    assert!(freq >= 5, "a new key starts at LFU_INIT_VAL: {freq}");
+    for _ in 0..200 {
+        let _: Option<String> = con.get("fresh").unwrap();
+    }
+    let warmed: i64 = redis::cmd("OBJECT")
+        .arg("FREQ")
+        .arg("fresh")
+        .query(&mut con)
+        .unwrap();
+    assert!(warmed > freq, "{freq} -> {warmed}");
+    let e = redis::cmd("OBJECT")
+        .arg("IDLETIME")
+        .arg("fresh")
+        .query::<Value>(&mut con)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("An LFU maxmemory policy is selected"), "{e}");
+    let e = redis::cmd("OBJECT")
+        .arg("NOPE")
+        .arg("x")
+        .query::<Value>(&mut con)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown subcommand 'NOPE'. Try OBJECT HELP."), "{e}");
+    let e = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .query::<Value>(&mut con)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("wrong number of arguments for 'object|encoding' command"),
+        "{e}"
+    );
+    let touched: i64 = redis::cmd("TOUCH")
+        .arg("num")
+        .arg("short")
+        .arg("nope")
+        .arg("num")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(touched, 3);
+}
+
+#[test]
+fn info_memory_fields_are_present_and_follow_the_data() {
+    let server = Server::start();
+    let mut con = server.redis();
+    for field in [
+        "used_memory",
+        "used_memory_human",
+        "used_memory_rss",
+        "used_memory_peak",
+        "maxmemory",
+        "maxmemory_human",
+        "maxmemory_policy",
+        "mem_fragmentation_ratio",
+    ] {
+        info_field(&mut con, "memory", field);
+    }
+    assert_eq!(info_field(&mut con, "memory", "maxmemory_policy"), "noeviction");
+    let empty = used_memory(&mut con);
+    assert!(write_keys(&mut con, "k", 0..10_000, false).is_empty());
+    let full = used_memory(&mut con);
+    assert!(full > empty + 10 * MB, "{empty} -> {full}");
+    let peak: u64 = info_field(&mut con, "memory", "used_memory_peak")
+        .parse()
+        .unwrap();
+    assert!(peak >= full);
+    let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || used_memory(&mut con) < empty + 2 * MB),
+        "used_memory after FLUSHALL: {} (empty: {empty})",
+        used_memory(&mut con)
+    );
+    let stats: String = redis::cmd("STATS").query(&mut con).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert!(json["memory"]["used_memory"].as_u64().unwrap() > 0, "{stats}");
+    assert!(json["keyspace"]["evicted_keys"].is_u64(), "{stats}");
+}
+
+#[test]
+fn transactions_respect_maxmemory_and_watch_sees_evictions() {
+    let server = Server::start();
+    let mut con = server.redis();
+    let mut other = server.redis();
+    // A denyoom command queued while over the limit aborts the transaction.
+    config_set(&mut other, "maxmemory", "1");
+    let _: () = redis::cmd("MULTI").query(&mut con).unwrap();
+    let e = redis::cmd("SET")
+        .arg("a")
+        .arg("1")
+        .query::<Value>(&mut con)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("OOM"), "{e}");
+    let e = redis::cmd("EXEC")
+        .query::<Value>(&mut con)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Transaction discarded"), "{e}");
+    // Queued under the limit, executed over it: EXEC itself is refused.
+    config_set(&mut other, "maxmemory", "0");
+    let _: () = redis::cmd("MULTI").query(&mut con).unwrap();
+    let queued: String = redis::cmd("SET").arg("a").arg("1").query(&mut con).unwrap();
+    assert_eq!(queued, "QUEUED");
+    config_set(&mut other, "maxmemory", "1");
+    let e = redis::cmd("EXEC")
+        .query::<Value>(&mut con)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Transaction discarded") && e.contains("OOM"), "{e}");
+    assert_eq!(con.exists::<_, i64>("a").unwrap(), 0);
+    // An eviction is a change for WATCH.
+    config_set(&mut other, "maxmemory", "0");
+    let _: () = con.set("w", "v").unwrap();
+    let _: () = redis::cmd("WATCH").arg("w").query(&mut con).unwrap();
+    config_set(&mut other, "maxmemory-policy", "allkeys-random");
+    config_set(&mut other, "maxmemory", "1");
+    assert_eq!(other.exists::<_, i64>("w").unwrap(), 0, "w was evicted");
+    config_set(&mut other, "maxmemory", "0");
+    let _: () = redis::cmd("MULTI").query(&mut con).unwrap();
+    let _: String = redis::cmd("GET").arg("w").query(&mut con).unwrap();
+    let result: Value = redis::cmd("EXEC").query(&mut con).unwrap();
+    assert_eq!(result, Value::Nil, "EXEC after an eviction of a watched key");
+}
