@@ -23,6 +23,83 @@ pub enum InlineReplies {
     Resp,
 }
 
+/// Most worker threads: each is a real thread with its own poller, and far
+/// more threads than cores only adds context switches.
+pub const MAX_WORKERS: usize = 1024;
+
+/// Most clients: each costs a file descriptor, and the kernel's per-process
+/// limit is rarely above a million.
+pub const MAX_CLIENTS: usize = 1_000_000;
+
+/// When a client that does not read its replies is disconnected: above
+/// `hard_bytes` of unsent output at once, or above `soft_bytes` for
+/// `soft_seconds` in a row (Redis's `client-output-buffer-limit`, one class).
+/// 0 disables a limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputBufferLimit {
+    pub hard_bytes: u64,
+    pub soft_bytes: u64,
+    pub soft_seconds: u64,
+}
+
+impl Default for OutputBufferLimit {
+    /// 1 GiB hard, 256 MiB for 60 s: far above what back-pressure lets a
+    /// pipelining client accumulate (see `server::worker`), so only replies
+    /// that are huge by themselves (`KEYS *`, a giant `MGET`) to a client
+    /// that stopped reading ever reach it.
+    fn default() -> Self {
+        OutputBufferLimit {
+            hard_bytes: 1 << 30,
+            soft_bytes: 256 << 20,
+            soft_seconds: 60,
+        }
+    }
+}
+
+impl std::fmt::Display for OutputBufferLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.hard_bytes, self.soft_bytes, self.soft_seconds)
+    }
+}
+
+impl std::str::FromStr for OutputBufferLimit {
+    type Err = String;
+
+    /// `"hard soft seconds"`, sizes in bytes or with Redis's units (`64mb`).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        let [hard, soft, seconds] = parts[..] else {
+            return Err(format!("expected \"hard soft seconds\", got '{text}'"));
+        };
+        Ok(OutputBufferLimit {
+            hard_bytes: memory_size(hard)?,
+            soft_bytes: memory_size(soft)?,
+            soft_seconds: seconds
+                .parse()
+                .map_err(|_| format!("'{seconds}' is not a number of seconds"))?,
+        })
+    }
+}
+
+/// A byte count with Redis's units, or an error naming the text.
+fn memory_size(text: &str) -> Result<u64, String> {
+    crate::memory::parse_bytes(text)
+        .ok_or_else(|| format!("'{text}' is not a memory size (e.g. 100, 64mb, 2gb)"))
+}
+
+impl serde::Serialize for OutputBufferLimit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for OutputBufferLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Every setting of the server. See `kvserver.toml` for each key's documentation.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
@@ -30,7 +107,13 @@ pub struct Config {
     pub bind: String,
     pub port: u16,
     pub dir: PathBuf,
+    /// Worker threads; 0 = one per core.
     pub workers: usize,
+    /// Most clients connected at once (Redis's `maxclients`).
+    pub maxclients: usize,
+    /// `"hard soft seconds"`: a client whose unsent replies exceed `hard`
+    /// bytes, or stay above `soft` bytes for `seconds`, is disconnected.
+    pub client_output_buffer_limit: OutputBufferLimit,
     pub requirepass: Option<String>,
     pub loglevel: String,
     pub inline_replies: InlineReplies,
@@ -53,8 +136,6 @@ pub struct Config {
     /// A hash with a longer field or value than this uses a hashtable.
     #[serde(alias = "hash-max-ziplist-value")]
     pub hash_max_listpack_value: usize,
-    /// Most clients connected at once (Redis's `maxclients`).
-    pub maxclients: usize,
     /// Memory limit in bytes (Redis units accepted in the file: `"100mb"`); 0 = none.
     #[serde(deserialize_with = "memory_amount")]
     pub maxmemory: u64,
@@ -95,7 +176,9 @@ impl Default for Config {
             bind: "127.0.0.1".into(),
             port: 6380,
             dir: PathBuf::from("./data"),
-            workers: 256,
+            workers: 0,
+            maxclients: 10_000,
+            client_output_buffer_limit: OutputBufferLimit::default(),
             requirepass: None,
             loglevel: "info".into(),
             inline_replies: InlineReplies::Text,
@@ -113,7 +196,6 @@ impl Default for Config {
             compact_growth_percent: 100,
             hash_max_listpack_entries: crate::store::hash::DEFAULT_MAX_LISTPACK_ENTRIES,
             hash_max_listpack_value: crate::store::hash::DEFAULT_MAX_LISTPACK_VALUE,
-            maxclients: 10_000,
             maxmemory: 0,
             maxmemory_policy: EvictionPolicy::NoEviction,
             maxmemory_samples: 5,
@@ -139,9 +221,12 @@ pub struct Overrides {
     /// Data directory holding the WAL [default: ./data]
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Worker threads = maximum concurrent clients [default: 256]
+    /// Worker threads, each serving many clients; 0 = one per core [default: 0]
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Most clients connected at once [default: 10000]
+    #[arg(long)]
+    pub maxclients: Option<usize>,
     /// Require clients to AUTH with this password
     #[arg(long)]
     pub requirepass: Option<String>,
@@ -176,9 +261,6 @@ pub struct Overrides {
     /// volatile-lru, volatile-lfu, volatile-random, volatile-ttl [default: noeviction]
     #[arg(long, value_parser = parse_policy_flag)]
     pub maxmemory_policy: Option<EvictionPolicy>,
-    /// Most clients connected at once [default: 10000]
-    #[arg(long)]
-    pub maxclients: Option<usize>,
 }
 
 fn parse_memory_flag(s: &str) -> Result<u64, String> {
@@ -223,6 +305,9 @@ impl Config {
         if let Some(v) = o.workers {
             self.workers = v;
         }
+        if let Some(v) = o.maxclients {
+            self.maxclients = v;
+        }
         if let Some(v) = &o.requirepass {
             self.requirepass = Some(v.clone());
         }
@@ -261,10 +346,27 @@ impl Config {
         }
     }
 
+    /// The number of worker threads to start: `workers`, or one per core.
+    pub fn worker_threads(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// Rejects values the server cannot run with, naming the key.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.workers == 0 || self.workers > 65_536 {
-            bail!("workers must be between 1 and 65536 (got {})", self.workers);
+        if self.workers > MAX_WORKERS {
+            bail!(
+                "workers must be between 0 (one per core) and {MAX_WORKERS} (got {})",
+                self.workers
+            );
+        }
+        if self.maxclients == 0 || self.maxclients > MAX_CLIENTS {
+            bail!(
+                "maxclients must be between 1 and {MAX_CLIENTS} (got {})",
+                self.maxclients
+            );
         }
         if !self.shards.is_power_of_two() || self.shards > crate::store::MAX_SHARDS {
             bail!(
@@ -309,9 +411,6 @@ impl Config {
                 self.maxmemory_samples
             );
         }
-        if self.maxclients == 0 {
-            bail!("maxclients must be at least 1");
-        }
         if self.proto_max_bulk_len > i32::MAX as usize {
             bail!(
                 "proto-max-bulk-len must be at most {} (got {})",
@@ -330,8 +429,11 @@ impl Config {
             ("port", self.port.to_string()),
             ("dir", self.dir.display().to_string()),
             ("workers", self.workers.to_string()),
-            // Today each client occupies a worker, so `workers` caps it too.
-            ("maxclients", self.maxclients.min(self.workers).to_string()),
+            ("maxclients", self.maxclients.to_string()),
+            (
+                "client-output-buffer-limit",
+                self.client_output_buffer_limit.to_string(),
+            ),
             ("requirepass", self.requirepass.clone().unwrap_or_default()),
             ("loglevel", self.loglevel.clone()),
             (

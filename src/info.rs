@@ -19,7 +19,9 @@ const SECTIONS: &[&str] = &[
     "memory",
     "persistence",
     "stats",
+    "replication",
     "cpu",
+    "errorstats",
     "keyspace",
 ];
 
@@ -39,7 +41,7 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         field(&mut out, "redis_mode", "standalone");
         field(&mut out, "os", std::env::consts::OS);
         field(&mut out, "arch_bits", usize::BITS);
-        field(&mut out, "multiplexing_api", "thread-per-connection");
+        field(&mut out, "multiplexing_api", "epoll");
         field(&mut out, "process_id", std::process::id());
         field(&mut out, "tcp_port", config.port);
         field(&mut out, "uptime_in_seconds", state.stats.uptime().as_secs());
@@ -56,7 +58,7 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
                 .unwrap_or_default(),
         );
         field(&mut out, "io_threads_active", 0);
-        field(&mut out, "workers", config.workers);
+        field(&mut out, "workers", config.worker_threads());
         field(&mut out, "shards", state.store.shard_count());
     }
     if want("clients") {
@@ -66,8 +68,11 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
             "connected_clients",
             state.stats.connected_clients.load(Ordering::Relaxed),
         );
-        field(&mut out, "maxclients", config.workers);
+        field(&mut out, "cluster_connections", 0);
+        field(&mut out, "maxclients", state.runtime.maxclients());
         field(&mut out, "blocked_clients", 0);
+        field(&mut out, "tracking_clients", 0);
+        field(&mut out, "clients_in_timeout_table", 0);
     }
     if want("memory") {
         section(&mut out, "Memory");
@@ -145,6 +150,24 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         field(&mut out, "batches", summary.batches);
         field(&mut out, "batched_commands", summary.batched_commands);
         field(&mut out, "shard_lock_acquisitions", lock_acquisitions);
+        field(&mut out, "total_error_replies", summary.error_replies);
+        let rejected: u64 = summary.commands.iter().map(|c| c.rejected).sum();
+        field(&mut out, "total_rejected_calls", rejected);
+    }
+    if want("replication") {
+        section(&mut out, "Replication");
+        field(&mut out, "role", "master");
+        field(&mut out, "connected_slaves", 0);
+        field(&mut out, "master_failover_state", "no-failover");
+        field(&mut out, "master_replid", replication_id());
+        field(&mut out, "master_replid2", "0".repeat(40));
+        let offset = state.wal.as_ref().map_or(0, |w| w.stats().appended_lsn);
+        field(&mut out, "master_repl_offset", offset);
+        field(&mut out, "second_repl_offset", -1);
+        field(&mut out, "repl_backlog_active", 0);
+        field(&mut out, "repl_backlog_size", 1_048_576);
+        field(&mut out, "repl_backlog_first_byte_offset", 0);
+        field(&mut out, "repl_backlog_histlen", 0);
     }
     if want("cpu") {
         section(&mut out, "CPU");
@@ -156,18 +179,32 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         section(&mut out, "Commandstats");
         for (spec, stats) in COMMANDS.iter().zip(&summary.commands) {
             if stats.calls > 0 {
-                let mean_us = stats.latency_ns.as_ref().map_or(0.0, |h| h.mean() / 1000.0);
+                let usec = stats.total_ns / 1000;
+                let per_call = stats.total_ns as f64 / 1000.0 / stats.calls.max(1) as f64;
                 field(
                     &mut out,
                     &format!("cmdstat_{}", spec.name),
                     format!(
-                        "calls={},usec={:.0},usec_per_call={mean_us:.2},failed_calls={}",
-                        stats.calls,
-                        mean_us * stats.calls as f64,
-                        stats.errors
+                        "calls={},usec={usec},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
+                        stats.calls, stats.rejected, stats.errors
+                    ),
+                );
+            } else if stats.rejected > 0 {
+                field(
+                    &mut out,
+                    &format!("cmdstat_{}", spec.name),
+                    format!(
+                        "calls=0,usec=0,usec_per_call=0.00,rejected_calls={},failed_calls=0",
+                        stats.rejected
                     ),
                 );
             }
+        }
+    }
+    if want("errorstats") {
+        section(&mut out, "Errorstats");
+        for (code, count) in &summary.error_codes {
+            field(&mut out, &format!("errorstat_{code}"), format!("count={count}"));
         }
     }
     if want("keyspace") {
@@ -182,6 +219,18 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         }
     }
     out
+}
+
+/// A replication id for `INFO replication`: 40 hex digits, fixed for the
+/// life of the process (there are no replicas; tools only check its shape).
+fn replication_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let seed = ahash::RandomState::new();
+        (0..5u64)
+            .map(|i| format!("{:08x}", seed.hash_one(i) as u32))
+            .collect()
+    })
 }
 
 fn section(out: &mut String, name: &str) {

@@ -1,7 +1,7 @@
 //! A client session: bytes in, replies out, no sockets.
 //!
-//! The driver (today `server::connection`, one blocking worker per client)
-//! only does `read → session.run() → write(session.replies())`. Framing,
+//! The driver (`server::worker`, one readiness loop serving many clients)
+//! only does `read → session.run() → [group commit] → write(session.replies())`. Framing,
 //! batching, QUIT and protocol-error decisions, and the query-buffer limit
 //! all live here, so tests can feed any byte sequence — split anywhere,
 //! pipelined, garbage — and check the replies without a socket, and a
@@ -9,7 +9,8 @@
 
 use crate::command::{self, Args, CommandSpec, ExecScratch, Invocation};
 use crate::protocol::{ArgSource, Limits, Parsed, Parser, Protocol, ProtocolError, Replies, Style};
-use crate::state::{ClientState, ServerState};
+use crate::state::{ClientNames, ClientState, ServerState};
+use crate::wal::{Lsn, WalError};
 
 /// Smallest read: also the initial buffer size.
 const READ_CHUNK: usize = 16 * 1024;
@@ -29,6 +30,8 @@ struct Pending {
     style: Style,
     /// Looked up once here; the executor reuses it.
     spec: Option<&'static CommandSpec>,
+    /// Offset in the read buffer just past this command.
+    end: usize,
 }
 
 /// Per-client protocol state.
@@ -47,6 +50,13 @@ pub struct Session {
     inline_replies_resp: bool,
     query_buffer_limit: usize,
     worker: usize,
+    /// Stop running commands in a pass once this many reply bytes wait to be
+    /// sent; the rest stays buffered for the next pass (back-pressure).
+    output_budget: usize,
+    /// True when the buffer holds complete commands not yet run.
+    unrun_input: bool,
+    /// The names last published to the client's handle.
+    published: ClientNames,
 }
 
 impl Session {
@@ -74,6 +84,96 @@ impl Session {
             inline_replies_resp: config.inline_replies == crate::config::InlineReplies::Resp,
             query_buffer_limit: config.client_query_buffer_limit,
             worker,
+            output_budget: usize::MAX,
+            unrun_input: false,
+            published: ClientNames::default(),
+        }
+    }
+
+    /// Lets a driver that serves many clients keep replies bounded: a pass
+    /// stops running commands once `bytes` of replies are waiting.
+    pub fn set_output_budget(&mut self, bytes: usize) {
+        self.output_budget = bytes.max(1);
+    }
+
+    /// Under `fsync = always`, leaves the group commit to the driver: it calls
+    /// [`Session::pending_commit`] after a pass and [`Session::finish_commit`]
+    /// once the WAL is durable up to there, and only then sends the replies.
+    pub fn set_deferred_commit(&mut self, deferred: bool) {
+        self.scratch.set_deferred_commit(deferred);
+    }
+
+    /// The WAL position the replies written so far wait for (deferred commit).
+    pub fn pending_commit(&self) -> Option<Lsn> {
+        self.scratch.pending_commit()
+    }
+
+    /// Ends a deferred commit: on failure, the replies of the writes it
+    /// covered become the error (the writes are applied but not durable, so
+    /// they must not be acknowledged).
+    pub fn finish_commit(&mut self, result: Result<(), &WalError>) {
+        self.scratch.finish_commit(&mut self.replies, result);
+    }
+
+    /// True when complete commands are buffered but were not run (the output
+    /// budget stopped the pass): the driver runs them once output drains.
+    pub fn has_unrun_input(&self) -> bool {
+        self.unrun_input
+    }
+
+    /// Bytes of input buffered (a partial command, or commands not yet run).
+    pub fn buffered_input(&self) -> usize {
+        self.filled
+    }
+
+    /// Gives the session a read buffer to use if it has none (a driver keeps
+    /// one spare per thread, so idle clients hold no buffer at all).
+    pub fn adopt_read_buffer(&mut self, spare: &mut Vec<u8>) {
+        if self.buf.is_empty() && !spare.is_empty() {
+            std::mem::swap(&mut self.buf, spare);
+        }
+    }
+
+    /// Hands the read buffer back to the driver's spare slot when nothing is
+    /// buffered in it.
+    pub fn release_read_buffer(&mut self, spare: &mut Vec<u8>) {
+        if self.filled == 0 && spare.is_empty() && self.buf.len() <= MAX_IDLE_BUFFER {
+            std::mem::swap(&mut self.buf, spare);
+        } else if self.filled == 0 && self.buf.len() > MAX_IDLE_BUFFER {
+            self.buf = Vec::new();
+        }
+    }
+
+    /// Frees the reply buffer's memory when nothing waits to be sent.
+    pub fn shrink_idle_replies(&mut self) {
+        if self.replies.is_empty() {
+            self.replies.release();
+        }
+    }
+
+    /// Publishes what `CLIENT LIST` shows of this client to its handle: the
+    /// last command and, only when they changed, its names.
+    pub fn publish(&mut self, last_command: Option<usize>) {
+        let Some(handle) = &self.client.handle else {
+            return;
+        };
+        if let Some(index) = last_command {
+            handle.set_last_command(index);
+        }
+        handle
+            .query_buffer
+            .store(self.filled, std::sync::atomic::Ordering::Relaxed);
+        let client = &self.client;
+        if client.name != self.published.name
+            || client.lib_name != self.published.lib_name
+            || client.lib_ver != self.published.lib_ver
+        {
+            self.published = ClientNames {
+                name: client.name.clone(),
+                lib_name: client.lib_name.clone(),
+                lib_ver: client.lib_ver.clone(),
+            };
+            handle.set_names(self.published.clone());
         }
     }
 
@@ -114,6 +214,11 @@ impl Session {
         self.replies.clear();
     }
 
+    /// Forgets the first `n` reply bytes (a partial write).
+    pub fn consume_replies(&mut self, n: usize) {
+        self.replies.consume(n);
+    }
+
     /// True once the connection must close after its replies are written
     /// (QUIT, SHUTDOWN, a protocol error).
     pub fn should_close(&self) -> bool {
@@ -126,8 +231,19 @@ impl Session {
         if self.closed {
             return;
         }
-        let (consumed, error) = self.frame();
-        self.execute_pending(state);
+        if self.unrun_input {
+            self.parser.reset();
+            self.unrun_input = false;
+        }
+        let (framed, error) = self.frame();
+        let (consumed, stopped_early) = self.execute_pending(state, framed);
+        if stopped_early {
+            // Commands after `consumed` are framed but not run: frame them
+            // again next pass (the parser restarts at a command boundary).
+            self.unrun_input = true;
+            self.discard(consumed);
+            return;
+        }
         if let Some(error) = error {
             if !self.closed {
                 let style = match self.buf.get(consumed) {
@@ -182,6 +298,7 @@ impl Session {
                         arg_count: self.arg_ranges.len() - first_arg,
                         style: Style::for_request(protocol, self.inline_replies_resp),
                         spec: command::lookup(name),
+                        end: pos + len,
                     });
                     pos += len;
                 }
@@ -199,8 +316,10 @@ impl Session {
 
     /// Runs the framed commands: runs of consecutive keyed commands go to the
     /// executor together (one lock acquisition per shard, one WAL append);
-    /// anything else runs alone. Stops after QUIT or SHUTDOWN.
-    fn execute_pending(&mut self, state: &ServerState) {
+    /// anything else runs alone. Stops after QUIT or SHUTDOWN, and once the
+    /// output budget is spent. Returns how far into the buffer the commands
+    /// that ran reach (`framed` when all ran) and whether it stopped early.
+    fn execute_pending(&mut self, state: &ServerState, framed: usize) -> (usize, bool) {
         let view = ArgsView {
             buf: &self.buf[..self.filled],
             inline_bytes: &self.inline_bytes,
@@ -208,6 +327,10 @@ impl Session {
         };
         let mut i = 0;
         while i < self.pending.len() && !self.client.close_after_reply {
+            if self.replies.len() >= self.output_budget {
+                let consumed = if i == 0 { 0 } else { self.pending[i - 1].end };
+                return (consumed, true);
+            }
             if self.client.tx.in_multi() {
                 // Between MULTI and EXEC: one command at a time, queued or run.
                 let p = &self.pending[i];
@@ -253,6 +376,7 @@ impl Session {
         if self.client.close_after_reply {
             self.closed = true;
         }
+        (framed, false)
     }
 
     /// Drops the first `consumed` bytes, keeping a partial command.

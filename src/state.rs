@@ -2,9 +2,10 @@
 //! state commands may change ([`ClientState`]).
 
 use std::collections::HashMap;
-use std::net::{Shutdown as SocketShutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -40,7 +41,7 @@ impl ServerState {
         wal: Option<Arc<Wal>>,
         replay: Option<ReplayReport>,
     ) -> ServerState {
-        let workers = config.workers;
+        let workers = config.workers.max(1);
         ServerState {
             runtime: RuntimeConfig::new(&config),
             config,
@@ -75,6 +76,24 @@ pub struct ClientState {
     pub tx: crate::command::transaction::TxState,
     /// Set by QUIT/SHUTDOWN: send the pending replies, then close.
     pub close_after_reply: bool,
+    /// Table index of the last command run (`CLIENT LIST cmd=`).
+    pub last_command: Option<usize>,
+    /// `CLIENT REPLY ON|OFF|SKIP`.
+    pub reply_mode: ReplyMode,
+    /// What other threads see of this client (None in unit tests).
+    pub handle: Option<Arc<ClientHandle>>,
+}
+
+/// `CLIENT REPLY`: whether replies are sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// Suppress the reply of the next command only.
+    SkipNext,
+    /// Set while the command after `SKIP` runs; back to `On` after it.
+    Skipping,
 }
 
 impl ClientState {
@@ -90,8 +109,8 @@ impl ClientState {
 }
 
 /// The stop request: set by SIGINT/SIGTERM or SHUTDOWN, observed by the
-/// accept loop (woken by a connection to itself) and the workers (whose
-/// blocked reads are ended by shutting the read side of their sockets).
+/// accept loop (woken by a connection to itself); the listener then stops
+/// the workers.
 #[derive(Default)]
 pub struct ShutdownSignal {
     requested: AtomicBool,
@@ -127,26 +146,158 @@ impl ShutdownSignal {
     }
 }
 
-/// Sockets of connected clients, so shutdown can end their blocked reads.
+/// What every other thread may know about one connected client: the data
+/// behind `CLIENT LIST` and the switch behind `CLIENT KILL`.
+///
+/// The owning worker's [`Session`](crate::session::Session) publishes into it
+/// once per pass (a few relaxed stores; strings only when they changed), so
+/// the hot path never takes a shared lock for introspection.
+#[derive(Debug)]
+pub struct ClientHandle {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    /// Index of the worker thread that owns the connection.
+    pub worker: usize,
+    pub created: Instant,
+    /// Milliseconds since `created` of the last read or write.
+    last_active_ms: AtomicU64,
+    /// Command table index + 1 of the last command run (0 = none yet).
+    last_command: AtomicUsize,
+    /// Unparsed input and unsent output, in bytes (`qbuf`, `omem`).
+    pub query_buffer: AtomicUsize,
+    pub output_buffer: AtomicUsize,
+    /// Database and RESP version as last published by the session.
+    pub db: AtomicUsize,
+    pub resp: AtomicUsize,
+    /// Commands queued in MULTI (-1 outside a transaction) and keys WATCHed.
+    pub multi: std::sync::atomic::AtomicI64,
+    pub watch: AtomicUsize,
+    names: Mutex<ClientNames>,
+    killed: AtomicBool,
+}
+
+/// The strings of a client that `CLIENT SETNAME`/`SETINFO`/`HELLO` change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientNames {
+    pub name: Option<Vec<u8>>,
+    pub lib_name: Option<Vec<u8>>,
+    pub lib_ver: Option<Vec<u8>>,
+}
+
+impl ClientHandle {
+    /// A handle for a client that just connected.
+    pub fn new(id: u64, addr: String, laddr: String, fd: i32, worker: usize) -> ClientHandle {
+        ClientHandle {
+            id,
+            addr,
+            laddr,
+            fd,
+            worker,
+            created: Instant::now(),
+            last_active_ms: AtomicU64::new(0),
+            last_command: AtomicUsize::new(0),
+            query_buffer: AtomicUsize::new(0),
+            output_buffer: AtomicUsize::new(0),
+            db: AtomicUsize::new(0),
+            resp: AtomicUsize::new(2),
+            multi: std::sync::atomic::AtomicI64::new(-1),
+            watch: AtomicUsize::new(0),
+            names: Mutex::new(ClientNames::default()),
+            killed: AtomicBool::new(false),
+        }
+    }
+
+    /// Records activity now (a read or a write made progress).
+    pub fn touch(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.created).as_millis() as u64;
+        self.last_active_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long the client has been idle.
+    pub fn idle(&self, now: Instant) -> Duration {
+        let active = self.created + Duration::from_millis(self.last_active_ms.load(Ordering::Relaxed));
+        now.saturating_duration_since(active)
+    }
+
+    /// Records the last command run (its table index).
+    pub fn set_last_command(&self, index: usize) {
+        self.last_command.store(index + 1, Ordering::Relaxed);
+    }
+
+    /// The table index of the last command run, if any.
+    pub fn last_command(&self) -> Option<usize> {
+        self.last_command.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    /// The published names.
+    pub fn names(&self) -> ClientNames {
+        self.names.lock().clone()
+    }
+
+    /// Publishes changed names.
+    pub fn set_names(&self, names: ClientNames) {
+        *self.names.lock() = names;
+    }
+
+    /// True once `CLIENT KILL` chose this client.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+}
+
+/// Tells a worker that one of its clients was killed (wakes its poller).
+pub type KillNotifier = Box<dyn Fn(u64) + Send + Sync>;
+
+/// Every connected client, by id: `CLIENT LIST`, `CLIENT KILL`, and the
+/// count behind `maxclients`.
 #[derive(Default)]
-pub struct ClientRegistry(Mutex<HashMap<u64, TcpStream>>);
+pub struct ClientRegistry {
+    clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
+    notifiers: OnceLock<Vec<KillNotifier>>,
+}
 
 impl ClientRegistry {
-    /// Registers a client's socket (a `try_clone` of it).
-    pub fn add(&self, id: u64, stream: TcpStream) {
-        self.0.lock().insert(id, stream);
+    /// Installs one kill notifier per worker (once, at start).
+    pub fn set_notifiers(&self, notifiers: Vec<KillNotifier>) {
+        let _ = self.notifiers.set(notifiers);
+    }
+
+    /// Registers a connected client.
+    pub fn add(&self, handle: Arc<ClientHandle>) {
+        self.clients.lock().insert(handle.id, handle);
     }
 
     /// Forgets a disconnected client.
     pub fn remove(&self, id: u64) {
-        self.0.lock().remove(&id);
+        self.clients.lock().remove(&id);
     }
 
-    /// Shuts the read side of every client socket: each worker finishes the
-    /// command in hand, sends its replies, sees end-of-file and exits.
-    pub fn close_reads(&self) {
-        for stream in self.0.lock().values() {
-            let _ = stream.shutdown(SocketShutdown::Read);
+    /// Number of registered clients.
+    pub fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    /// True when no client is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every client, ordered by id (as `CLIENT LIST` prints them).
+    pub fn snapshot(&self) -> Vec<Arc<ClientHandle>> {
+        let mut all: Vec<_> = self.clients.lock().values().cloned().collect();
+        all.sort_by_key(|h| h.id);
+        all
+    }
+
+    /// Marks `handle` killed and asks its worker to close the connection.
+    pub fn kill(&self, handle: &ClientHandle) {
+        if handle.killed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(notify) = self.notifiers.get().and_then(|n| n.get(handle.worker)) {
+            notify(handle.id);
         }
     }
 }

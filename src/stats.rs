@@ -19,6 +19,10 @@ const MAX_LATENCY_NS: u64 = 60_000_000_000;
 pub struct CommandStats {
     pub calls: u64,
     pub errors: u64,
+    /// Refused before the handler ran (arity, auth, write gate): Redis's `rejected_calls`.
+    pub rejected: u64,
+    /// Total time spent in the handler (`usec` of `INFO commandstats`).
+    pub total_ns: u64,
     pub latency_ns: Histogram<u64>,
 }
 
@@ -27,6 +31,8 @@ impl CommandStats {
         Some(CommandStats {
             calls: 0,
             errors: 0,
+            rejected: 0,
+            total_ns: 0,
             latency_ns: Histogram::new_with_bounds(1, MAX_LATENCY_NS, 2).ok()?,
         })
     }
@@ -40,6 +46,27 @@ pub struct WorkerCounters {
     pub keyspace_misses: u64,
     pub batches: u64,
     pub batched_commands: u64,
+    /// Error replies by their first word (`ERR`, `WRONGTYPE`, …).
+    pub error_codes: Vec<(String, u64)>,
+    pub error_replies: u64,
+}
+
+/// Most distinct error codes tracked, as Redis's errorstats (128): beyond
+/// it, new codes are only counted in the total.
+const MAX_ERROR_CODES: usize = 128;
+
+impl WorkerCounters {
+    /// The figures of command `index`, allocated on first use.
+    fn command(&mut self, index: usize) -> Option<&mut CommandStats> {
+        if self.commands.len() <= index {
+            self.commands.resize_with(index + 1, || None);
+        }
+        let slot = &mut self.commands[index];
+        if slot.is_none() {
+            *slot = CommandStats::new().map(Box::new);
+        }
+        slot.as_deref_mut()
+    }
 }
 
 /// One worker's slot.
@@ -53,18 +80,31 @@ impl WorkerStats {
         let mut counters = self.0.lock();
         counters.keyspace_hits += hits;
         counters.keyspace_misses += misses;
-        if counters.commands.len() <= command {
-            counters.commands.resize_with(command + 1, || None);
-        }
-        let slot = &mut counters.commands[command];
-        if slot.is_none() {
-            *slot = CommandStats::new().map(Box::new);
-        }
-        if let Some(stats) = slot {
+        if let Some(stats) = counters.command(command) {
             stats.calls += 1;
             stats.errors += u64::from(failed);
             let ns = (elapsed.as_nanos() as u64).clamp(1, MAX_LATENCY_NS);
+            stats.total_ns += ns;
             let _ = stats.latency_ns.record(ns);
+        }
+    }
+
+    /// Records a call refused before its handler ran.
+    pub fn rejected(&self, command: usize) {
+        if let Some(stats) = self.0.lock().command(command) {
+            stats.rejected += 1;
+        }
+    }
+
+    /// Records an error reply by its code (the first word of `message`).
+    pub fn error_reply(&self, message: &str) {
+        let code = message.split(' ').next().unwrap_or("ERR");
+        let mut counters = self.0.lock();
+        counters.error_replies += 1;
+        if let Some(entry) = counters.error_codes.iter_mut().find(|(c, _)| c == code) {
+            entry.1 += 1;
+        } else if counters.error_codes.len() < MAX_ERROR_CODES {
+            counters.error_codes.push((code.to_string(), 1));
         }
     }
 
@@ -89,6 +129,8 @@ pub struct Stats {
 pub struct CommandSummary {
     pub calls: u64,
     pub errors: u64,
+    pub rejected: u64,
+    pub total_ns: u64,
     pub latency_ns: Option<Histogram<u64>>,
 }
 
@@ -99,6 +141,9 @@ pub struct Summary {
     pub keyspace_misses: u64,
     pub batches: u64,
     pub batched_commands: u64,
+    /// Error replies by code, sorted by code.
+    pub error_codes: Vec<(String, u64)>,
+    pub error_replies: u64,
 }
 
 impl Stats {
@@ -125,6 +170,8 @@ impl Stats {
                 .map(|_| CommandSummary {
                     calls: 0,
                     errors: 0,
+                    rejected: 0,
+                    total_ns: 0,
                     latency_ns: None,
                 })
                 .collect(),
@@ -132,6 +179,8 @@ impl Stats {
             keyspace_misses: 0,
             batches: 0,
             batched_commands: 0,
+            error_codes: Vec::new(),
+            error_replies: 0,
         };
         for worker in self.workers.iter() {
             let counters = worker.0.lock();
@@ -139,12 +188,21 @@ impl Stats {
             summary.keyspace_misses += counters.keyspace_misses;
             summary.batches += counters.batches;
             summary.batched_commands += counters.batched_commands;
+            summary.error_replies += counters.error_replies;
+            for (code, count) in &counters.error_codes {
+                match summary.error_codes.iter_mut().find(|(c, _)| c == code) {
+                    Some(entry) => entry.1 += count,
+                    None => summary.error_codes.push((code.clone(), *count)),
+                }
+            }
             for (i, stats) in counters.commands.iter().enumerate() {
                 let (Some(stats), Some(merged)) = (stats, summary.commands.get_mut(i)) else {
                     continue;
                 };
                 merged.calls += stats.calls;
                 merged.errors += stats.errors;
+                merged.rejected += stats.rejected;
+                merged.total_ns += stats.total_ns;
                 match &mut merged.latency_ns {
                     Some(h) => {
                         let _ = h.add(&stats.latency_ns);
@@ -153,6 +211,7 @@ impl Stats {
                 }
             }
         }
+        summary.error_codes.sort();
         summary
     }
 

@@ -17,6 +17,7 @@
 //! replies are released after the batch is applied — never before.
 
 mod args;
+mod client;
 mod config;
 mod error;
 mod hash;
@@ -35,9 +36,9 @@ pub use error::{CommandError, CommandResult};
 pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
 
 use crate::protocol::{Replies, Style};
-use crate::state::{ClientState, ServerState};
+use crate::state::{ClientState, ReplyMode, ServerState};
 use crate::store::{Locked, ShardMap, ShardSet};
-use crate::wal::{HashFields, Record, RecordKind, FRAME_HEADER_LEN};
+use crate::wal::{HashFields, Lsn, Record, RecordKind, WalError, FRAME_HEADER_LEN};
 
 /// The most commands run under one set of shard locks: bounds how long a
 /// pipelining client can hold shards other clients are waiting for.
@@ -168,6 +169,54 @@ pub struct ExecScratch {
     /// An `EXEC`'s records wrapped as one transaction frame.
     framed: Vec<u8>,
     admitted: Vec<Result<&'static CommandSpec, CommandError>>,
+    /// Leave `fsync = always` commits to the driver (one per poll pass).
+    deferred: bool,
+    /// Highest WAL position a deferred commit must cover.
+    commit_lsn: Option<Lsn>,
+    /// Reply ranges of write batches awaiting the deferred commit.
+    uncommitted: Vec<UncommittedBatch>,
+    /// Styles of the replies in `uncommitted` (to rewrite them as errors).
+    styles: Vec<Style>,
+}
+
+/// The replies of one write batch that a deferred commit must cover.
+struct UncommittedBatch {
+    replies: std::ops::Range<usize>,
+    styles: std::ops::Range<usize>,
+}
+
+impl ExecScratch {
+    /// See [`crate::session::Session::set_deferred_commit`].
+    pub fn set_deferred_commit(&mut self, deferred: bool) {
+        self.deferred = deferred;
+    }
+
+    /// The WAL position replies are waiting for, if any.
+    pub fn pending_commit(&self) -> Option<Lsn> {
+        self.commit_lsn
+    }
+
+    /// Ends the deferred commit; on failure every reply of the covered write
+    /// batches becomes the error, so nothing unsynced is acknowledged.
+    pub fn finish_commit(&mut self, out: &mut Replies, result: Result<(), &WalError>) {
+        if let Err(e) = result {
+            let message = e.to_string();
+            let old = out.take_bytes();
+            let mut copied = 0;
+            for batch in &self.uncommitted {
+                out.raw(&old[copied..batch.replies.start]);
+                for &style in &self.styles[batch.styles.clone()] {
+                    out.set_style(style);
+                    out.error(&message);
+                }
+                copied = batch.replies.end;
+            }
+            out.raw(&old[copied..]);
+        }
+        self.commit_lsn = None;
+        self.uncommitted.clear();
+        self.styles.clear();
+    }
 }
 
 /// Checks that must pass before a handler runs, in Redis's order.
@@ -262,10 +311,12 @@ pub fn execute<'a>(
     let mut wrote = false;
     // One clock read per batch: expiry decisions inside a batch share "now".
     let now = crate::store::now_ms();
+    let styles_start = scratch.styles.len();
     for (cmd, admitted) in commands.clone().zip(scratch.admitted.drain(..)) {
         let t0 = Instant::now();
         out.set_style(cmd.style.with_resp3(client.resp3));
         let mark = out.len();
+        let mode_before = client.reply_mode;
         let (recorded, result) = match admitted {
             Ok(spec) => {
                 wrote |= spec.flags.write;
@@ -290,13 +341,31 @@ pub fn execute<'a>(
         };
         if let Err(e) = &result {
             out.truncate(mark);
-            out.error(&e.to_string());
+            let message = e.to_string();
+            stats.error_reply(&message);
+            out.error(&message);
         }
-        if let Some((index, hits, misses)) = recorded {
-            stats.record(index, t0.elapsed() + lock_wait, result.is_err(), hits, misses);
+        match recorded {
+            Some((index, hits, misses)) => {
+                stats.record(index, t0.elapsed() + lock_wait, result.is_err(), hits, misses);
+                client.last_command = Some(index);
+            }
+            None => {
+                if let Some(spec) = cmd.spec {
+                    stats.rejected(spec.index());
+                }
+            }
+        }
+        if apply_reply_mode(client, mode_before) {
+            out.truncate(mark);
+        } else if scratch.deferred {
+            scratch.styles.push(cmd.style);
         }
     }
     // Log while the shards are still locked: per-key WAL order = memory order.
+    if state.wal.is_none() || scratch.records.is_empty() {
+        scratch.styles.truncate(styles_start);
+    }
     let lsn = match (&state.wal, scratch.records.is_empty()) {
         (Some(wal), false) => Some(wal.append(&scratch.records)),
         _ => None,
@@ -306,6 +375,15 @@ pub fn execute<'a>(
         stats.batch(count as u64);
     }
     if let (Some(wal), Some(lsn)) = (&state.wal, lsn) {
+        if wrote && scratch.deferred && wal.config().fsync == crate::wal::FsyncPolicy::Always {
+            scratch.commit_lsn = Some(scratch.commit_lsn.map_or(lsn, |l| l.max(lsn)));
+            scratch.uncommitted.push(UncommittedBatch {
+                replies: reply_start..out.len(),
+                styles: styles_start..scratch.styles.len(),
+            });
+            return;
+        }
+        scratch.styles.truncate(styles_start);
         if wrote {
             if let Err(e) = wal.commit(lsn) {
                 // The writes are applied in memory but not durable: do not say OK.
@@ -318,6 +396,18 @@ pub fn execute<'a>(
             }
         }
     }
+}
+
+/// Applies `CLIENT REPLY` after a command ran; returns true when its reply
+/// must be dropped. `mode_before` is the mode the command started in.
+fn apply_reply_mode(client: &mut ClientState, mode_before: ReplyMode) -> bool {
+    let suppress = client.reply_mode != ReplyMode::On;
+    client.reply_mode = match (mode_before, client.reply_mode) {
+        (_, ReplyMode::SkipNext) => ReplyMode::Skipping,
+        (ReplyMode::Skipping, ReplyMode::Skipping) => ReplyMode::On,
+        (_, mode) => mode,
+    };
+    suppress
 }
 
 /// Parses an integer argument (`ERR value is not an integer or out of range`).

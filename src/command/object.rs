@@ -3,7 +3,7 @@
 //! `LOOKUP_NOTOUCH`); TOUCH is nothing else.
 
 use super::{locate, CommandError, CommandResult, Ctx};
-use crate::store::{evict, ShardMap, Slot, ValueRef};
+use crate::store::{evict, Entry, ShardMap, ValueRef};
 
 /// TOUCH key [key ...]: how many of the keys exist; each one is marked accessed.
 pub fn touch(c: &mut Ctx<'_, '_>) -> CommandResult {
@@ -17,7 +17,7 @@ pub fn touch(c: &mut Ctx<'_, '_>) -> CommandResult {
 }
 
 /// The live entry for the key argument at `index`, without touching it.
-fn peek<'m>(map: &'m ShardMap, hash: u64, key: &[u8], now: u64) -> Option<&'m Slot> {
+fn peek<'m>(map: &'m ShardMap, hash: u64, key: &[u8], now: u64) -> Option<Entry<'m>> {
     map.get_raw(hash, key).filter(|s| !s.is_expired(now))
 }
 
@@ -157,7 +157,7 @@ pub fn memory(c: &mut Ctx<'_, '_>) -> CommandResult {
     let (map, hash) = locate(&mut c.db, key)?;
     match peek(map, hash, key, now) {
         Some(slot) => {
-            let bytes = ShardMap::footprint(slot);
+            let bytes = slot.footprint();
             c.out.int(bytes as i64);
         }
         None => c.out.nil(),

@@ -1,5 +1,5 @@
 //! Connection and server commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO,
-//! CLIENT, CONFIG, COMMAND, INFO, STATS, HELP, SHUTDOWN, FLUSH, COMPACT, TIME.
+//! CONFIG, COMMAND, INFO, STATS, HELP, SHUTDOWN, FLUSH, COMPACT, TIME.
 
 use std::fmt::Write as _;
 
@@ -165,66 +165,10 @@ fn validate_name(name: &[u8]) -> CommandResult {
     Ok(())
 }
 
-fn set_name(c: &mut Ctx<'_, '_>, name: &[u8]) -> CommandResult {
+pub(super) fn set_name(c: &mut Ctx<'_, '_>, name: &[u8]) -> CommandResult {
     validate_name(name)?;
     c.client.name = (!name.is_empty()).then(|| name.to_vec());
     Ok(())
-}
-
-/// CLIENT SETNAME|GETNAME|ID|SETINFO|INFO
-pub fn client(c: &mut Ctx<'_, '_>) -> CommandResult {
-    let sub = c.args.get(1);
-    let argc = c.args.len();
-    if is(sub, "setname") && argc == 3 {
-        set_name(c, c.args.get(2))?;
-        c.out.ok();
-    } else if is(sub, "getname") && argc == 2 {
-        c.out.bulk_or_nil(c.client.name.as_deref());
-    } else if is(sub, "id") && argc == 2 {
-        c.out.int(c.client.id as i64);
-    } else if is(sub, "setinfo") && argc == 4 {
-        let value = Some(c.args.get(3).to_vec());
-        if is(c.args.get(2), "lib-name") {
-            c.client.lib_name = value;
-        } else if is(c.args.get(2), "lib-ver") {
-            c.client.lib_ver = value;
-        } else {
-            return Err(CommandError::Other(format!(
-                "ERR Unrecognized option '{}'",
-                String::from_utf8_lossy(c.args.get(2))
-            )));
-        }
-        c.out.ok();
-    } else if is(sub, "info") && argc == 2 {
-        let text = client_line(c);
-        c.out.verbatim(text.as_bytes());
-    } else {
-        return Err(CommandError::UnknownSubcommand {
-            sub: String::from_utf8_lossy(sub).into_owned(),
-            command: "CLIENT".into(),
-        });
-    }
-    Ok(())
-}
-
-fn client_line(c: &Ctx<'_, '_>) -> String {
-    let lossy = |v: &Option<Vec<u8>>| {
-        v.as_deref()
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default()
-            .into_owned()
-    };
-    format!(
-        "id={} addr={} name={} db=0 multi={} watch={} resp={} lib-name={} lib-ver={}\n",
-        c.client.id,
-        c.client.addr,
-        lossy(&c.client.name),
-        c.client.tx.queued().map_or(-1, |n| n as i64),
-        c.client.tx.watched(),
-        c.client.resp_version(),
-        lossy(&c.client.lib_name),
-        lossy(&c.client.lib_ver)
-    )
 }
 
 fn key_positions(spec: &CommandSpec) -> (i64, i64, i64) {

@@ -4,7 +4,7 @@
 //! the absolute expiry time.
 
 use super::{int_arg, is, locate, CommandError, CommandResult, Ctx};
-use crate::store::{ShardMap, Slot, ValueKind};
+use crate::store::{Entry, ShardMap, ValueKind};
 use crate::wal::Record;
 
 /// GET key
@@ -18,7 +18,7 @@ fn live_string<'m>(
     hash: u64,
     key: &[u8],
     now: u64,
-) -> Result<Option<&'m Slot>, CommandError> {
+) -> Result<Option<Entry<'m>>, CommandError> {
     match map.get_live(hash, key, now).0 {
         Some(slot) if slot.kind() != ValueKind::String => Err(CommandError::WrongType),
         other => Ok(other),

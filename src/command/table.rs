@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{config, hash, keys, object, server, strings, transaction, CommandResult, Ctx};
+use super::{client, config, hash, keys, object, server, strings, transaction, CommandResult, Ctx};
 
 /// Properties the executor checks before a handler runs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -230,7 +230,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("select", 2, R, None, server::select, "0", "Select database 0 (the only one)"),
     cmd!("auth", -2, NA, None, server::auth, "[username] password", "Authenticate"),
     cmd!("hello", -1, NA, None, server::hello, "[2|3 [AUTH user pass] [SETNAME name]]", "Handshake: choose RESP2 or RESP3, authenticate, name the connection"),
-    cmd!("client", -2, R, None, server::client, "SETNAME|GETNAME|ID|SETINFO|INFO ...", "Connection properties"),
+    cmd!("client", -2, R, None, client::client, "ID|INFO|LIST|KILL|SETNAME|GETNAME|SETINFO|REPLY|NO-EVICT|NO-TOUCH ...", "Connection properties and introspection"),
     cmd!("config", -2, A, None, config::config, "GET pattern ...|SET name value ...|RESETSTAT|REWRITE", "Read and change configuration"),
     cmd!("command", -1, R, None, server::command, "[COUNT|DOCS|INFO ...]", "Command table introspection"),
     cmd!("info", -1, R, None, server::info, "[section ...]", "Server information"),

@@ -162,6 +162,13 @@ impl Parser {
         &self.scratch
     }
 
+    /// Forgets a partly parsed command, so the next [`Parser::parse`] starts
+    /// afresh at a command boundary (used when the session re-frames input it
+    /// had framed but not yet run).
+    pub fn reset(&mut self) {
+        self.partial = None;
+    }
+
     /// True while a multibulk is partly parsed (its bytes must stay buffered).
     pub fn in_progress(&self) -> bool {
         self.partial.is_some()

@@ -92,7 +92,7 @@ pub struct Replies {
 impl Default for Replies {
     fn default() -> Self {
         Replies {
-            buf: Vec::with_capacity(16 * 1024),
+            buf: Vec::new(),
             style: Style::Resp,
             frames: Vec::new(),
         }
@@ -132,6 +132,32 @@ impl Replies {
         if self.buf.capacity() > MAX_RETAINED_CAPACITY {
             self.buf.shrink_to(16 * 1024);
         }
+    }
+
+    /// Frees the buffer's memory (an idle connection keeps none).
+    pub fn release(&mut self) {
+        self.buf = Vec::new();
+        self.frames = Vec::new();
+    }
+
+    /// Drops the first `n` bytes (written to the socket), keeping the rest.
+    pub fn consume(&mut self, n: usize) {
+        if n >= self.buf.len() {
+            self.clear();
+        } else {
+            self.buf.drain(..n);
+        }
+    }
+
+    /// Takes the encoded bytes out, leaving the buffer empty.
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        self.frames.clear();
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Appends bytes that are already encoded (e.g. from [`Replies::take_bytes`]).
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
     }
 
     /// Removes everything written since `mark` (a previous [`Replies::len`]).

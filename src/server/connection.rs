@@ -1,67 +1,118 @@
-//! The blocking driver around a [`Session`]: read, run, write, repeat.
+//! One client connection inside a worker: a non-blocking socket, the
+//! [`Session`] that turns its bytes into replies, and the bookkeeping the
+//! worker's loop needs (unsent output, back-pressure, limits).
 //!
 //! It owns the socket and nothing else: every protocol decision is the
-//! session's. All replies produced by one read are written with one
-//! `write_all`, so a pipelined burst costs one system call each way.
+//! session's. Replies stay in the session's buffer until the socket takes
+//! them (what a partial write took is dropped from the front).
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
 
 use crate::session::Session;
-use crate::state::{ClientState, ServerState};
+use crate::state::ClientHandle;
 
-/// How long a client that does not read its replies may block a worker
-/// before it is disconnected (Redis's answer is its output-buffer limit).
-pub const SLOW_CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// What one read brought.
+pub enum ReadOutcome {
+    /// `n` bytes; `filled` when they filled the space offered (more may wait).
+    Data { filled: bool },
+    /// Nothing to read now.
+    Empty,
+    /// The peer closed its side, or the socket failed.
+    Closed,
+}
 
-/// Serves one client until it disconnects, QUITs, errs or the server stops.
-pub fn serve(state: &ServerState, mut stream: TcpStream, worker: usize) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(SLOW_CLIENT_WRITE_TIMEOUT));
-    let timeout = state.runtime.timeout();
-    if timeout > 0 {
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(timeout)));
+/// A client served by a worker.
+pub struct Connection {
+    pub stream: TcpStream,
+    pub session: Session,
+    pub handle: Arc<ClientHandle>,
+    /// In the worker's ready queue.
+    pub queued: bool,
+    /// In the worker's list of connections to commit and flush this pass.
+    pub touched: bool,
+    /// Input may be waiting that was not read (the last read filled its
+    /// buffer, or the client was paused by back-pressure).
+    pub more_input: bool,
+    /// The poller reported a hang-up: read until end of file.
+    pub peer_closed: bool,
+    /// The peer closed its side (or the socket failed): read no more.
+    pub eof: bool,
+    /// Close once the unsent replies are written (QUIT, EOF, protocol error).
+    pub closing: bool,
+    /// Since when unsent output has been above the soft limit.
+    pub over_soft_limit_since: Option<Instant>,
+}
+
+impl Connection {
+    /// Wraps an accepted socket.
+    pub fn new(stream: TcpStream, session: Session, handle: Arc<ClientHandle>) -> Connection {
+        Connection {
+            stream,
+            session,
+            handle,
+            queued: false,
+            touched: false,
+            more_input: true,
+            peer_closed: false,
+            eof: false,
+            closing: false,
+            over_soft_limit_since: None,
+        }
     }
-    let id = state.next_client_id();
-    let addr = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    if let Ok(clone) = stream.try_clone() {
-        state.clients.add(id, clone);
+
+    /// Reply bytes not yet written to the socket.
+    pub fn unsent(&self) -> usize {
+        self.session.replies().len()
     }
-    state.stats.client_connected();
-    tracing::debug!(id, %addr, worker, "client connected");
-    let client = ClientState {
-        id,
-        addr,
-        ..ClientState::default()
-    };
-    let mut session = Session::new(state, client, worker);
-    while !state.shutdown.is_requested() {
-        let n = match stream.read(session.read_buf()) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => {
-                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-                    tracing::debug!(id, "closing idle client (timeout)");
+
+    /// One read into the session's buffer (borrowing the worker's spare
+    /// buffer when the session holds none).
+    pub fn read(&mut self, spare: &mut Vec<u8>) -> ReadOutcome {
+        self.session.adopt_read_buffer(spare);
+        loop {
+            let space = self.session.read_buf();
+            let offered = space.len();
+            match self.stream.read(space) {
+                Ok(0) => return ReadOutcome::Closed,
+                Ok(n) => {
+                    self.session.commit_read(n);
+                    return ReadOutcome::Data { filled: n == offered };
                 }
-                break;
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return ReadOutcome::Empty,
+                Err(e) => {
+                    tracing::debug!(id = self.handle.id, "read failed: {e}");
+                    return ReadOutcome::Closed;
+                }
             }
-        };
-        session.commit_read(n);
-        session.run(state);
-        if !session.replies().is_empty() {
-            if let Err(e) = stream.write_all(session.replies()) {
-                tracing::debug!(id, "write failed: {e}");
-                break;
-            }
-            session.clear_replies();
-        }
-        if session.should_close() {
-            break;
         }
     }
-    state.clients.remove(id);
-    state.stats.client_disconnected();
-    tracing::debug!(id, "client disconnected");
+
+    /// Writes as much unsent output as the socket takes. Returns false if
+    /// the socket failed (the connection must close).
+    pub fn flush(&mut self) -> bool {
+        let mut sent = 0;
+        while sent < self.session.replies().len() {
+            match self.stream.write(&self.session.replies()[sent..]) {
+                Ok(0) => return false,
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!(id = self.handle.id, "write failed: {e}");
+                    return false;
+                }
+            }
+        }
+        if sent > 0 {
+            self.session.consume_replies(sent);
+        }
+        self.handle.output_buffer.store(self.unsent(), Ordering::Relaxed);
+        true
+    }
 }

@@ -2,16 +2,19 @@
 //! and an orderly shutdown.
 //!
 //! ```text
-//! main thread   TcpListener::accept (blocking) ──try_submit──▶ pool (N workers)
-//! kv-worker-i   connection::serve: read → Session::run → write, one client at a time
+//! main thread   TcpListener::accept (blocking) ──submit──▶ a worker's inbox + waker
+//! kv-worker-i   worker::Worker::run: one epoll loop over many connections;
+//!               per pass: read → Session::run → group commit → write
 //! kv-expire     active expiry cycle, 10×/s
 //! kv-signals    SIGINT/SIGTERM → ShutdownSignal::request
 //! WAL threads   flusher (every flush-interval-ms), compaction (on demand)
 //! ```
 
 pub mod connection;
+mod fd_limit;
 pub mod pool;
 mod replay;
+pub mod worker;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -26,11 +29,7 @@ use crate::state::ServerState;
 use crate::store::{Hash, Store, ValueRef};
 use crate::wal::{HashFields, Record, RecordKind, SnapshotSource, Wal, WalConfig};
 
-/// Worker stack size: handlers neither recurse nor keep big frames, and 256
-/// workers × 256 KiB of mostly untouched stack is cheap.
-const WORKER_STACK: usize = 256 * 1024;
-
-/// The reply to a client that arrives when every worker is busy.
+/// The reply to a client beyond `maxclients`.
 const MAX_CLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
 
 /// Lets the WAL snapshot the store one shard at a time during compaction.
@@ -132,7 +131,8 @@ fn recover(
 }
 
 /// Runs the server until SIGINT/SIGTERM or SHUTDOWN; returns after a clean stop.
-pub fn run(config: Config) -> anyhow::Result<()> {
+pub fn run(mut config: Config) -> anyhow::Result<()> {
+    config.maxclients = fd_limit::fit_maxclients(config.maxclients);
     let store = Arc::new(Store::new(config.shards));
     store
         .hash_limits()
@@ -148,16 +148,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     spawn_signal_thread(Arc::clone(&state))?;
     let stop_expiry = Arc::new(AtomicBool::new(false));
     let expiry = crate::store::spawn_expiry_thread(Arc::clone(&store), Arc::clone(&stop_expiry))?;
-    let handler_state = Arc::clone(&state);
-    let pool = pool::ThreadPool::new(
-        state.config.workers,
-        WORKER_STACK,
-        Arc::new(move |worker, socket| connection::serve(&handler_state, socket, worker)),
-    )
-    .context("cannot start worker threads")?;
+    let workers = state.config.worker_threads();
+    let pool = pool::WorkerPool::start(workers, &state).context("cannot start worker threads")?;
 
     tracing::info!(
-        workers = state.config.workers,
+        workers,
+        maxclients = state.runtime.maxclients(),
         shards = store.shard_count(),
         wal = state.wal.is_some(),
         "ready to accept connections on {addr}"
@@ -166,8 +162,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 
     tracing::info!("shutting down: no new clients; finishing commands in flight");
     drop(listener);
-    state.clients.close_reads();
-    pool.join();
+    pool.stop();
     stop_expiry.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = expiry.join();
     if let Some(wal) = &state.wal {
@@ -177,7 +172,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn accept_loop(listener: &TcpListener, pool: &pool::ThreadPool, state: &ServerState) {
+fn accept_loop(listener: &TcpListener, pool: &pool::WorkerPool, state: &ServerState) {
     for incoming in listener.incoming() {
         if state.shutdown.is_requested() {
             break;
@@ -191,10 +186,21 @@ fn accept_loop(listener: &TcpListener, pool: &pool::ThreadPool, state: &ServerSt
                 continue;
             }
         };
-        if let Err(socket) = pool.try_submit(socket) {
+        let connected = state
+            .stats
+            .connected_clients
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if connected >= state.runtime.maxclients() {
             state.stats.client_rejected();
             reject(socket);
+            continue;
         }
+        if let Err(e) = socket.set_nonblocking(true) {
+            tracing::warn!("cannot make a client socket non-blocking: {e}");
+            continue;
+        }
+        state.stats.client_connected();
+        pool.submit(state.next_client_id(), socket);
     }
 }
 

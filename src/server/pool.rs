@@ -1,110 +1,135 @@
-//! The fixed worker pool: a `parking_lot::Mutex<VecDeque<TcpStream>>` plus a
-//! `Condvar`, written out rather than borrowed from an executor crate.
+//! The fixed worker pool and the hand-off from the listener.
 //!
-//! A worker owns one client for as long as it stays connected, so the pool
-//! size is the client limit. [`ThreadPool::try_submit`] therefore never
-//! queues behind busy workers: it hands the socket over only if a worker is
-//! idle (idle workers outnumber queued sockets) and otherwise gives it back,
-//! so the accept loop can answer `-ERR max number of clients reached` at
-//! once instead of letting the client hang.
+//! memcached's shape: the listener thread accepts, picks a worker, pushes the
+//! socket onto that worker's `parking_lot::Mutex<VecDeque<TcpStream>>` and
+//! wakes it. A worker sleeps in `epoll_wait`, where a `Condvar` cannot reach
+//! it, so the wake-up is a [`mio::Waker`] (an eventfd registered in the
+//! worker's poller). Kill requests from `CLIENT KILL` travel the same way.
+//!
+//! Sockets go to the worker with the fewest clients (ties: round robin).
+//! `docs/architecture.md` compares this with plain round robin and with a
+//! shared queue of ready connections.
 
 use std::collections::VecDeque;
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use parking_lot::{Condvar, Mutex};
+use mio::{Poll, Token, Waker};
+use parking_lot::Mutex;
 
-/// What a worker does with a socket: `(worker index, socket)`.
-pub type Handler = Arc<dyn Fn(usize, TcpStream) + Send + Sync>;
+use super::worker::Worker;
+use crate::state::{KillNotifier, ServerState};
 
-struct Queue {
-    sockets: VecDeque<TcpStream>,
-    idle: usize,
-    stopping: bool,
+/// The poller token of a worker's waker (connections use slab indices).
+pub const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// Worker thread stack size: handlers neither recurse nor keep big frames.
+const WORKER_STACK: usize = 2 * 1024 * 1024;
+
+/// What the listener and `CLIENT KILL` leave for a worker.
+#[derive(Default)]
+pub struct InboxQueue {
+    /// Accepted sockets with the client id the listener gave them (ids follow accept order).
+    pub sockets: VecDeque<(u64, TcpStream)>,
+    pub kills: Vec<u64>,
+    pub stopping: bool,
 }
 
-struct Shared {
-    queue: Mutex<Queue>,
-    available: Condvar,
+/// One worker's mailbox: a queue under a mutex and the waker of its poller.
+pub struct Inbox {
+    queue: Mutex<InboxQueue>,
+    waker: Waker,
+    /// Clients this worker serves (for least-loaded placement).
+    pub clients: AtomicUsize,
 }
 
-/// N threads serving sockets handed over by the accept loop.
-pub struct ThreadPool {
-    shared: Arc<Shared>,
-    workers: Vec<JoinHandle<()>>,
+impl Inbox {
+    /// Takes everything queued for the worker.
+    pub fn take(&self, into: &mut InboxQueue) {
+        let mut queue = self.queue.lock();
+        into.sockets.append(&mut queue.sockets);
+        into.kills.append(&mut queue.kills);
+        into.stopping |= queue.stopping;
+    }
+
+    fn push(&self, change: impl FnOnce(&mut InboxQueue)) {
+        change(&mut self.queue.lock());
+        if let Err(e) = self.waker.wake() {
+            tracing::error!("cannot wake a worker: {e}");
+        }
+    }
 }
 
-impl ThreadPool {
-    /// Starts `size` workers with `stack_size`-byte stacks running `handler`.
-    pub fn new(size: usize, stack_size: usize, handler: Handler) -> std::io::Result<ThreadPool> {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                sockets: VecDeque::with_capacity(size),
-                // Every worker counts as idle from the start, so a client that
-                // connects right after "ready" is never refused while threads
-                // are still starting up (they will pick the socket up).
-                idle: size,
-                stopping: false,
-            }),
-            available: Condvar::new(),
-        });
-        let mut workers = Vec::with_capacity(size);
-        for index in 0..size {
-            let shared = Arc::clone(&shared);
-            let handler = Arc::clone(&handler);
-            let worker = std::thread::Builder::new()
+/// N worker threads, each multiplexing many connections.
+pub struct WorkerPool {
+    inboxes: Vec<Arc<Inbox>>,
+    threads: Vec<JoinHandle<()>>,
+    next: AtomicUsize,
+}
+
+impl WorkerPool {
+    /// Starts `size` workers serving clients against `state`, and installs
+    /// their kill notifiers in the client registry.
+    pub fn start(size: usize, state: &Arc<ServerState>) -> std::io::Result<WorkerPool> {
+        let mut inboxes = Vec::with_capacity(size);
+        let mut polls = Vec::with_capacity(size);
+        for _ in 0..size {
+            let poll = Poll::new()?;
+            let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
+            inboxes.push(Arc::new(Inbox {
+                queue: Mutex::new(InboxQueue::default()),
+                waker,
+                clients: AtomicUsize::new(0),
+            }));
+            polls.push(poll);
+        }
+        let notifiers: Vec<KillNotifier> = inboxes
+            .iter()
+            .map(|inbox| {
+                let inbox = Arc::clone(inbox);
+                Box::new(move |id| inbox.push(|q| q.kills.push(id))) as KillNotifier
+            })
+            .collect();
+        state.clients.set_notifiers(notifiers);
+        let mut threads = Vec::with_capacity(size);
+        for (index, poll) in polls.into_iter().enumerate() {
+            let worker = Worker::new(index, Arc::clone(state), poll, Arc::clone(&inboxes[index]));
+            let thread = std::thread::Builder::new()
                 .name(format!("kv-worker-{index}"))
-                .stack_size(stack_size)
-                .spawn(move || worker_loop(index, &shared, &*handler))?;
-            workers.push(worker);
+                .stack_size(WORKER_STACK)
+                .spawn(move || worker.run())?;
+            threads.push(thread);
         }
-        Ok(ThreadPool { shared, workers })
+        Ok(WorkerPool {
+            inboxes,
+            threads,
+            next: AtomicUsize::new(0),
+        })
     }
 
-    /// Hands `socket` to an idle worker, or returns it if all are busy.
-    pub fn try_submit(&self, socket: TcpStream) -> Result<(), TcpStream> {
-        let mut queue = self.shared.queue.lock();
-        if queue.stopping || queue.idle <= queue.sockets.len() {
-            return Err(socket);
-        }
-        queue.sockets.push_back(socket);
-        drop(queue);
-        self.shared.available.notify_one();
-        Ok(())
+    /// Hands client `id`'s `socket` to the worker serving the fewest clients.
+    pub fn submit(&self, id: u64, socket: TcpStream) {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.inboxes.len();
+        let chosen = (0..n)
+            .map(|i| (start + i) % n)
+            .min_by_key(|&i| self.inboxes[i].clients.load(Ordering::Relaxed))
+            .unwrap_or(0);
+        let inbox = &self.inboxes[chosen];
+        inbox.clients.fetch_add(1, Ordering::Relaxed);
+        inbox.push(|q| q.sockets.push_back((id, socket)));
     }
 
-    /// Stops idle workers and waits for busy ones to finish their client.
-    pub fn join(self) {
-        self.shared.queue.lock().stopping = true;
-        self.shared.available.notify_all();
-        for worker in self.workers {
-            let _ = worker.join();
+    /// Asks every worker to finish its pass, close its clients and exit;
+    /// waits for them.
+    pub fn stop(self) {
+        for inbox in &self.inboxes {
+            inbox.push(|q| q.stopping = true);
         }
-    }
-}
-
-fn worker_loop(index: usize, shared: &Shared, handler: &(dyn Fn(usize, TcpStream) + Send + Sync)) {
-    let mut served_one = false;
-    loop {
-        let socket = {
-            let mut queue = shared.queue.lock();
-            if served_one {
-                queue.idle += 1;
-            }
-            served_one = true;
-            loop {
-                if let Some(socket) = queue.sockets.pop_front() {
-                    queue.idle -= 1;
-                    break socket;
-                }
-                if queue.stopping {
-                    queue.idle -= 1;
-                    return;
-                }
-                shared.available.wait(&mut queue);
-            }
-        };
-        handler(index, socket);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
     }
 }

@@ -29,7 +29,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use super::{now_ms, random_u64, ShardMap, Slot, Store};
+use super::{now_ms, random_u64, Entry, ShardMap, Store};
 
 /// Candidates kept between evictions (Redis's `EVPOOL_SIZE`).
 pub const POOL_SIZE: usize = 16;
@@ -217,7 +217,7 @@ fn log_incr(counter: u32) -> u32 {
 }
 
 /// How much `slot` deserves eviction under `policy`: higher goes first.
-fn score(policy: EvictionPolicy, slot: &Slot, now: u64) -> u64 {
+fn score(policy: EvictionPolicy, slot: Entry<'_>, now: u64) -> u64 {
     match policy {
         EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu => {
             255 - u64::from(lfu_counter(slot.access(), now))

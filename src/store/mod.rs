@@ -28,7 +28,7 @@ use parking_lot::{Mutex, MutexGuard};
 pub use evict::EvictionPolicy;
 pub use glob::glob_match;
 pub use hash::{Hash, HashLimits, Limits};
-pub use shard::{ShardMap, Slot, Value, ValueKind, ValueMut, ValueRef, WrongType};
+pub use shard::{Entry, ShardMap, Value, ValueKind, ValueMut, ValueRef, WrongType};
 
 /// Most shards a store may have: lock sets are a `u64` bit mask.
 pub const MAX_SHARDS: usize = 64;
@@ -74,11 +74,12 @@ impl Store {
     /// A store with `shards` shards (a power of two, at most [`MAX_SHARDS`]).
     pub fn new(shards: usize) -> Store {
         let shards = shards.clamp(1, MAX_SHARDS).next_power_of_two();
+        let hasher = ahash::RandomState::new();
         Store {
             shards: (0..shards)
-                .map(|_| PaddedShard(Mutex::new(ShardMap::default())))
+                .map(|_| PaddedShard(Mutex::new(ShardMap::with_hasher(hasher.clone()))))
                 .collect(),
-            hasher: ahash::RandomState::new(),
+            hasher,
             mask: shards as u64 - 1,
             hash_limits: HashLimits::default(),
         }
@@ -503,7 +504,7 @@ mod tests {
                         // Every locked shard counts this acquisition in a per-shard counter key.
                         for map in locked.all_maps() {
                             let key = b"counter";
-                            let hash = 42;
+                            let hash = map.hash(key);
                             let n = map.get_raw(hash, key).map_or(0, |s| {
                                 std::str::from_utf8(s.value())
                                     .ok()
@@ -521,7 +522,7 @@ mod tests {
         let total: u64 = (0..16)
             .map(|i| {
                 let map = store.lock(i);
-                map.get_raw(42, b"counter").map_or(0, |s| {
+                map.get_raw(map.hash(b"counter"), b"counter").map_or(0, |s| {
                     std::str::from_utf8(s.value()).unwrap().parse::<u64>().unwrap()
                 })
             })

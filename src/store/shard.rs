@@ -9,20 +9,33 @@
 //!   whole iteration keeps its slot, so it is returned, whatever is inserted
 //!   or deleted meanwhile (Redis gets the same guarantee from its
 //!   reverse-binary cursor over hash buckets).
-//! * `RANDOMKEY` and the active expiry cycle can sample in O(1).
-//! * Keys with a TTL are listed in a side vector (`ttl_slots`) so the expiry
-//!   cycle samples only them, like Redis's `expires` dict, at 4 bytes a key.
+//! * `RANDOMKEY`, the active expiry cycle and eviction can sample in O(1).
+//! * Keys with a TTL are listed in a side vector (`ttl`, 16 bytes a key with
+//!   its absolute expiry) so the expiry cycle samples only them, like
+//!   Redis's `expires` dict; keys without a TTL pay nothing for expiry.
 //!
-//! A string's key and value share one allocation (`data = key ++ value`),
-//! so storing a pair costs one malloc, and overwriting a value reuses the
-//! allocation when it fits. A hash lives behind one box holding its key and
-//! its [`Hash`]; the body enum stays 24 bytes (the `Vec`'s niche), so
-//! typed values cost string keys nothing.
+//! # Memory layout (24 + 4 bytes a key, plus the key and value bytes)
+//! A [`Slot`] is 24 bytes: a thin pointer to one allocation holding
+//! `key ++ value`, the two lengths, the TTL-index position and the LRU/LFU
+//! access word. The table stores only the slot index (4 bytes + hashbrown's
+//! control byte); the hash is recomputed from the key with the shard's copy
+//! of the store's hasher when the table grows or an entry is removed, which
+//! is cheaper than carrying it in every bucket. Storing a pair costs one
+//! malloc of exactly its bytes; overwriting a value with one of the same
+//! length reuses the allocation, and `APPEND`/`SETRANGE` switch the
+//! allocation to power-of-two sizes so repeated appends stay amortised O(1).
 //!
-//! Hashes with per-field TTLs are listed in `hfe_slots` (like `ttl_slots`
-//! for key TTLs) so the active expiry cycle samples only them.
+//! # Typed values
+//! A slot holds a string or a hash. A hash slot sets [`HASH_FLAG`] in
+//! `key_len` and its pointer owns a boxed [`HashBody`] (the key and the
+//! [`Hash`]) instead of `key ++ value` bytes: strings pay nothing for types
+//! (the slot stays 24 bytes) and adding a type is one more flag and body.
+//! Hashes with per-field TTLs are listed in `hfe` (like `ttl` for key TTLs)
+//! so the active expiry cycle samples only them.
 
+use std::alloc::{self, Layout};
 use std::collections::HashMap;
+use std::ptr::NonNull;
 
 use hashbrown::HashTable;
 
@@ -32,6 +45,34 @@ use super::hash::Hash;
 const VACANT: u32 = u32::MAX;
 /// Sentinel `ttl_pos` of an entry without a TTL.
 const NO_TTL: u32 = u32::MAX;
+/// Flag in `value_len`: the allocation has room to grow (see [`capacity_for`]).
+const SPARE: u32 = 1 << 31;
+/// The length bits of `value_len`.
+const LEN_MASK: u32 = !SPARE;
+/// Flag in `key_len`: the slot holds a hash (its pointer owns a `HashBody`).
+/// Keys are at most `proto-max-bulk-len` ≤ `i32::MAX` bytes, so bit 31 is free
+/// in every live slot (only `VACANT` has all bits set).
+const HASH_FLAG: u32 = 1 << 31;
+/// Above this, a growing value gets 1 MiB steps instead of doubling (as Redis's sds).
+const MAX_DOUBLING: usize = 1024 * 1024;
+
+/// Bytes allocated for `total` bytes of key and value: exactly `total`,
+/// or, for a value that grows in place, the next power of two (multiples
+/// of 1 MiB past 1 MiB). A function of the length alone, so the slot
+/// needs no capacity field.
+fn capacity_for(total: usize, spare: bool) -> usize {
+    match (spare, total) {
+        (false, _) | (true, 0) => total,
+        (true, t) if t <= MAX_DOUBLING => t.next_power_of_two(),
+        (true, t) => t.div_ceil(MAX_DOUBLING) * MAX_DOUBLING,
+    }
+}
+
+fn layout(size: usize) -> Layout {
+    // Alignment 1 and a size below isize::MAX (values are capped at 2 GiB by
+    // config validation), so this cannot fail.
+    Layout::from_size_align(size, 1).unwrap_or_else(|_| Layout::new::<u8>())
+}
 
 /// The type of a stored value (`TYPE`, `SCAN ... TYPE`, `WRONGTYPE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,20 +95,12 @@ impl ValueKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WrongType;
 
-/// What a slot holds. A small enum, never a trait object: adding a type is
-/// one variant (boxed, to keep this at 24 bytes).
-#[derive(Debug)]
-enum Body {
-    /// `key ++ value`.
-    Str(Vec<u8>),
-    Hash(Box<HashBody>),
-}
-
+/// What a hash slot's pointer owns.
 #[derive(Debug)]
 struct HashBody {
     key: Box<[u8]>,
     hash: Hash,
-    /// Position in the shard's `hfe_slots`, or `NO_TTL`.
+    /// Position in the shard's `hfe` index, or `NO_TTL`.
     hfe_pos: u32,
 }
 
@@ -85,68 +118,249 @@ pub enum ValueRef<'a> {
     Hash(&'a Hash),
 }
 
-/// A stored value and its metadata.
-#[derive(Debug)]
+/// One stored key and value. Owns its allocation, like a `Box<[u8]>` with
+/// the length kept outside it.
 pub struct Slot {
-    body: Body,
+    ptr: NonNull<u8>,
     key_len: u32,
+    /// Value length, plus the [`SPARE`] flag.
+    value_len: u32,
     ttl_pos: u32,
-    /// The low 32 bits of the key's hash: enough to find its table entry.
-    tag: u32,
-    /// LRU clock or LFU counter, see `store::evict` (4 bytes that were padding).
+    /// LRU clock or LFU counter, see `store::evict`.
     access: u32,
-    /// Absolute expiry in unix milliseconds; 0 means none.
-    expires_at: u64,
+}
+
+// SAFETY: a Slot exclusively owns the allocation behind `ptr`, as a
+// `Box<[u8]>` would; sharing `&Slot` only allows reads.
+unsafe impl Send for Slot {}
+// SAFETY: see above.
+unsafe impl Sync for Slot {}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("key", &String::from_utf8_lossy(self.key()))
+            .field("value_len", &self.value().len())
+            .finish()
+    }
 }
 
 impl Slot {
-    /// The key bytes.
-    pub fn key(&self) -> &[u8] {
-        match &self.body {
-            Body::Str(data) => &data[..self.key_len as usize],
-            Body::Hash(h) => &h.key,
+    fn new(key: &[u8], value: &[u8], access: u32) -> Slot {
+        let mut slot = Slot {
+            ptr: NonNull::dangling(),
+            key_len: key.len() as u32,
+            value_len: 0,
+            ttl_pos: NO_TTL,
+            access,
+        };
+        slot.ptr = reallocate(slot.ptr, 0, key.len() + value.len());
+        slot.value_len = value.len() as u32;
+        let bytes = slot.bytes_mut();
+        bytes[..key.len()].copy_from_slice(key);
+        bytes[key.len()..].copy_from_slice(value);
+        slot
+    }
+
+    /// A hash slot owning `body`.
+    fn new_hash(key: &[u8], hash: Hash, access: u32) -> Slot {
+        let body = Box::new(HashBody {
+            key: key.into(),
+            hash,
+            hfe_pos: NO_TTL,
+        });
+        Slot {
+            ptr: NonNull::from(Box::leak(body)).cast::<u8>(),
+            key_len: key.len() as u32 | HASH_FLAG,
+            value_len: 0,
+            ttl_pos: NO_TTL,
+            access,
         }
     }
 
-    /// The string value's bytes; empty for a value of another type (callers
-    /// check [`Slot::kind`] first — the string commands do, via `WRONGTYPE`).
-    pub fn value(&self) -> &[u8] {
-        match &self.body {
-            Body::Str(data) => &data[self.key_len as usize..],
-            Body::Hash(_) => &[],
+    fn is_vacant(&self) -> bool {
+        self.key_len == VACANT
+    }
+
+    fn is_hash(&self) -> bool {
+        self.key_len != VACANT && self.key_len & HASH_FLAG != 0
+    }
+
+    fn hash_body(&self) -> Option<&HashBody> {
+        // SAFETY: a hash slot's pointer came from `Box<HashBody>` (new_hash)
+        // and is owned by this slot until `clear`/`drop`.
+        self.is_hash()
+            .then(|| unsafe { &*(self.ptr.as_ptr() as *const HashBody) })
+    }
+
+    fn hash_body_mut(&mut self) -> Option<&mut HashBody> {
+        // SAFETY: as in `hash_body`, and `&mut self` makes the access exclusive.
+        self.is_hash()
+            .then(|| unsafe { &mut *(self.ptr.as_ptr() as *mut HashBody) })
+    }
+
+    /// Frees a hash slot's body (the caller then marks the slot vacant or reuses it).
+    fn drop_hash_body(&mut self) {
+        if self.is_hash() {
+            // SAFETY: see `hash_body`; the flag is cleared so this runs once.
+            drop(unsafe { Box::from_raw(self.ptr.as_ptr() as *mut HashBody) });
+            self.ptr = NonNull::dangling();
+            self.key_len = 0;
+            self.value_len = 0;
         }
+    }
+
+    fn total(&self) -> usize {
+        if self.is_vacant() || self.is_hash() {
+            return 0;
+        }
+        self.key_len as usize + (self.value_len & LEN_MASK) as usize
+    }
+
+    /// Bytes allocated behind `ptr`.
+    fn capacity(&self) -> usize {
+        capacity_for(self.total(), self.value_len & SPARE != 0)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` points to `capacity() >= total()` initialised bytes
+        // owned by this slot (dangling only when `total()` is 0).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.total()) }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`, and `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.total()) }
+    }
+
+    /// The key bytes.
+    pub fn key(&self) -> &[u8] {
+        match self.hash_body() {
+            Some(body) => &body.key,
+            None => &self.bytes()[..self.key_len as usize],
+        }
+    }
+
+    /// The value bytes.
+    pub fn value(&self) -> &[u8] {
+        if self.is_hash() {
+            return &[];
+        }
+        &self.bytes()[self.key_len as usize..]
+    }
+
+    /// Makes the value `len` bytes long, keeping the key and the first
+    /// `min(old, len)` value bytes and zero-filling the rest. `spare` picks
+    /// geometric growth (appends) over an exact fit (plain overwrites).
+    fn resize_value(&mut self, len: usize, spare: bool) {
+        let old_total = self.total();
+        let old_capacity = self.capacity();
+        let new_total = self.key_len as usize + len;
+        let new_capacity = capacity_for(new_total, spare);
+        if new_capacity != old_capacity {
+            self.ptr = reallocate(self.ptr, old_capacity, new_capacity);
+        }
+        self.value_len = len as u32 | if spare { SPARE } else { 0 };
+        if new_total > old_total {
+            self.bytes_mut()[old_total..].fill(0);
+        }
+    }
+
+    /// Replaces the value (reusing the allocation if the length is unchanged).
+    fn set_value(&mut self, value: &[u8]) {
+        let spare = self.value_len & SPARE != 0
+            && capacity_for(self.key_len as usize + value.len(), true) == self.capacity();
+        self.resize_value(value.len(), spare);
+        let key_len = self.key_len as usize;
+        self.bytes_mut()[key_len..].copy_from_slice(value);
+    }
+
+    /// Frees the allocation and marks the slot vacant.
+    fn clear(&mut self) {
+        self.drop_hash_body();
+        let capacity = self.capacity();
+        self.ptr = reallocate(self.ptr, capacity, 0);
+        self.key_len = VACANT;
+        self.value_len = 0;
+        self.ttl_pos = NO_TTL;
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.drop_hash_body();
+        if !self.is_vacant() {
+            let capacity = self.capacity();
+            reallocate(self.ptr, capacity, 0);
+        }
+    }
+}
+
+/// Moves an allocation of `old` bytes to one of `new` bytes (either may be
+/// 0: a dangling pointer stands for "no allocation").
+fn reallocate(ptr: NonNull<u8>, old: usize, new: usize) -> NonNull<u8> {
+    if old == new {
+        return ptr;
+    }
+    // SAFETY: `ptr` was returned by this allocator for `layout(old)` when
+    // `old > 0`; sizes are non-zero where the allocator requires it.
+    let raw = unsafe {
+        match (old, new) {
+            (0, _) => alloc::alloc(layout(new)),
+            (_, 0) => {
+                alloc::dealloc(ptr.as_ptr(), layout(old));
+                return NonNull::dangling();
+            }
+            _ => alloc::realloc(ptr.as_ptr(), layout(old), new),
+        }
+    };
+    NonNull::new(raw).unwrap_or_else(|| alloc::handle_alloc_error(layout(new)))
+}
+
+/// A live entry as callers see it: the slot and its expiry (kept in the
+/// shard's TTL index, not in the slot).
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<'a> {
+    slot: &'a Slot,
+    expires_at: u64,
+}
+
+impl<'a> Entry<'a> {
+    /// The key bytes.
+    pub fn key(&self) -> &'a [u8] {
+        let slot: &'a Slot = self.slot;
+        slot.key()
+    }
+
+    /// The string value's bytes; empty for a value of another type (callers
+    /// check [`Entry::kind`] first — the string commands do, via `WRONGTYPE`).
+    pub fn value(&self) -> &'a [u8] {
+        let slot: &'a Slot = self.slot;
+        slot.value()
     }
 
     /// The value's type.
     pub fn kind(&self) -> ValueKind {
-        match &self.body {
-            Body::Str(_) => ValueKind::String,
-            Body::Hash(_) => ValueKind::Hash,
+        if self.slot.is_hash() {
+            ValueKind::Hash
+        } else {
+            ValueKind::String
         }
     }
 
     /// The value, typed.
-    pub fn value_ref(&self) -> ValueRef<'_> {
-        match &self.body {
-            Body::Str(data) => ValueRef::String(&data[self.key_len as usize..]),
-            Body::Hash(h) => ValueRef::Hash(&h.hash),
-        }
-    }
-
-    /// The string value, or `WRONGTYPE`.
-    pub fn string(&self) -> Result<&[u8], WrongType> {
-        match &self.body {
-            Body::Str(data) => Ok(&data[self.key_len as usize..]),
-            Body::Hash(_) => Err(WrongType),
+    pub fn value_ref(&self) -> ValueRef<'a> {
+        let slot: &'a Slot = self.slot;
+        match slot.hash_body() {
+            Some(body) => ValueRef::Hash(&body.hash),
+            None => ValueRef::String(slot.value()),
         }
     }
 
     /// The hash, if this is one.
-    pub fn as_hash(&self) -> Option<&Hash> {
-        match &self.body {
-            Body::Hash(h) => Some(&h.hash),
-            Body::Str(_) => None,
-        }
+    pub fn as_hash(&self) -> Option<&'a Hash> {
+        let slot: &'a Slot = self.slot;
+        slot.hash_body().map(|b| &b.hash)
     }
 
     /// Absolute expiry (unix ms), if any.
@@ -159,37 +373,67 @@ impl Slot {
         self.expires_at != 0 && self.expires_at <= now
     }
 
-    /// The access clock (LRU) or counter (LFU) as last touched; see `store::evict`.
+    /// The access word (see `store::evict`).
     pub fn access(&self) -> u32 {
-        self.access
+        self.slot.access
     }
 
-    fn is_vacant(&self) -> bool {
-        self.key_len == VACANT
+    /// Bytes this entry costs (MEMORY USAGE): its allocation as malloc rounds
+    /// it, its slot, its table entry (4 bytes plus a control byte, at
+    /// hashbrown's 7/8 maximum load) and, with a TTL, its TTL-index entry.
+    pub fn footprint(&self) -> usize {
+        let table = (std::mem::size_of::<u32>() + 1) * 8 / 7;
+        let ttl = if self.expires_at != 0 {
+            std::mem::size_of::<Ttl>()
+        } else {
+            0
+        };
+        let body = match self.slot.hash_body() {
+            Some(h) => {
+                crate::memory::chunk_size(std::mem::size_of::<HashBody>())
+                    + crate::memory::chunk_size(h.key.len())
+                    + h.hash.memory_usage()
+                    + if h.hfe_pos != NO_TTL {
+                        std::mem::size_of::<u32>()
+                    } else {
+                        0
+                    }
+            }
+            None => crate::memory::chunk_size(self.slot.capacity()),
+        };
+        body + std::mem::size_of::<Slot>() + table + ttl
     }
+}
+
+/// An entry of the TTL index.
+#[derive(Clone, Copy, Debug)]
+struct Ttl {
+    expires_at: u64,
+    slot: u32,
 }
 
 /// The map of one shard. Not synchronised: the store wraps it in a lock.
 #[derive(Debug, Default)]
 pub struct ShardMap {
-    /// Entries are `hash32 << 32 | slot index`: the table can rehash and
-    /// reject most non-matching probes without touching the slot vector.
-    table: HashTable<u64>,
+    /// Slot indexes, placed by the key's hash.
+    table: HashTable<u32>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    ttl_slots: Vec<u32>,
+    ttl: Vec<Ttl>,
     /// Hashes with field TTLs (their `hfe_pos` points back here).
-    hfe_slots: Vec<u32>,
+    hfe: Vec<u32>,
     len: usize,
+    /// The store's hasher: rebuilds a key's hash when the table grows or an entry leaves.
+    hasher: ahash::RandomState,
     /// Number of times this shard's lock was taken (read under the lock, so
     /// it costs no extra synchronisation); STATS sums it across shards.
     pub lock_acquisitions: u64,
     /// Expired entries removed (lazily or by the active cycle), for STATS/INFO.
     pub expired: u64,
-    /// Expired hash fields removed (INFO's `expired_subkeys`).
-    pub expired_fields: u64,
     /// Entries removed to stay under `maxmemory`, for STATS/INFO.
     pub evicted: u64,
+    /// Expired hash fields removed (INFO's `expired_subkeys`).
+    pub expired_fields: u64,
     /// Keys some client WATCHes, with a counter every change of the key
     /// bumps. Empty unless someone watches, so a change costs one `is_empty`.
     watched: HashMap<Box<[u8]>, WatchEntry, ahash::RandomState>,
@@ -205,6 +449,19 @@ struct WatchEntry {
 }
 
 impl ShardMap {
+    /// An empty map whose callers hash keys with `hasher` (the store's).
+    pub fn with_hasher(hasher: ahash::RandomState) -> ShardMap {
+        ShardMap {
+            hasher,
+            ..ShardMap::default()
+        }
+    }
+
+    /// The hash of `key`, as callers must pass it.
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
     /// Live plus not-yet-reclaimed expired entries.
     pub fn len(&self) -> usize {
         self.len
@@ -217,34 +474,7 @@ impl ShardMap {
 
     /// Entries with a TTL.
     pub fn ttl_len(&self) -> usize {
-        self.ttl_slots.len()
-    }
-
-    /// Bytes one entry costs (MEMORY USAGE): its key+value allocation as
-    /// malloc rounds it, its slot, its hash-table entry (8 bytes plus a
-    /// control byte, at hashbrown's 7/8 maximum load) and, with a TTL, its
-    /// place in the TTL index.
-    pub fn footprint(slot: &Slot) -> usize {
-        let table = (std::mem::size_of::<u64>() + 1) * 8 / 7;
-        let ttl = if slot.ttl_pos != NO_TTL {
-            std::mem::size_of::<u32>()
-        } else {
-            0
-        };
-        let body = match &slot.body {
-            Body::Str(data) => crate::memory::chunk_size(data.capacity()),
-            Body::Hash(h) => {
-                crate::memory::chunk_size(std::mem::size_of::<HashBody>())
-                    + crate::memory::chunk_size(h.key.len())
-                    + h.hash.memory_usage()
-                    + if h.hfe_pos != NO_TTL {
-                        std::mem::size_of::<u32>()
-                    } else {
-                        0
-                    }
-            }
-        };
-        body + std::mem::size_of::<Slot>() + table + ttl
+        self.ttl.len()
     }
 
     /// Number of slots (occupied or vacant): the SCAN cursor range.
@@ -253,34 +483,46 @@ impl ShardMap {
     }
 
     fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
-        let tag = hash as u32;
         self.table
-            .find(table_hash(tag), |&entry| {
-                entry_tag(entry) == tag && self.slots[entry_slot(entry) as usize].key() == key
-            })
-            .map(|&entry| entry_slot(entry))
+            .find(hash, |&i| self.slots[i as usize].key() == key)
+            .copied()
+    }
+
+    fn expires_at_of(&self, i: u32) -> u64 {
+        match self.slots[i as usize].ttl_pos {
+            NO_TTL => 0,
+            pos => self.ttl[pos as usize].expires_at,
+        }
+    }
+
+    fn entry(&self, i: u32) -> Entry<'_> {
+        Entry {
+            slot: &self.slots[i as usize],
+            expires_at: self.expires_at_of(i),
+        }
     }
 
     /// The entry for `key`, whether or not it has expired.
-    pub fn get_raw(&self, hash: u64, key: &[u8]) -> Option<&Slot> {
-        self.find(hash, key).map(|i| &self.slots[i as usize])
+    pub fn get_raw(&self, hash: u64, key: &[u8]) -> Option<Entry<'_>> {
+        self.find(hash, key).map(|i| self.entry(i))
     }
 
     /// The live entry for `key`; an expired one is removed on the way (lazy
     /// expiry). Returns whether an expired entry was removed, for stats.
     /// A hit counts as an access for LRU/LFU eviction.
-    pub fn get_live(&mut self, hash: u64, key: &[u8], now: u64) -> (Option<&Slot>, bool) {
+    pub fn get_live(&mut self, hash: u64, key: &[u8], now: u64) -> (Option<Entry<'_>>, bool) {
         let Some(i) = self.find(hash, key) else {
             return (None, false);
         };
-        let slot = &mut self.slots[i as usize];
-        if slot.is_expired(now) {
+        let expires_at = self.expires_at_of(i);
+        if expires_at != 0 && expires_at <= now {
             self.remove_slot(i);
             self.expired += 1;
             return (None, true);
         }
+        let slot = &mut self.slots[i as usize];
         slot.access = super::evict::touched(slot.access, now);
-        (Some(&self.slots[i as usize]), false)
+        (Some(self.entry(i)), false)
     }
 
     /// Inserts or overwrites `key` with `value` and expiry (0 = none).
@@ -288,28 +530,12 @@ impl ShardMap {
         self.touch(key);
         match self.find(hash, key) {
             Some(i) => {
-                self.make_string(i);
-                let slot = &mut self.slots[i as usize];
-                if let Body::Str(data) = &mut slot.body {
-                    data.truncate(slot.key_len as usize);
-                    data.extend_from_slice(value);
-                }
+                self.make_string(i, key);
+                self.slots[i as usize].set_value(value);
                 self.set_expiry_slot(i, expires_at);
             }
             None => self.insert_new(hash, key, value, expires_at),
         }
-    }
-
-    /// Turns slot `i` into an empty string of the same key (a string write
-    /// over a value of another type replaces it, as `SET` does in Redis).
-    fn make_string(&mut self, i: u32) {
-        if matches!(self.slots[i as usize].body, Body::Str(_)) {
-            return;
-        }
-        self.untrack_hfe(i);
-        let slot = &mut self.slots[i as usize];
-        let data = slot.key().to_vec();
-        slot.body = Body::Str(data);
     }
 
     /// Appends to `key`'s value (creating it), keeping its TTL. Returns the new length.
@@ -317,12 +543,13 @@ impl ShardMap {
         self.touch(key);
         match self.find(hash, key) {
             Some(i) => {
-                self.make_string(i);
+                self.make_string(i, key);
                 let slot = &mut self.slots[i as usize];
-                if let Body::Str(data) = &mut slot.body {
-                    data.extend_from_slice(tail);
-                }
-                slot.value().len()
+                let old = slot.value().len();
+                slot.resize_value(old + tail.len(), true);
+                let at = slot.key_len as usize + old;
+                slot.bytes_mut()[at..].copy_from_slice(tail);
+                old + tail.len()
             }
             None => {
                 self.insert_new(hash, key, tail, 0);
@@ -339,14 +566,12 @@ impl ShardMap {
         f: impl FnOnce(&mut ValueMut<'_>) -> R,
     ) -> Option<R> {
         let i = self.find(hash, key)?;
-        self.touch(key);
-        let slot = &mut self.slots[i as usize];
-        let Body::Str(data) = &mut slot.body else {
+        if self.slots[i as usize].is_hash() {
             return None;
-        };
+        }
+        self.touch(key);
         let mut value = ValueMut {
-            data,
-            key_len: slot.key_len as usize,
+            slot: &mut self.slots[i as usize],
         };
         Some(f(&mut value))
     }
@@ -386,8 +611,9 @@ impl ShardMap {
         *self = ShardMap {
             lock_acquisitions: self.lock_acquisitions,
             expired: self.expired,
-            expired_fields: self.expired_fields,
             evicted: self.evicted,
+            expired_fields: self.expired_fields,
+            hasher: self.hasher.clone(),
             watched,
             ..ShardMap::default()
         };
@@ -395,11 +621,11 @@ impl ShardMap {
 
     /// A random slot index of an entry with a TTL (volatile eviction policies).
     pub fn random_ttl_slot(&self, mut random: impl FnMut() -> u64) -> Option<usize> {
-        if self.ttl_slots.is_empty() {
+        if self.ttl.is_empty() {
             return None;
         }
-        let pos = (random() % self.ttl_slots.len() as u64) as usize;
-        Some(self.ttl_slots[pos] as usize)
+        let pos = (random() % self.ttl.len() as u64) as usize;
+        Some(self.ttl[pos].slot as usize)
     }
 
     /// Registers one more watcher of `key` and returns the key's change
@@ -456,13 +682,20 @@ impl ShardMap {
     }
 
     /// The occupied slot at `index`, if any (SCAN and sampling).
-    pub fn slot(&self, index: usize) -> Option<&Slot> {
-        self.slots.get(index).filter(|s| !s.is_vacant())
+    pub fn slot(&self, index: usize) -> Option<Entry<'_>> {
+        self.slots
+            .get(index)
+            .filter(|s| !s.is_vacant())
+            .map(|_| self.entry(index as u32))
     }
 
     /// Iterates occupied slots with their indexes.
-    pub fn iter(&self) -> impl Iterator<Item = (usize, &Slot)> {
-        self.slots.iter().enumerate().filter(|(_, s)| !s.is_vacant())
+    pub fn iter(&self) -> impl Iterator<Item = (usize, Entry<'_>)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.is_vacant())
+            .map(|(i, _)| (i, self.entry(i as u32)))
     }
 
     /// Picks an occupied slot index using `random` as the source of entropy.
@@ -495,17 +728,32 @@ impl ShardMap {
     ) -> (usize, usize) {
         let mut sampled = 0;
         let mut removed = 0;
-        while sampled < count && !self.ttl_slots.is_empty() {
-            let pos = (random() % self.ttl_slots.len() as u64) as usize;
-            let i = self.ttl_slots[pos];
+        while sampled < count && !self.ttl.is_empty() {
+            let pos = (random() % self.ttl.len() as u64) as usize;
+            let Ttl { expires_at, slot } = self.ttl[pos];
             sampled += 1;
-            if self.slots[i as usize].is_expired(now) {
-                self.remove_slot(i);
+            if expires_at <= now {
+                self.remove_slot(slot);
                 self.expired += 1;
                 removed += 1;
             }
         }
         (sampled, removed)
+    }
+
+    /// Turns hash slot `i` into an empty string of the same key (a string
+    /// write over another type replaces it, as `SET` does in Redis).
+    fn make_string(&mut self, i: u32, key: &[u8]) {
+        if !self.slots[i as usize].is_hash() {
+            return;
+        }
+        self.untrack_hfe(i);
+        let slot = &mut self.slots[i as usize];
+        slot.drop_hash_body();
+        let (access, ttl_pos) = (slot.access, slot.ttl_pos);
+        let mut fresh = Slot::new(key, b"", access);
+        fresh.ttl_pos = ttl_pos;
+        *slot = fresh;
     }
 
     /// The live hash at `key`: `Ok(None)` if the key is missing (or expired,
@@ -515,10 +763,7 @@ impl ShardMap {
         let Some(i) = self.live_hash_slot(hash, key, now)? else {
             return Ok(None);
         };
-        match &self.slots[i as usize].body {
-            Body::Hash(h) => Ok(Some(&h.hash)),
-            Body::Str(_) => Err(WrongType),
-        }
+        Ok(self.slots[i as usize].hash_body().map(|b| &b.hash))
     }
 
     /// Runs `f` on the live hash at `key`, creating an empty one first if
@@ -534,10 +779,13 @@ impl ShardMap {
     ) -> Result<Option<R>, WrongType> {
         let i = match self.live_hash_slot(hash, key, now)? {
             Some(i) => i,
-            None if create => self.insert_hash(hash, key, Hash::new(), 0),
+            None if create => {
+                let slot = Slot::new_hash(key, Hash::new(), super::evict::initial_access());
+                self.insert_slot(hash, slot, 0)
+            }
             None => return Ok(None),
         };
-        let Body::Hash(body) = &mut self.slots[i as usize].body else {
+        let Some(body) = self.slots[i as usize].hash_body_mut() else {
             return Err(WrongType);
         };
         let result = f(&mut body.hash);
@@ -546,17 +794,21 @@ impl ShardMap {
         Ok(Some(result))
     }
 
-    /// Key-level lazy expiry, type check and field purge; the slot of a live hash.
+    /// Key-level lazy expiry, type check, access stamp and field purge; the
+    /// slot of a live hash.
     fn live_hash_slot(&mut self, hash: u64, key: &[u8], now: u64) -> Result<Option<u32>, WrongType> {
         let Some(i) = self.find(hash, key) else {
             return Ok(None);
         };
-        if self.slots[i as usize].is_expired(now) {
+        let expires_at = self.expires_at_of(i);
+        if expires_at != 0 && expires_at <= now {
             self.remove_slot(i);
             self.expired += 1;
             return Ok(None);
         }
-        let Body::Hash(body) = &mut self.slots[i as usize].body else {
+        let slot = &mut self.slots[i as usize];
+        slot.access = super::evict::touched(slot.access, now);
+        let Some(body) = slot.hash_body_mut() else {
             return Err(WrongType);
         };
         if body.hash.min_expiry() != 0 && body.hash.min_expiry() <= now {
@@ -575,18 +827,18 @@ impl ShardMap {
         Ok(Some(i))
     }
 
-    /// Deletes an emptied hash; keeps `hfe_slots` in step with the hash's field TTLs.
+    /// Deletes an emptied hash; keeps `hfe` in step with the hash's field TTLs.
     fn after_hash_change(&mut self, i: u32) {
-        let Body::Hash(body) = &self.slots[i as usize].body else {
+        let Some(body) = self.slots[i as usize].hash_body() else {
             return;
         };
         if body.hash.is_empty() {
             self.remove_slot(i);
         } else if body.hash.has_field_ttls() {
             if body.hfe_pos == NO_TTL {
-                let pos = self.hfe_slots.len() as u32;
-                self.hfe_slots.push(i);
-                if let Body::Hash(body) = &mut self.slots[i as usize].body {
+                let pos = self.hfe.len() as u32;
+                self.hfe.push(i);
+                if let Some(body) = self.slots[i as usize].hash_body_mut() {
                     body.hfe_pos = pos;
                 }
             }
@@ -596,7 +848,7 @@ impl ShardMap {
     }
 
     fn untrack_hfe(&mut self, i: u32) {
-        let Body::Hash(body) = &mut self.slots[i as usize].body else {
+        let Some(body) = self.slots[i as usize].hash_body_mut() else {
             return;
         };
         if body.hfe_pos == NO_TTL {
@@ -604,9 +856,9 @@ impl ShardMap {
         }
         let pos = body.hfe_pos as usize;
         body.hfe_pos = NO_TTL;
-        self.hfe_slots.swap_remove(pos);
-        if let Some(&moved) = self.hfe_slots.get(pos) {
-            if let Body::Hash(body) = &mut self.slots[moved as usize].body {
+        self.hfe.swap_remove(pos);
+        if let Some(&moved) = self.hfe.get(pos) {
+            if let Some(body) = self.slots[moved as usize].hash_body_mut() {
                 body.hfe_pos = pos as u32;
             }
         }
@@ -621,7 +873,8 @@ impl ShardMap {
                 if let Some(i) = self.find(hash, key) {
                     self.remove_slot(i);
                 }
-                let i = self.insert_hash(hash, key, h, expires_at);
+                let slot = Slot::new_hash(key, h, super::evict::initial_access());
+                let i = self.insert_slot(hash, slot, expires_at);
                 self.after_hash_change(i);
             }
         }
@@ -632,29 +885,20 @@ impl ShardMap {
         let i = self.find(hash, key)?;
         self.touch(key);
         self.untrack_hfe(i);
+        let expires_at = self.expires_at_of(i);
         let slot = &mut self.slots[i as usize];
-        let expires_at = slot.expires_at;
-        // Move the value out but keep the key: remove_slot reads it (watchers).
-        let value = match &mut slot.body {
-            Body::Str(data) => Value::String(data[slot.key_len as usize..].to_vec()),
-            Body::Hash(body) => Value::Hash(std::mem::take(&mut body.hash)),
+        // Move the value out but keep the key: remove_slot reads it.
+        let value = match slot.hash_body_mut() {
+            Some(body) => Value::Hash(std::mem::take(&mut body.hash)),
+            None => Value::String(slot.value().to_vec()),
         };
         self.remove_slot(i);
         Some((value, expires_at))
     }
 
-    fn insert_hash(&mut self, hash: u64, key: &[u8], value: Hash, expires_at: u64) -> u32 {
-        let body = Body::Hash(Box::new(HashBody {
-            key: key.into(),
-            hash: value,
-            hfe_pos: NO_TTL,
-        }));
-        self.insert_body(hash, key.len() as u32, body, expires_at)
-    }
-
     /// Hashes with field TTLs (INFO keyspace's `subexpiry`).
     pub fn hfe_len(&self) -> usize {
-        self.hfe_slots.len()
+        self.hfe.len()
     }
 
     /// Samples up to `count` hashes with field TTLs and purges their expired
@@ -667,23 +911,28 @@ impl ShardMap {
     ) -> (usize, usize) {
         let mut sampled = 0;
         let mut removed = 0;
-        while sampled < count && !self.hfe_slots.is_empty() {
-            let pos = (random() % self.hfe_slots.len() as u64) as usize;
-            let i = self.hfe_slots[pos];
+        while sampled < count && !self.hfe.is_empty() {
+            let pos = (random() % self.hfe.len() as u64) as usize;
+            let i = self.hfe[pos];
             sampled += 1;
-            if self.slots[i as usize].is_expired(now) {
+            let expires_at = self.expires_at_of(i);
+            if expires_at != 0 && expires_at <= now {
                 self.remove_slot(i);
                 self.expired += 1;
                 continue;
             }
-            if let Body::Hash(body) = &mut self.slots[i as usize].body {
+            let watched = !self.watched.is_empty();
+            let mut changed_key = None;
+            if let Some(body) = self.slots[i as usize].hash_body_mut() {
                 let n = body.hash.purge_expired(now);
                 self.expired_fields += n as u64;
                 removed += n;
-                if n > 0 && !self.watched.is_empty() {
-                    let key = body.key.clone();
-                    self.touch_watched(&key);
+                if n > 0 && watched {
+                    changed_key = Some(body.key.clone());
                 }
+            }
+            if let Some(key) = changed_key {
+                self.touch_watched(&key);
             }
             self.after_hash_change(i);
         }
@@ -691,21 +940,11 @@ impl ShardMap {
     }
 
     fn insert_new(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64) {
-        let mut data = Vec::with_capacity(key.len() + value.len());
-        data.extend_from_slice(key);
-        data.extend_from_slice(value);
-        self.insert_body(hash, key.len() as u32, Body::Str(data), expires_at);
+        let slot = Slot::new(key, value, super::evict::initial_access());
+        self.insert_slot(hash, slot, expires_at);
     }
 
-    fn insert_body(&mut self, hash: u64, key_len: u32, body: Body, expires_at: u64) -> u32 {
-        let slot = Slot {
-            body,
-            key_len,
-            ttl_pos: NO_TTL,
-            tag: hash as u32,
-            access: super::evict::initial_access(),
-            expires_at: 0,
-        };
+    fn insert_slot(&mut self, hash: u64, slot: Slot, expires_at: u64) -> u32 {
         let index = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = slot;
@@ -716,42 +955,40 @@ impl ShardMap {
                 (self.slots.len() - 1) as u32
             }
         };
+        let (slots, hasher) = (&self.slots, &self.hasher);
         self.table
-            .insert_unique(table_hash(hash as u32), entry(hash as u32, index), |&e| {
-                table_hash(entry_tag(e))
-            });
+            .insert_unique(hash, index, |&i| hasher.hash_one(slots[i as usize].key()));
         self.len += 1;
         self.set_expiry_slot(index, expires_at);
         index
     }
 
     fn set_expiry_slot(&mut self, i: u32, expires_at: u64) {
-        let slot = &mut self.slots[i as usize];
-        slot.expires_at = expires_at;
-        match (expires_at != 0, slot.ttl_pos != NO_TTL) {
+        let pos = self.slots[i as usize].ttl_pos;
+        match (expires_at != 0, pos != NO_TTL) {
+            (true, true) => self.ttl[pos as usize].expires_at = expires_at,
             (true, false) => {
-                slot.ttl_pos = self.ttl_slots.len() as u32;
-                self.ttl_slots.push(i);
+                self.slots[i as usize].ttl_pos = self.ttl.len() as u32;
+                self.ttl.push(Ttl { expires_at, slot: i });
             }
             (false, true) => self.untrack_ttl(i),
-            _ => {}
+            (false, false) => {}
         }
     }
 
     fn untrack_ttl(&mut self, i: u32) {
         let pos = self.slots[i as usize].ttl_pos as usize;
         self.slots[i as usize].ttl_pos = NO_TTL;
-        self.ttl_slots.swap_remove(pos);
-        if let Some(&moved) = self.ttl_slots.get(pos) {
-            self.slots[moved as usize].ttl_pos = pos as u32;
+        self.ttl.swap_remove(pos);
+        if let Some(moved) = self.ttl.get(pos) {
+            self.slots[moved.slot as usize].ttl_pos = pos as u32;
         }
     }
 
     fn remove_slot(&mut self, i: u32) {
         if !self.watched.is_empty() {
             // Deletes, lazy and active expiry and eviction all end here.
-            let slot = &self.slots[i as usize];
-            if let Some(entry) = self.watched.get_mut(slot.key()) {
+            if let Some(entry) = self.watched.get_mut(self.slots[i as usize].key()) {
                 entry.version += 1;
             }
         }
@@ -759,70 +996,45 @@ impl ShardMap {
             self.untrack_ttl(i);
         }
         self.untrack_hfe(i);
-        let tag = self.slots[i as usize].tag;
-        if let Ok(found) = self.table.find_entry(table_hash(tag), |&e| entry_slot(e) == i) {
+        let hash = self.hasher.hash_one(self.slots[i as usize].key());
+        if let Ok(found) = self.table.find_entry(hash, |&e| e == i) {
             found.remove();
         }
-        let slot = &mut self.slots[i as usize];
-        slot.body = Body::Str(Vec::new());
-        slot.key_len = VACANT;
-        slot.expires_at = 0;
+        self.slots[i as usize].clear();
         self.len -= 1;
         if self.len == 0 {
             // An emptied shard gives its slot vector back. Otherwise vacant slots
-            // stay on the free list (48 bytes each): compacting the vector would
+            // stay on the free list (24 bytes each): compacting the vector would
             // move live entries and break SCAN's guarantee.
             self.slots = Vec::new();
             self.free = Vec::new();
             self.table = HashTable::new();
-            self.hfe_slots = Vec::new();
+            self.hfe = Vec::new();
         } else {
             self.free.push(i);
         }
     }
 }
 
-/// The 64-bit hash the table works with, rebuilt from the 32 bits it stores:
-/// the low bits pick the bucket, the top bits form hashbrown's tag byte.
-#[inline]
-fn table_hash(tag: u32) -> u64 {
-    u64::from(tag) << 32 | u64::from(tag)
-}
-
-#[inline]
-fn entry(tag: u32, slot: u32) -> u64 {
-    u64::from(tag) << 32 | u64::from(slot)
-}
-
-#[inline]
-fn entry_tag(entry: u64) -> u32 {
-    (entry >> 32) as u32
-}
-
-#[inline]
-fn entry_slot(entry: u64) -> u32 {
-    entry as u32
-}
-
 /// A value being edited in place by `SETRANGE`.
 pub struct ValueMut<'a> {
-    data: &'a mut Vec<u8>,
-    key_len: usize,
+    slot: &'a mut Slot,
 }
 
 impl ValueMut<'_> {
     /// The current value.
     pub fn get(&self) -> &[u8] {
-        &self.data[self.key_len..]
+        self.slot.value()
     }
 
     /// Overwrites from `offset`, zero-padding any gap, as `SETRANGE` does.
     pub fn write_at(&mut self, offset: usize, bytes: &[u8]) {
-        let start = self.key_len + offset;
-        if self.data.len() < start + bytes.len() {
-            self.data.resize(start + bytes.len(), 0);
+        let end = offset + bytes.len();
+        if self.slot.value().len() < end {
+            self.slot.resize_value(end, true);
         }
-        self.data[start..start + bytes.len()].copy_from_slice(bytes);
+        let start = self.slot.key_len as usize + offset;
+        self.slot.bytes_mut()[start..start + bytes.len()].copy_from_slice(bytes);
     }
 }
 
@@ -830,60 +1042,98 @@ impl ValueMut<'_> {
 mod tests {
     use super::*;
 
-    fn h(key: &[u8]) -> u64 {
-        key.iter().fold(1469598103934665603u64, |a, &b| {
-            (a ^ b as u64).wrapping_mul(1099511628211)
-        })
+    fn set(m: &mut ShardMap, key: &[u8], value: &[u8], expires_at: u64) {
+        m.set(m.hash(key), key, value, expires_at);
+    }
+
+    fn get(m: &ShardMap, key: &[u8]) -> Option<Vec<u8>> {
+        m.get_raw(m.hash(key), key).map(|e| e.value().to_vec())
     }
 
     #[test]
     fn set_get_overwrite_remove() {
         let mut m = ShardMap::default();
-        m.set(h(b"a"), b"a", b"1", 0);
-        m.set(h(b"b"), b"b", b"2", 0);
-        m.set(h(b"a"), b"a", b"333", 0);
-        assert_eq!(
-            m.get_raw(h(b"a"), b"a").map(|s| s.value().to_vec()),
-            Some(b"333".to_vec())
-        );
+        set(&mut m, b"a", b"1", 0);
+        set(&mut m, b"b", b"2", 0);
+        set(&mut m, b"a", b"333", 0);
+        assert_eq!(get(&m, b"a"), Some(b"333".to_vec()));
         assert_eq!(m.len(), 2);
-        assert!(m.remove(h(b"a"), b"a"));
-        assert!(!m.remove(h(b"a"), b"a"));
+        assert!(m.remove(m.hash(b"a"), b"a"));
+        assert!(!m.remove(m.hash(b"a"), b"a"));
         assert_eq!(m.len(), 1);
-        assert!(m.get_raw(h(b"b"), b"b").is_some());
+        assert_eq!(get(&m, b"b"), Some(b"2".to_vec()));
+    }
+
+    #[test]
+    fn a_hash_slot_can_be_created_overwritten_by_a_string_moved_and_dropped() {
+        let mut m = ShardMap::default();
+        let limits = crate::store::Limits::default();
+        let h = m.hash(b"h");
+        m.hash_update(h, b"h", 0, true, |hash| hash.set(b"f", b"v", false, limits))
+            .unwrap();
+        assert_eq!(m.get_raw(h, b"h").map(|e| e.kind()), Some(ValueKind::Hash));
+        assert_eq!(m.get_raw(h, b"h").map(|e| e.key().to_vec()), Some(b"h".to_vec()));
+        assert_eq!(
+            m.hash_get(h, b"h", 0).unwrap().and_then(|x| x.get(b"f")),
+            Some(&b"v"[..])
+        );
+        // A string write replaces the hash; the hash API then says WRONGTYPE.
+        set(&mut m, b"h", b"s", 0);
+        assert_eq!(get(&m, b"h"), Some(b"s".to_vec()));
+        assert!(m.hash_get(h, b"h", 0).is_err());
+        // Hashes move (RENAME) and go away with their last field.
+        m.hash_update(h, b"h", 0, false, |_| ()).unwrap_err();
+        let g = m.hash(b"g");
+        m.hash_update(g, b"g", 0, true, |hash| hash.set(b"f", b"v", false, limits))
+            .unwrap();
+        let (value, _) = m.take_value(g, b"g").unwrap();
+        let k = m.hash(b"k");
+        m.put_value(k, b"k", value, 0);
+        assert_eq!(m.hash_get(k, b"k", 0).unwrap().map(|x| x.len()), Some(1));
+        m.hash_update(k, b"k", 0, false, |hash| hash.remove(b"f"))
+            .unwrap();
+        assert!(m.get_raw(k, b"k").is_none());
+        assert_eq!(m.len(), 1);
+    }
+
+    #[test]
+    fn a_slot_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 24);
     }
 
     #[test]
     fn entries_keep_their_slot_while_others_come_and_go() {
         let mut m = ShardMap::default();
         for i in 0..100u32 {
-            let k = i.to_be_bytes();
-            m.set(h(&k), &k, b"v", 0);
+            set(&mut m, &i.to_be_bytes(), b"v", 0);
         }
         let slot_of = |m: &ShardMap, k: &[u8]| m.iter().find(|(_, s)| s.key() == k).map(|(i, _)| i);
         let before = slot_of(&m, &50u32.to_be_bytes());
         for i in (0..100u32).filter(|i| i % 3 == 0) {
             let k = i.to_be_bytes();
-            m.remove(h(&k), &k);
+            m.remove(m.hash(&k), &k);
         }
         for i in 100..200u32 {
-            let k = i.to_be_bytes();
-            m.set(h(&k), &k, b"v", 0);
+            set(&mut m, &i.to_be_bytes(), b"v", 0);
         }
         assert_eq!(slot_of(&m, &50u32.to_be_bytes()), before);
+        // Every key is still found after the table grew and shrank around it.
+        for i in (0..200u32).filter(|i| *i >= 100 || i % 3 != 0) {
+            assert_eq!(get(&m, &i.to_be_bytes()), Some(b"v".to_vec()), "{i}");
+        }
     }
 
     #[test]
     fn ttl_tracking_follows_set_persist_and_remove() {
         let mut m = ShardMap::default();
-        m.set(h(b"a"), b"a", b"1", 100);
-        m.set(h(b"b"), b"b", b"1", 200);
+        set(&mut m, b"a", b"1", 100);
+        set(&mut m, b"b", b"1", 200);
         assert_eq!(m.ttl_len(), 2);
-        m.set_expiry(h(b"a"), b"a", 0);
+        m.set_expiry(m.hash(b"a"), b"a", 0);
         assert_eq!(m.ttl_len(), 1);
-        m.remove(h(b"b"), b"b");
+        m.remove(m.hash(b"b"), b"b");
         assert_eq!(m.ttl_len(), 0);
-        m.set(h(b"c"), b"c", b"1", 50);
+        set(&mut m, b"c", b"1", 50);
         let mut r = 0u64;
         let (_, removed) = m.expire_sample(20, 1000, || {
             r += 1;
@@ -891,9 +1141,41 @@ mod tests {
         });
         assert_eq!(removed, 1);
         assert_eq!(m.len(), 1);
+        let hash = m.hash(b"a");
         assert_eq!(
-            m.get_live(h(b"a"), b"a", 1000).0.map(|s| s.value().to_vec()),
+            m.get_live(hash, b"a", 1000).0.map(|s| s.value().to_vec()),
             Some(b"1".to_vec())
         );
+        set(&mut m, b"d", b"1", 300);
+        set(&mut m, b"d", b"1", 400);
+        assert_eq!(
+            m.get_raw(m.hash(b"d"), b"d").and_then(|e| e.expires_at()),
+            Some(400)
+        );
+    }
+
+    #[test]
+    fn appends_and_setrange_grow_in_place_and_overwrites_fit_exactly() {
+        let mut m = ShardMap::default();
+        let hash = m.hash(b"k");
+        let mut expected = Vec::new();
+        for i in 0..1000u32 {
+            let piece = i.to_string();
+            expected.extend_from_slice(piece.as_bytes());
+            assert_eq!(m.append(hash, b"k", piece.as_bytes()), expected.len());
+        }
+        assert_eq!(get(&m, b"k"), Some(expected.clone()));
+        let capacity = m.get_raw(hash, b"k").map(|e| e.slot.capacity()).unwrap();
+        assert_eq!(capacity, (1 + expected.len()).next_power_of_two());
+        m.with_value_mut(hash, b"k", |v| v.write_at(expected.len() + 3, b"xy"));
+        expected.extend_from_slice(&[0, 0, 0, b'x', b'y']);
+        assert_eq!(get(&m, b"k"), Some(expected));
+        set(&mut m, b"k", b"short", 0);
+        assert_eq!(get(&m, b"k"), Some(b"short".to_vec()));
+        assert_eq!(m.get_raw(hash, b"k").map(|e| e.slot.capacity()), Some(6));
+        set(&mut m, b"", b"", 0);
+        assert_eq!(get(&m, b""), Some(Vec::new()));
+        m.clear();
+        assert!(m.is_empty());
     }
 }

@@ -7,6 +7,7 @@ mod support;
 
 mod bad_input;
 mod cli;
+mod clients;
 mod concurrency;
 mod expiry;
 mod hash;

@@ -264,7 +264,7 @@ fn keys_glob_patterns() {
 
 #[test]
 fn config_info_and_stats() {
-    let server = Server::with_args(&["--workers", "7"]);
+    let server = Server::with_args(&["--maxclients", "7"]);
     let mut con = server.redis();
     let cfg: HashMap<String, String> = redis::cmd("CONFIG")
         .arg("GET")

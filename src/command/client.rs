@@ -1,0 +1,372 @@
+//! CLIENT: this connection's properties (ID, SETNAME, SETINFO, REPLY, …) and
+//! every connection's introspection (LIST, INFO, KILL) through the client
+//! registry, which knows no sockets: a kill is a flag plus a wake-up of the
+//! worker that owns the connection.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::table::COMMANDS;
+use super::{int_arg, is, CommandError, CommandResult, Ctx};
+use crate::state::{ClientHandle, ClientNames, ReplyMode};
+
+/// CLIENT subcommand ...
+pub fn client(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let sub = c.args.get(1);
+    let argc = c.args.len();
+    if is(sub, "id") && argc == 2 {
+        c.out.int(c.client.id as i64);
+    } else if is(sub, "setname") && argc == 3 {
+        super::server::set_name(c, c.args.get(2))?;
+        c.out.ok();
+    } else if is(sub, "getname") && argc == 2 {
+        c.out.bulk_or_nil(c.client.name.as_deref());
+    } else if is(sub, "setinfo") && argc == 4 {
+        set_info(c)?;
+    } else if is(sub, "info") && argc == 2 {
+        let line = own_line(c);
+        c.out.verbatim(line.as_bytes());
+    } else if is(sub, "list") {
+        list(c)?;
+    } else if is(sub, "kill") && argc >= 3 {
+        kill(c)?;
+    } else if is(sub, "reply") && argc == 3 {
+        reply(c)?;
+    } else if (is(sub, "no-evict") || is(sub, "no-touch")) && argc == 3 {
+        // Accepted for compatibility: there is no eviction to opt out of yet,
+        // and reads do not update an access clock.
+        if !(is(c.args.get(2), "on") || is(c.args.get(2), "off")) {
+            return Err(CommandError::Syntax);
+        }
+        c.out.ok();
+    } else if is(sub, "help") && argc == 2 {
+        help(c);
+    } else {
+        return Err(unknown_subcommand(sub));
+    }
+    Ok(())
+}
+
+fn unknown_subcommand(sub: &[u8]) -> CommandError {
+    CommandError::UnknownSubcommand {
+        sub: String::from_utf8_lossy(sub).into_owned(),
+        command: "CLIENT".into(),
+    }
+}
+
+fn set_info(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let value = c.args.get(3);
+    if value.iter().any(|&b| b <= b' ' || b > b'~') {
+        return Err(CommandError::Other(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            String::from_utf8_lossy(c.args.get(2)).to_ascii_lowercase()
+        )));
+    }
+    let value = (!value.is_empty()).then(|| value.to_vec());
+    if is(c.args.get(2), "lib-name") {
+        c.client.lib_name = value;
+    } else if is(c.args.get(2), "lib-ver") {
+        c.client.lib_ver = value;
+    } else {
+        return Err(CommandError::Other(format!(
+            "ERR Unrecognized option '{}'",
+            String::from_utf8_lossy(c.args.get(2))
+        )));
+    }
+    c.out.ok();
+    Ok(())
+}
+
+/// CLIENT REPLY ON|OFF|SKIP. OFF and SKIP have no reply of their own; the
+/// executor applies the mode after each command.
+fn reply(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let mode = c.args.get(2);
+    if is(mode, "on") {
+        c.client.reply_mode = ReplyMode::On;
+        c.out.ok();
+    } else if is(mode, "off") {
+        c.client.reply_mode = ReplyMode::Off;
+    } else if is(mode, "skip") {
+        if c.client.reply_mode != ReplyMode::Off {
+            c.client.reply_mode = ReplyMode::SkipNext;
+        }
+    } else {
+        return Err(CommandError::Syntax);
+    }
+    Ok(())
+}
+
+/// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]]
+fn list(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut normal = true;
+    let mut i = 2;
+    while i < c.args.len() {
+        if is(c.args.get(i), "type") && i + 1 < c.args.len() {
+            normal = client_type_is_normal(c.args.get(i + 1))?;
+            i += 2;
+        } else if is(c.args.get(i), "id") && i + 1 < c.args.len() {
+            let mut wanted = Vec::new();
+            for j in i + 1..c.args.len() {
+                match int_arg(c.args.get(j)) {
+                    Ok(id) if id > 0 => wanted.push(id as u64),
+                    _ => return Err(CommandError::Other("ERR Invalid client ID".into())),
+                }
+            }
+            ids = Some(wanted);
+            i = c.args.len();
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    let mut text = String::new();
+    if normal {
+        let now = Instant::now();
+        for handle in c.state.clients.snapshot() {
+            if ids.as_ref().is_some_and(|ids| !ids.contains(&handle.id)) {
+                continue;
+            }
+            if handle.id == c.client.id {
+                text.push_str(&own_line(c));
+            } else {
+                text.push_str(&line(&handle, &handle.names(), now));
+            }
+        }
+    }
+    c.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+/// Normal clients are the only kind; the others are valid but empty.
+fn client_type_is_normal(kind: &[u8]) -> Result<bool, CommandError> {
+    if is(kind, "normal") {
+        Ok(true)
+    } else if is(kind, "master") || is(kind, "replica") || is(kind, "slave") || is(kind, "pubsub") {
+        Ok(false)
+    } else {
+        Err(CommandError::Other(format!(
+            "ERR Unknown client type '{}'",
+            String::from_utf8_lossy(kind)
+        )))
+    }
+}
+
+/// One client's filters for CLIENT KILL (new form).
+#[derive(Default)]
+struct KillFilter {
+    id: Option<u64>,
+    addr: Option<Vec<u8>>,
+    laddr: Option<Vec<u8>>,
+    max_age_secs: Option<u64>,
+    normal: Option<bool>,
+    skip_me: bool,
+}
+
+impl KillFilter {
+    fn matches(&self, h: &ClientHandle, now: Instant) -> bool {
+        self.id.is_none_or(|id| id == h.id)
+            && self.addr.as_deref().is_none_or(|a| a == h.addr.as_bytes())
+            && self.laddr.as_deref().is_none_or(|a| a == h.laddr.as_bytes())
+            && self
+                .max_age_secs
+                .is_none_or(|age| now.duration_since(h.created).as_secs() >= age)
+            && self.normal.unwrap_or(true)
+    }
+}
+
+/// CLIENT KILL ip:port | CLIENT KILL <filter value> ...
+fn kill(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let old_form = c.args.len() == 3;
+    let filter = if old_form {
+        KillFilter {
+            addr: Some(c.args.get(2).to_vec()),
+            ..KillFilter::default()
+        }
+    } else {
+        parse_kill_filter(c)?
+    };
+    let now = Instant::now();
+    let mut killed = 0;
+    for handle in c.state.clients.snapshot() {
+        if !filter.matches(&handle, now) {
+            continue;
+        }
+        if handle.id == c.client.id {
+            if filter.skip_me {
+                continue;
+            }
+            // Closed by our own worker once this reply is written.
+            c.client.close_after_reply = true;
+        } else {
+            c.state.clients.kill(&handle);
+        }
+        killed += 1;
+    }
+    if old_form {
+        if killed == 0 {
+            return Err(CommandError::Other("ERR No such client".into()));
+        }
+        c.out.ok();
+    } else {
+        c.out.int(killed);
+    }
+    Ok(())
+}
+
+fn parse_kill_filter(c: &Ctx<'_, '_>) -> Result<KillFilter, CommandError> {
+    let mut filter = KillFilter {
+        skip_me: true,
+        ..KillFilter::default()
+    };
+    let args = &c.args;
+    if (args.len() - 2) % 2 != 0 {
+        return Err(CommandError::Syntax);
+    }
+    for i in (2..args.len()).step_by(2) {
+        let (name, value) = (args.get(i), args.get(i + 1));
+        if is(name, "id") {
+            match int_arg(value) {
+                Ok(id) if id > 0 => filter.id = Some(id as u64),
+                _ => {
+                    return Err(CommandError::Other(
+                        "ERR client-id should be greater than 0".into(),
+                    ))
+                }
+            }
+        } else if is(name, "addr") {
+            filter.addr = Some(value.to_vec());
+        } else if is(name, "laddr") {
+            filter.laddr = Some(value.to_vec());
+        } else if is(name, "type") {
+            filter.normal = Some(client_type_is_normal(value)?);
+        } else if is(name, "user") {
+            if !is(value, "default") {
+                return Err(CommandError::Other(format!(
+                    "ERR No such user '{}'",
+                    String::from_utf8_lossy(value)
+                )));
+            }
+        } else if is(name, "skipme") {
+            filter.skip_me = if is(value, "yes") {
+                true
+            } else if is(value, "no") {
+                false
+            } else {
+                return Err(CommandError::Syntax);
+            };
+        } else if is(name, "maxage") {
+            match int_arg(value) {
+                Ok(age) if age >= 0 => filter.max_age_secs = Some(age as u64),
+                _ => return Err(CommandError::NotInteger),
+            }
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    Ok(filter)
+}
+
+/// This connection's line, from its own (freshest) state.
+fn own_line(c: &Ctx<'_, '_>) -> String {
+    let names = ClientNames {
+        name: c.client.name.clone(),
+        lib_name: c.client.lib_name.clone(),
+        lib_ver: c.client.lib_ver.clone(),
+    };
+    match &c.client.handle {
+        Some(handle) => {
+            // The command running now is CLIENT itself.
+            handle.set_last_command(super::table::lookup(b"client").map_or(0, |s| s.index()));
+            publish_own(c, handle);
+            line(handle, &names, Instant::now())
+        }
+        None => {
+            let handle = ClientHandle::new(c.client.id, c.client.addr.clone(), String::new(), -1, 0);
+            publish_own(c, &handle);
+            line(&handle, &names, Instant::now())
+        }
+    }
+}
+
+/// The caller's fields that may have changed earlier in this pass.
+fn publish_own(c: &Ctx<'_, '_>, handle: &ClientHandle) {
+    handle
+        .resp
+        .store(usize::from(c.client.resp_version()), Ordering::Relaxed);
+    let multi = c.client.tx.queued().map_or(-1, |n| n as i64);
+    handle.multi.store(multi, Ordering::Relaxed);
+    handle.watch.store(c.client.tx.watched(), Ordering::Relaxed);
+}
+
+/// One line of CLIENT LIST / CLIENT INFO, with Redis 7's fields in Redis's
+/// order (figures kvserver does not track are 0).
+fn line(h: &ClientHandle, names: &ClientNames, now: Instant) -> String {
+    let text = |v: &Option<Vec<u8>>| {
+        v.as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default()
+            .into_owned()
+    };
+    let cmd = h
+        .last_command()
+        .and_then(|i| COMMANDS.get(i))
+        .map_or("NULL", |spec| spec.name);
+    let qbuf = h.query_buffer.load(Ordering::Relaxed);
+    let omem = h.output_buffer.load(Ordering::Relaxed);
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
+         multi={} watch={} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
+         omem={omem} tot-mem={} events={} cmd={cmd} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        h.id,
+        h.addr,
+        h.laddr,
+        h.fd,
+        text(&names.name),
+        now.duration_since(h.created).as_secs(),
+        h.idle(now).as_secs(),
+        if h.multi.load(Ordering::Relaxed) >= 0 {
+            "x"
+        } else {
+            "N"
+        },
+        h.db.load(Ordering::Relaxed),
+        h.multi.load(Ordering::Relaxed),
+        h.watch.load(Ordering::Relaxed),
+        qbuf + omem,
+        if omem > 0 { "rw" } else { "r" },
+        h.resp.load(Ordering::Relaxed),
+        text(&names.lib_name),
+        text(&names.lib_ver),
+    )
+}
+
+fn help(c: &mut Ctx<'_, '_>) {
+    const LINES: &[&str] = &[
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ID",
+        "    Return the ID of the current connection.",
+        "INFO",
+        "    Return information about the current client connection.",
+        "LIST [TYPE <normal|master|replica|pubsub>] [ID <id> [<id> ...]]",
+        "    Return information about client connections.",
+        "KILL <ip:port>",
+        "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options are: ID <id>, ADDR <ip:port>, LADDR <ip:port>,",
+        "    TYPE <normal|master|replica|pubsub>, USER <username>, SKIPME (YES|NO), MAXAGE <seconds>.",
+        "SETNAME <name>, GETNAME",
+        "    Set / return the name of the current connection.",
+        "SETINFO <LIB-NAME|LIB-VER> <value>",
+        "    Set client library name or version.",
+        "REPLY (ON|OFF|SKIP)",
+        "    Control the replies sent to the current connection.",
+        "NO-EVICT (ON|OFF), NO-TOUCH (ON|OFF)",
+        "    Accepted for compatibility.",
+        "HELP",
+        "    Print this help.",
+    ];
+    c.out.array(LINES.len());
+    for line in LINES {
+        c.out.simple(line);
+    }
+}

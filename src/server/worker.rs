@@ -1,0 +1,395 @@
+//! A worker thread: one readiness loop (epoll through `mio`) serving many
+//! connections, so a client costs a thread's time only when it has bytes to
+//! read or replies to take.
+//!
+//! One pass of the loop:
+//! 1. `poll` once; readable connections join the `ready` queue, writable ones
+//!    the `touched` list; the waker's event brings new sockets and kills.
+//! 2. Every connection that was in `ready` when the pass began gets **one**
+//!    read (at most its buffer's free space) and runs the commands it
+//!    brought, stopping early once [`OUTPUT_HIGH_WATER`] bytes of replies
+//!    wait. A connection that may have more input goes to the back of the
+//!    queue for the next pass, so an endless pipeliner gets a bounded slice
+//!    and never starves the others.
+//! 3. Under `fsync = always`, **one** group commit covers every write of the
+//!    pass before any reply leaves (Redis's "before sleep" fsync).
+//! 4. Each touched connection writes what its socket takes. The rest stays
+//!    in its buffer and goes out on the next writable event; while more than
+//!    [`OUTPUT_HIGH_WATER`] bytes wait, the worker does not read from that
+//!    client (back-pressure).
+//!
+//! Sockets are registered edge-triggered for both directions once, so the
+//! loop never re-registers: a connection that stops reading early is
+//! remembered (`more_input`) instead.
+//!
+//! Once a second the worker sweeps its connections: `timeout`, the output
+//! soft limit, and freeing the reply buffers of idle clients.
+
+use std::collections::VecDeque;
+use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use super::connection::{Connection, ReadOutcome};
+use super::pool::{Inbox, InboxQueue, WAKER_TOKEN};
+use crate::session::Session;
+use crate::state::{ClientHandle, ClientState, ServerState};
+
+/// Unsent reply bytes above which the worker stops reading from a client
+/// and stops running its buffered commands (back-pressure).
+pub const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+
+/// Events taken from the poller per pass.
+const EVENTS_PER_POLL: usize = 1024;
+
+/// How often the worker sweeps for idle clients and output limits.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Read buffer lent to whichever session reads next (sessions with nothing
+/// buffered hold none).
+const SPARE_READ_BUFFER: usize = 16 * 1024;
+
+/// One worker thread's state.
+pub struct Worker {
+    index: usize,
+    state: Arc<ServerState>,
+    poll: Poll,
+    inbox: Arc<Inbox>,
+    conns: Slab<Connection>,
+    /// Connections to read from (or run buffered commands of) next pass.
+    ready: VecDeque<usize>,
+    /// Connections to commit and flush at the end of this pass.
+    touched: Vec<usize>,
+    spare_read: Vec<u8>,
+    mail: InboxQueue,
+    last_sweep: Instant,
+}
+
+impl Worker {
+    /// A worker around its poller (whose waker the pool holds) and inbox.
+    pub fn new(index: usize, state: Arc<ServerState>, poll: Poll, inbox: Arc<Inbox>) -> Worker {
+        Worker {
+            index,
+            state,
+            poll,
+            inbox,
+            conns: Slab::new(),
+            ready: VecDeque::new(),
+            touched: Vec::new(),
+            spare_read: vec![0; SPARE_READ_BUFFER],
+            mail: InboxQueue::default(),
+            last_sweep: Instant::now(),
+        }
+    }
+
+    /// Runs passes until the pool stops the worker, then closes every client.
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        loop {
+            let timeout = if self.ready.is_empty() {
+                SWEEP_INTERVAL.saturating_sub(self.last_sweep.elapsed())
+            } else {
+                Duration::ZERO
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != ErrorKind::Interrupted {
+                    tracing::error!(worker = self.index, "poll failed: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            let mut woken = false;
+            for event in events.iter() {
+                if event.token() == WAKER_TOKEN {
+                    woken = true;
+                    continue;
+                }
+                let key = event.token().0;
+                let Some(conn) = self.conns.get_mut(key) else {
+                    continue;
+                };
+                if event.is_read_closed() || event.is_error() {
+                    // Edge-triggered: the hang-up is reported once, maybe with
+                    // the last data; keep reading until the read returns 0.
+                    conn.peer_closed = true;
+                }
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    conn.more_input = true;
+                    if !conn.queued {
+                        conn.queued = true;
+                        self.ready.push_back(key);
+                    }
+                }
+                if event.is_writable() && !conn.touched {
+                    conn.touched = true;
+                    self.touched.push(key);
+                }
+            }
+            if woken && self.take_mail() {
+                break;
+            }
+            self.pass();
+            if self.last_sweep.elapsed() >= SWEEP_INTERVAL {
+                self.sweep();
+            }
+        }
+        self.close_all();
+    }
+
+    /// Registers new sockets and closes killed clients. True when the pool
+    /// asked the worker to stop.
+    fn take_mail(&mut self) -> bool {
+        self.inbox.take(&mut self.mail);
+        for (id, socket) in std::mem::take(&mut self.mail.sockets) {
+            self.accept(id, socket);
+        }
+        for id in std::mem::take(&mut self.mail.kills) {
+            let found = self.conns.iter().find(|(_, c)| c.handle.id == id).map(|(k, _)| k);
+            if let Some(key) = found {
+                tracing::debug!(id, "client killed");
+                self.close(key);
+            }
+        }
+        self.mail.stopping
+    }
+
+    fn accept(&mut self, id: u64, socket: std::net::TcpStream) {
+        let state = &self.state;
+        let addr = socket.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        let laddr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let _ = socket.set_nodelay(true);
+        let mut stream = mio::net::TcpStream::from_std(socket);
+        let handle = Arc::new(ClientHandle::new(
+            id,
+            addr.clone(),
+            laddr,
+            stream.as_raw_fd(),
+            self.index,
+        ));
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)
+        {
+            tracing::warn!("cannot register a client with the poller: {e}");
+            self.inbox.clients.fetch_sub(1, Ordering::Relaxed);
+            state.stats.client_disconnected();
+            return;
+        }
+        state.clients.add(Arc::clone(&handle));
+        let client = ClientState {
+            id,
+            addr,
+            handle: Some(Arc::clone(&handle)),
+            ..ClientState::default()
+        };
+        let mut session = Session::new(state, client, self.index);
+        session.set_output_budget(OUTPUT_HIGH_WATER);
+        session.set_deferred_commit(true);
+        tracing::debug!(id, worker = self.index, "client connected");
+        let mut conn = Connection::new(stream, session, handle);
+        // Input may have arrived before registration: look once.
+        conn.queued = true;
+        entry.insert(conn);
+        self.ready.push_back(key);
+    }
+
+    /// Steps 2–4 of the module doc: read and run, group commit, write.
+    fn pass(&mut self) {
+        let now = Instant::now();
+        for _ in 0..self.ready.len() {
+            let Some(key) = self.ready.pop_front() else {
+                break;
+            };
+            self.serve_input(key, now);
+        }
+        self.group_commit();
+        for key in std::mem::take(&mut self.touched) {
+            self.finish(key, now);
+        }
+    }
+
+    /// One read (or one run of already-buffered commands) for a connection.
+    fn serve_input(&mut self, key: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        conn.queued = false;
+        if conn.closing || conn.unsent() >= OUTPUT_HIGH_WATER {
+            // Paused: `finish` queues it again once its output drains.
+            return;
+        }
+        if conn.session.has_unrun_input() {
+            conn.session.run(&self.state);
+        } else if !conn.eof {
+            conn.more_input = false;
+            match conn.read(&mut self.spare_read) {
+                ReadOutcome::Data { filled } => {
+                    conn.more_input = filled || conn.peer_closed;
+                    conn.handle.touch(now);
+                    conn.session.run(&self.state);
+                }
+                ReadOutcome::Empty => {}
+                ReadOutcome::Closed => conn.eof = true,
+            }
+            conn.session.release_read_buffer(&mut self.spare_read);
+        }
+        // After end of input, commands already buffered still run (and their
+        // replies still go out: the client may only have shut its write side).
+        if conn.session.should_close() || (conn.eof && !conn.session.has_unrun_input()) {
+            conn.closing = true;
+        }
+        if !conn.touched {
+            conn.touched = true;
+            self.touched.push(key);
+        }
+    }
+
+    /// One WAL commit for every write of the pass (`fsync = always` only;
+    /// under other policies sessions have nothing pending).
+    fn group_commit(&mut self) {
+        let Some(wal) = &self.state.wal else {
+            return;
+        };
+        let target = self
+            .touched
+            .iter()
+            .filter_map(|&key| self.conns.get(key)?.session.pending_commit())
+            .max();
+        let Some(target) = target else {
+            return;
+        };
+        let result = wal.commit(target);
+        if let Err(e) = &result {
+            tracing::error!("WAL commit failed: {e}");
+        }
+        for &key in &self.touched {
+            if let Some(conn) = self.conns.get_mut(key) {
+                if conn.session.pending_commit().is_some() {
+                    conn.session.finish_commit(result.as_ref().map(|_| ()));
+                }
+            }
+        }
+    }
+
+    /// Writes a touched connection's output, applies limits, and decides
+    /// whether it closes or reads again next pass.
+    fn finish(&mut self, key: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        conn.touched = false;
+        // Publish before the reply leaves: a client that reads it and asks
+        // CLIENT LIST on another connection sees this command.
+        let last = conn.session.client.last_command;
+        conn.session.publish(last);
+        let before = conn.unsent();
+        if !conn.flush() {
+            self.close(key);
+            return;
+        }
+        if conn.unsent() < before {
+            conn.handle.touch(now);
+        }
+        let unsent = conn.unsent() as u64;
+        let limit = self.state.config.client_output_buffer_limit;
+        if limit.hard_bytes > 0 && unsent > limit.hard_bytes {
+            tracing::warn!(
+                id = conn.handle.id,
+                unsent,
+                "closing client: output buffer over the hard limit"
+            );
+            self.close(key);
+            return;
+        }
+        if conn.closing {
+            if conn.unsent() == 0 {
+                self.close(key);
+            }
+            return;
+        }
+        if conn.unsent() < OUTPUT_HIGH_WATER
+            && (conn.more_input || conn.session.has_unrun_input())
+            && !conn.queued
+        {
+            conn.queued = true;
+            self.ready.push_back(key);
+        }
+    }
+
+    /// Once a second: idle timeout, output soft limit, idle buffer release.
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        self.last_sweep = now;
+        let timeout = self.state.runtime.timeout();
+        let limit = self.state.config.client_output_buffer_limit;
+        let mut doomed = Vec::new();
+        for (key, conn) in self.conns.iter_mut() {
+            let idle = conn.handle.idle(now);
+            if timeout > 0 && idle >= Duration::from_secs(timeout) {
+                tracing::debug!(id = conn.handle.id, "closing idle client (timeout)");
+                doomed.push(key);
+                continue;
+            }
+            let unsent = conn.unsent() as u64;
+            if limit.soft_bytes > 0 && unsent > limit.soft_bytes {
+                let since = *conn.over_soft_limit_since.get_or_insert(now);
+                if now.duration_since(since) >= Duration::from_secs(limit.soft_seconds) {
+                    tracing::warn!(
+                        id = conn.handle.id,
+                        unsent,
+                        "closing client: output buffer over the soft limit for too long"
+                    );
+                    doomed.push(key);
+                    continue;
+                }
+            } else {
+                conn.over_soft_limit_since = None;
+            }
+            if unsent == 0 && idle >= SWEEP_INTERVAL {
+                conn.session.shrink_idle_replies();
+            }
+        }
+        for key in doomed {
+            self.close(key);
+        }
+    }
+
+    /// Deregisters and drops a connection.
+    fn close(&mut self, key: usize) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        let mut conn = self.conns.remove(key);
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.state.clients.remove(conn.handle.id);
+        self.state.stats.client_disconnected();
+        self.inbox.clients.fetch_sub(1, Ordering::Relaxed);
+        tracing::debug!(id = conn.handle.id, "client disconnected");
+        // A key may still sit in `ready`/`touched`; the slab lookup skips it.
+    }
+
+    /// Shutdown: the pass in hand is done; send what the sockets take, close.
+    fn close_all(&mut self) {
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            if let Some(conn) = self.conns.get_mut(key) {
+                let _ = conn.flush();
+                let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+            }
+            self.close(key);
+        }
+        // Sockets handed over but never registered.
+        self.inbox.take(&mut self.mail);
+        for _socket in self.mail.sockets.drain(..) {
+            self.state.stats.client_disconnected();
+        }
+    }
+}
