@@ -204,7 +204,7 @@ fn set_one(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         "lfu-log-factor" => config.lfu_log_factor = int_in(value, 0, INT_MAX)? as u32,
         "lfu-decay-time" => config.lfu_decay_time = int_in(value, 0, INT_MAX)? as u32,
         "timeout" => config.timeout = int_in(value, 0, INT_MAX)? as u64,
-        "maxclients" => config.maxclients = int_in(value, 1, INT_MAX)? as usize,
+        "maxclients" => config.maxclients = int_in(value, 1, crate::config::MAX_CLIENTS as i64)? as usize,
         "hash-max-listpack-entries" | "hash-max-ziplist-entries" => {
             config.hash_max_listpack_entries = int_in(value, 0, i64::MAX)? as usize
         }

@@ -212,6 +212,9 @@ fn group_of(spec: &CommandSpec) -> &'static str {
     const GENERIC: &[&str] = &[
         "del", "unlink", "exists", "type", "rename", "renamenx", "persist", "ttl", "pttl",
     ];
+    if ["multi", "exec", "discard", "watch", "unwatch"].contains(&spec.name) {
+        return "transactions";
+    }
     match spec.keys {
         None | Some(KeySpec::All) => "server",
         Some(_) if GENERIC.contains(&spec.name) || spec.name.contains("expire") => "generic",

@@ -265,14 +265,17 @@ pub fn in_multi(
             out.set_style(cmd.style.with_resp3(client.resp3));
             // As Redis, a command that needs memory is refused while queuing if
             // eviction cannot make room, which aborts the transaction.
-            let admitted = admit(state, client, &cmd).and_then(|spec| {
-                if spec.flags.denyoom {
-                    super::maxmemory::make_room(state)?;
-                }
-                Ok(spec)
-            });
+            let admitted = admit(state, client, &cmd)
+                .and_then(|spec| check_queue_size(state, client, &cmd, spec))
+                .and_then(|spec| {
+                    if spec.flags.denyoom {
+                        super::maxmemory::make_room(state)?;
+                    }
+                    Ok(spec)
+                });
             match admitted {
                 Ok(spec) => {
+                    // An aborted transaction keeps nothing: EXEC will only refuse it.
                     if !client.tx.aborted {
                         if let Some(queue) = client.tx.queue.as_mut() {
                             queue.push(spec, &cmd.args);
@@ -282,11 +285,33 @@ pub fn in_multi(
                 }
                 Err(e) => {
                     client.tx.aborted = true;
+                    if let Some(queue) = client.tx.queue.as_mut() {
+                        *queue = Queue::default();
+                    }
                     out.error(&e.to_string());
                 }
             }
         }
     }
+}
+
+/// Bounds a transaction's memory: its queued arguments may not exceed
+/// `client-query-buffer-limit` (1 GiB by default), the bound on one client's
+/// unprocessed input. Redis has no such limit short of `maxmemory`.
+fn check_queue_size(
+    state: &ServerState,
+    client: &ClientState,
+    cmd: &Invocation<'_>,
+    spec: &'static CommandSpec,
+) -> Result<&'static CommandSpec, CommandError> {
+    let queued = client.tx.queue.as_ref().map_or(0, |q| q.bytes.len());
+    let adding: usize = (0..cmd.args.len()).map(|i| cmd.args.get(i).len()).sum();
+    if queued + adding > state.config.client_query_buffer_limit {
+        return Err(CommandError::Other(
+            "ERR transaction too large: queued arguments exceed client-query-buffer-limit".into(),
+        ));
+    }
+    Ok(spec)
 }
 
 /// EXEC inside `MULTI`: all queued commands under one set of shard locks,
@@ -418,6 +443,12 @@ fn exec(
             if crate::wal::encode_transaction(&scratch.records, &mut scratch.framed) {
                 Some(wal.append(&scratch.framed))
             } else {
+                if scratch.records.len() > crate::wal::MAX_PAYLOAD_LEN as usize {
+                    tracing::warn!(
+                        bytes = scratch.records.len(),
+                        "transaction too large for one WAL frame: logged as separate records"
+                    );
+                }
                 Some(wal.append(&scratch.records))
             }
         }
@@ -434,4 +465,47 @@ fn exec(
         }
     }
     stats.record(spec.index(), started.elapsed(), false, 0, 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::config::Config;
+    use crate::session::Session;
+    use crate::state::{ClientState, ServerState};
+    use crate::store::Store;
+
+    fn run(state: &ServerState, session: &mut Session, input: &[u8]) -> String {
+        session.feed(state, input);
+        let out = String::from_utf8_lossy(session.replies()).into_owned();
+        session.clear_replies();
+        out
+    }
+
+    #[test]
+    fn a_transaction_larger_than_the_query_buffer_limit_is_refused_and_aborted() {
+        let config = Config {
+            wal: false,
+            client_query_buffer_limit: 64 * 1024,
+            ..Config::default()
+        };
+        let store = Arc::new(Store::new(config.shards));
+        let state = ServerState::new(config, store, None, None);
+        let mut s = Session::new(&state, ClientState::default(), 0);
+        assert_eq!(run(&state, &mut s, b"*1\r\n$5\r\nMULTI\r\n"), "+OK\r\n");
+        let value = "x".repeat(10_000);
+        let set = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n{value}\r\n", value.len());
+        let mut replies = String::new();
+        for _ in 0..10 {
+            replies += &run(&state, &mut s, set.as_bytes());
+        }
+        assert!(replies.starts_with("+QUEUED\r\n"), "{replies}");
+        assert!(replies.contains("-ERR transaction too large"), "{replies}");
+        assert_eq!(
+            run(&state, &mut s, b"*1\r\n$4\r\nEXEC\r\n"),
+            "-EXECABORT Transaction discarded because of previous errors.\r\n"
+        );
+        assert!(state.store.is_empty());
+    }
 }

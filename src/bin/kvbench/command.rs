@@ -44,6 +44,9 @@ pub enum Test {
     Hmget,
     /// `HGETALL hash:__rand_int__` (RESP only: a text reply's line count depends on the data).
     Hgetall,
+    /// A transaction: `MULTI`, `INCR counter:__rand_int__` twice, `EXEC`
+    /// (redis-benchmark cannot run one). One request = the 4 commands.
+    Multi,
 }
 
 impl Test {
@@ -63,9 +66,10 @@ impl Test {
                 "hget" => Test::Hget,
                 "hmget" => Test::Hmget,
                 "hgetall" => Test::Hgetall,
+                "multi" | "exec" => Test::Multi,
                 _ => {
                     return Err(format!(
-                        "unknown test `{name}` (supported: ping,set,get,incr,del,mset,mget,hset,hget,hmget,hgetall)"
+                        "unknown test `{name}` (supported: ping,set,get,incr,del,mset,mget,multi,hset,hget,hmget,hgetall)"
                     ))
                 }
             };
@@ -93,6 +97,17 @@ impl Test {
             Test::Hget => "HGET",
             Test::Hmget => "HMGET (5 fields)",
             Test::Hgetall => "HGETALL",
+            Test::Multi => "MULTI/EXEC (2 INCR)",
+        }
+    }
+
+    /// How many RESP replies one request gets: 4 for a transaction
+    /// (`+OK`, `+QUEUED`, `+QUEUED`, the `EXEC` array), 1 otherwise.
+    pub fn replies_per_request(self) -> usize {
+        if self == Test::Multi {
+            4
+        } else {
+            1
         }
     }
 
@@ -103,8 +118,25 @@ impl Test {
         match self {
             Test::Mget => MULTI_KEYS,
             Test::Hmget => HMGET_FIELDS,
+            // OK, QUEUED, QUEUED, then the EXEC array as two numbered lines.
+            Test::Multi => 5,
             _ => 1,
         }
+    }
+
+    /// The commands of one request, each with the `__rand_int__` placeholder
+    /// still in its keys.
+    fn commands(self, data_size: usize) -> Vec<Vec<Vec<u8>>> {
+        if self == Test::Multi {
+            let incr = vec![b"INCR".to_vec(), format!("counter:{RAND}").into_bytes()];
+            return vec![
+                vec![b"MULTI".to_vec()],
+                incr.clone(),
+                incr,
+                vec![b"EXEC".to_vec()],
+            ];
+        }
+        vec![self.args(data_size)]
     }
 
     /// Command arguments with the `__rand_int__` placeholder still in keys.
@@ -150,6 +182,30 @@ impl Test {
                 v
             }
             Test::Hgetall => vec![b"HGETALL".to_vec(), hash_key],
+            Test::Multi => unreachable!("a transaction is several commands: see `commands`"),
+        }
+    }
+}
+
+/// Appends one command in `protocol`'s request encoding.
+fn encode_command(args: &[Vec<u8>], protocol: Protocol, one: &mut Vec<u8>) {
+    match protocol {
+        Protocol::Resp => {
+            one.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+            for a in args {
+                one.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                one.extend_from_slice(a);
+                one.extend_from_slice(b"\r\n");
+            }
+        }
+        Protocol::Text => {
+            for (i, a) in args.iter().enumerate() {
+                if i > 0 {
+                    one.push(b' ');
+                }
+                one.extend_from_slice(a);
+            }
+            one.extend_from_slice(b"\r\n");
         }
     }
 }
@@ -184,36 +240,19 @@ impl Template {
         protocol: Protocol,
     ) -> Template {
         let zeros = "0".repeat(RAND_DIGITS);
-        let args: Vec<Vec<u8>> = test
-            .args(data_size)
-            .into_iter()
-            .map(|a| {
-                if random_keys {
-                    replace(&a, RAND.as_bytes(), zeros.as_bytes())
-                } else {
-                    a
-                }
-            })
-            .collect();
         let mut one = Vec::new();
-        match protocol {
-            Protocol::Resp => {
-                one.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-                for a in &args {
-                    one.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-                    one.extend_from_slice(a);
-                    one.extend_from_slice(b"\r\n");
-                }
-            }
-            Protocol::Text => {
-                for (i, a) in args.iter().enumerate() {
-                    if i > 0 {
-                        one.push(b' ');
+        for command in test.commands(data_size) {
+            let args: Vec<Vec<u8>> = command
+                .into_iter()
+                .map(|a| {
+                    if random_keys {
+                        replace(&a, RAND.as_bytes(), zeros.as_bytes())
+                    } else {
+                        a
                     }
-                    one.extend_from_slice(a);
-                }
-                one.extend_from_slice(b"\r\n");
-            }
+                })
+                .collect();
+            encode_command(&args, protocol, &mut one);
         }
         let mut offsets_one = Vec::new();
         if random_keys {

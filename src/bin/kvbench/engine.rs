@@ -23,7 +23,7 @@ use indicatif::ProgressBar;
 use crate::cli::Protocol;
 use crate::command::{write_digits, Rng, Template};
 use crate::keys::{KeyGen, KeyPattern};
-use crate::reply::{scan_resp, scan_text, Scan};
+use crate::reply::{scan_resp, scan_resp_n, scan_text, Scan};
 
 /// Error kind for requests lost because the server closed/reset the connection.
 pub const DROPPED: &str = "connection_dropped";
@@ -65,6 +65,8 @@ pub struct RunConfig {
     pub protocol: Protocol,
     /// Lines per reply in text protocol.
     pub text_lines: usize,
+    /// RESP replies that make up one request's answer (4 for a transaction).
+    pub replies_per_request: usize,
     /// AUTH password.
     pub password: Option<String>,
     /// Connect and reply timeout.
@@ -392,7 +394,7 @@ impl Worker<'_> {
         while pos < c.rlen {
             let buf = &c.rbuf[pos..c.rlen];
             let scan = match self.cfg.protocol {
-                Protocol::Resp => scan_resp(buf),
+                Protocol::Resp => scan_resp_n(buf, self.cfg.replies_per_request),
                 Protocol::Text => scan_text(buf, text_lines),
             };
             match scan {

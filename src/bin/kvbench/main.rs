@@ -60,6 +60,7 @@ fn config(args: &Args, test: Test, host: &str, port: u16) -> RunConfig {
         key_pattern: args.key_pattern,
         protocol: args.protocol,
         text_lines: test.text_lines_per_reply(),
+        replies_per_request: test.replies_per_request(),
         password: args.password.clone(),
         timeout: args.timeout,
     }

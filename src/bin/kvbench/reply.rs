@@ -120,6 +120,28 @@ pub fn scan_resp(buf: &[u8]) -> Scan {
     }
 }
 
+/// Scan `n` consecutive RESP replies as one (a transaction's `+OK`,
+/// `+QUEUED`s and `EXEC` array); the first error among them is the error.
+pub fn scan_resp_n(buf: &[u8], n: usize) -> Scan {
+    let mut len = 0;
+    let mut first_error = None;
+    for _ in 0..n.max(1) {
+        match scan_resp(&buf[len..]) {
+            Scan::Reply { len: l, error } => {
+                if first_error.is_none() {
+                    first_error = error.map(|(s, e)| (s + len, e + len));
+                }
+                len += l;
+            }
+            other => return other,
+        }
+    }
+    Scan::Reply {
+        len,
+        error: first_error,
+    }
+}
+
 /// Scan one text-protocol reply of `lines` lines at the front of `buf`.
 ///
 /// kvserver's text protocol renders errors as `(error) KIND message`; a
