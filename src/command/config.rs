@@ -57,7 +57,7 @@ pub fn config(c: &mut Ctx<'_, '_>) -> CommandResult {
             return Err(arity("config|resetstat"));
         }
         c.state.stats.reset();
-        c.state.store.reset_counters();
+        c.state.dbs.reset_counters();
         crate::memory::reset_peak();
         c.out.ok();
         Ok(())
@@ -153,16 +153,11 @@ fn set(c: &mut Ctx<'_, '_>) -> CommandResult {
         seen.push(canonical.to_string());
         set_one(&mut next, &name, &value).map_err(|reason| failed(&name, &reason))?;
     }
-    // Hash thresholds live in the store, which reads them on every hash write.
-    c.state
-        .store
-        .hash_limits()
-        .set_max_entries(next.hash_max_listpack_entries);
-    c.state
-        .store
-        .hash_limits()
-        .set_max_value(next.hash_max_listpack_value);
-    c.state.runtime.apply(next, c.state.wal.as_deref());
+    // Hash thresholds are read on every hash write.
+    let limits = crate::store::hash::limits();
+    limits.set_max_entries(next.hash_max_listpack_entries);
+    limits.set_max_value(next.hash_max_listpack_value);
+    c.state.runtime.apply(next, c.state.wal().map(|w| &**w));
     if seen.iter().any(|s| s == "requirepass") {
         // The client that set the password keeps its access, as in Redis.
         c.client.authenticated = true;

@@ -36,6 +36,10 @@ pub enum CommandError {
     NoProto,
     /// The key holds a value of another type.
     WrongType,
+    /// The WAL is still being replayed (Redis's `-LOADING`).
+    Loading,
+    /// MOVE to the database the key is already in.
+    SameObject,
     /// Over `maxmemory` and nothing could be evicted.
     OutOfMemory,
     /// Any other message, already in `CODE message` form.
@@ -79,6 +83,8 @@ impl fmt::Display for CommandError {
             WrongType => {
                 f.write_str("WRONGTYPE Operation against a key holding the wrong kind of value")
             }
+            Loading => f.write_str("LOADING kvserver is loading the dataset in memory"),
+            SameObject => f.write_str("ERR source and destination objects are the same"),
             OutOfMemory => f.write_str("OOM command not allowed when used memory > 'maxmemory'."),
             Other(message) => f.write_str(message),
         }

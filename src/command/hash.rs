@@ -13,7 +13,7 @@
 use super::{int_arg, is, locate, CommandError, CommandResult, Ctx};
 use crate::protocol::{Replies, Style};
 use crate::store::{random_u64, Hash, Limits, Locked, ShardMap, WrongType};
-use crate::wal::RecordKind;
+use crate::wal::{HashFields, Record, RecordKind};
 
 impl From<WrongType> for CommandError {
     fn from(_: WrongType) -> CommandError {
@@ -37,7 +37,7 @@ fn map_reply(out: &mut Replies, pairs: usize) {
 /// The shard map of `key`, its hash, and the listpack limits for a hash write.
 macro_rules! hash_map {
     ($c:expr, $key:expr) => {{
-        let limits: Limits = $c.state.store.hash_limits().get();
+        let limits: Limits = crate::store::hash::limits().get();
         let now = $c.now;
         let (map, hash): (&mut ShardMap, u64) = locate(&mut $c.db, $key)?;
         (map, hash, now, limits)
@@ -675,4 +675,36 @@ pub fn hpersist(c: &mut Ctx<'_, '_>) -> CommandResult {
         c.out.int(code);
     }
     Ok(())
+}
+
+/// Most entry bytes in one compaction record of a hash: a bigger hash is
+/// written as several `HashSet` records (they merge on replay).
+const SNAPSHOT_HASH_CHUNK: usize = 32 * 1024 * 1024;
+
+/// Emits `hash` as one `HashSet` record (several for a huge hash), skipping
+/// fields whose expiry has passed: compaction, MOVE.
+pub fn hash_records(key: &[u8], hash: &Hash, now: u64, buf: &mut Vec<u8>, emit: &mut dyn FnMut(Record<'_>)) {
+    buf.clear();
+    let mut count = 0u32;
+    for (field, value, expires_at) in hash.iter() {
+        if expires_at.is_some_and(|at| at <= now) {
+            continue;
+        }
+        HashFields::put_entry(buf, RecordKind::HashSet, field, value, expires_at);
+        count += 1;
+        if buf.len() >= SNAPSHOT_HASH_CHUNK {
+            emit(Record::HashSet {
+                key,
+                fields: HashFields::new(RecordKind::HashSet, count, buf),
+            });
+            buf.clear();
+            count = 0;
+        }
+    }
+    if count > 0 {
+        emit(Record::HashSet {
+            key,
+            fields: HashFields::new(RecordKind::HashSet, count, buf),
+        });
+    }
 }

@@ -39,6 +39,13 @@ pub struct HashLimits {
     value: AtomicUsize,
 }
 
+/// The process's thresholds: one setting for every database, changed by
+/// `CONFIG SET` and read on every hash write.
+pub fn limits() -> &'static HashLimits {
+    static LIMITS: OnceLock<HashLimits> = OnceLock::new();
+    LIMITS.get_or_init(HashLimits::default)
+}
+
 impl Default for HashLimits {
     fn default() -> Self {
         HashLimits {

@@ -73,6 +73,12 @@ pub struct KindCounts {
     pub hash_del: u64,
     /// `HashExpire` records.
     pub hash_expire: u64,
+    /// `Select` records (database switches).
+    pub select: u64,
+    /// `SwapDb` records.
+    pub swap_db: u64,
+    /// `FlushDb` records.
+    pub flush_db: u64,
     /// Transaction frames (`EXEC`s); their records are counted by kind above.
     pub transactions: u64,
 }
@@ -80,7 +86,16 @@ pub struct KindCounts {
 impl KindCounts {
     /// All records.
     pub fn total(&self) -> u64 {
-        self.set + self.del + self.expire + self.flush_all + self.hash_set + self.hash_del + self.hash_expire
+        self.set
+            + self.del
+            + self.expire
+            + self.flush_all
+            + self.hash_set
+            + self.hash_del
+            + self.hash_expire
+            + self.select
+            + self.swap_db
+            + self.flush_db
     }
 
     #[inline]
@@ -93,6 +108,9 @@ impl KindCounts {
             RecordKind::HashSet => self.hash_set += 1,
             RecordKind::HashDel => self.hash_del += 1,
             RecordKind::HashExpire => self.hash_expire += 1,
+            RecordKind::Select => self.select += 1,
+            RecordKind::SwapDb => self.swap_db += 1,
+            RecordKind::FlushDb => self.flush_db += 1,
             RecordKind::Transaction => self.transactions += 1,
         }
     }
@@ -105,6 +123,14 @@ impl std::fmt::Display for KindCounts {
             "set {}, del {}, expire {}, flushall {}, hset {}, hdel {}, hexpire {}",
             self.set, self.del, self.expire, self.flush_all, self.hash_set, self.hash_del, self.hash_expire
         )?;
+        // Database records exist only in multi-database logs; older reports stay unchanged.
+        if self.select + self.swap_db + self.flush_db > 0 {
+            write!(
+                f,
+                ", select {}, swapdb {}, flushdb {}",
+                self.select, self.swap_db, self.flush_db
+            )?;
+        }
         if self.transactions > 0 {
             write!(f, "; in {} transactions", self.transactions)?;
         }

@@ -51,7 +51,7 @@ pub enum RecordKind {
     Del = 2,
     /// A key's expiry changed (set or removed).
     Expire = 3,
-    /// Every key was removed.
+    /// Every key of every database was removed.
     FlushAll = 4,
     /// Hash fields now hold these values and field expiries (creating the hash).
     HashSet = 5,
@@ -59,6 +59,13 @@ pub enum RecordKind {
     HashDel = 6,
     /// Hash field expiries changed (absolute times; `None` = HPERSIST).
     HashExpire = 7,
+    /// The records that follow belong to database `db` (as Redis's AOF `SELECT`); a log
+    /// starts in database 0, so a single-database log never holds one.
+    Select = 10,
+    /// Two databases swapped their contents (`SWAPDB`).
+    SwapDb = 11,
+    /// Every key of the current database was removed (`FLUSHDB`).
+    FlushDb = 12,
     /// A transaction: the records of one `EXEC`, applied all or none. Numbered apart from the
     /// record kinds, which may grow.
     Transaction = 16,
@@ -75,6 +82,9 @@ impl RecordKind {
             5 => Some(RecordKind::HashSet),
             6 => Some(RecordKind::HashDel),
             7 => Some(RecordKind::HashExpire),
+            10 => Some(RecordKind::Select),
+            11 => Some(RecordKind::SwapDb),
+            12 => Some(RecordKind::FlushDb),
             16 => Some(RecordKind::Transaction),
             _ => None,
         }
@@ -107,7 +117,7 @@ pub enum Record<'a> {
         /// Absolute expiry (unix ms), `None` to remove the TTL.
         expires_at_ms: Option<u64>,
     },
-    /// Every key was removed.
+    /// Every key of every database was removed.
     FlushAll,
     /// `fields` of hash `key` now hold their values and expiries; a missing
     /// key (or one of another type) becomes a new hash first.
@@ -132,6 +142,20 @@ pub enum Record<'a> {
         /// (field, expiry) entries.
         fields: HashFields<'a>,
     },
+    /// Later records (up to the next `Select`) belong to database `db`.
+    Select {
+        /// The database index.
+        db: u32,
+    },
+    /// Databases `a` and `b` swapped contents.
+    SwapDb {
+        /// One database index.
+        a: u32,
+        /// The other database index.
+        b: u32,
+    },
+    /// Every key of the current database was removed.
+    FlushDb,
 }
 
 /// The encoded entries of a hash record: `count` entries laid out as the
@@ -254,6 +278,9 @@ impl Record<'_> {
             Record::HashSet { .. } => RecordKind::HashSet,
             Record::HashDel { .. } => RecordKind::HashDel,
             Record::HashExpire { .. } => RecordKind::HashExpire,
+            Record::Select { .. } => RecordKind::Select,
+            Record::SwapDb { .. } => RecordKind::SwapDb,
+            Record::FlushDb => RecordKind::FlushDb,
         }
     }
 
@@ -267,10 +294,12 @@ impl Record<'_> {
             } => 4 + key.len() + 4 + value.len() + expiry_len(*expires_at_ms),
             Record::Del { key } => 4 + key.len(),
             Record::Expire { key, expires_at_ms } => 4 + key.len() + expiry_len(*expires_at_ms),
-            Record::FlushAll => 0,
             Record::HashSet { key, fields }
             | Record::HashDel { key, fields }
             | Record::HashExpire { key, fields } => 4 + key.len() + 4 + fields.bytes.len(),
+            Record::FlushAll | Record::FlushDb => 0,
+            Record::Select { .. } => 4,
+            Record::SwapDb { .. } => 8,
         }
     }
 
@@ -303,13 +332,18 @@ impl Record<'_> {
                 put_bytes(out, key);
                 put_expiry(out, *expires_at_ms);
             }
-            Record::FlushAll => {}
             Record::HashSet { key, fields }
             | Record::HashDel { key, fields }
             | Record::HashExpire { key, fields } => {
                 put_bytes(out, key);
                 out.extend_from_slice(&fields.count.to_le_bytes());
                 out.extend_from_slice(fields.bytes);
+            }
+            Record::FlushAll | Record::FlushDb => {}
+            Record::Select { db } => out.extend_from_slice(&db.to_le_bytes()),
+            Record::SwapDb { a, b } => {
+                out.extend_from_slice(&a.to_le_bytes());
+                out.extend_from_slice(&b.to_le_bytes());
             }
         }
         let crc = crc32c::crc32c(&out[start + 4..]);
@@ -409,6 +443,12 @@ pub fn decode_payload(kind: RecordKind, payload: &[u8]) -> Result<Record<'_>, &'
                 _ => Record::HashExpire { key, fields },
             }
         }
+        RecordKind::FlushDb => Record::FlushDb,
+        RecordKind::Select => Record::Select { db: c.u32()? },
+        RecordKind::SwapDb => Record::SwapDb {
+            a: c.u32()?,
+            b: c.u32()?,
+        },
         RecordKind::Transaction => return Err("a transaction is not a single record"),
     };
     c.finish()?;

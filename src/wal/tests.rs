@@ -29,6 +29,9 @@ enum Owned {
     FlushAll,
     /// A hash record: kind, key, entry count, encoded entries.
     Hash(RecordKind, Vec<u8>, u32, Vec<u8>),
+    Select(u32),
+    SwapDb(u32, u32),
+    FlushDb,
 }
 
 impl Owned {
@@ -50,6 +53,9 @@ impl Owned {
                 fields.len() as u32,
                 fields.bytes().to_vec(),
             ),
+            Record::Select { db } => Owned::Select(db),
+            Record::SwapDb { a, b } => Owned::SwapDb(a, b),
+            Record::FlushDb => Owned::FlushDb,
         }
     }
 
@@ -77,6 +83,9 @@ impl Owned {
                 }
                 .encode(out)
             }
+            Owned::Select(db) => Record::Select { db: *db }.encode(out),
+            Owned::SwapDb(a, b) => Record::SwapDb { a: *a, b: *b }.encode(out),
+            Owned::FlushDb => Record::FlushDb.encode(out),
         }
     }
 }
@@ -132,6 +141,9 @@ fn owned_strategy() -> impl Strategy<Value = Owned> {
         bytes(64).prop_map(Owned::Del),
         (bytes(64), any::<Option<u64>>()).prop_map(|(k, e)| Owned::Expire(k, e)),
         Just(Owned::FlushAll),
+        any::<u32>().prop_map(Owned::Select),
+        (any::<u32>(), any::<u32>()).prop_map(|(a, b)| Owned::SwapDb(a, b)),
+        Just(Owned::FlushDb),
     ]
 }
 
@@ -424,6 +436,8 @@ impl FakeStore {
             }
             // The fake store holds strings only; hash records are tested on their own.
             Record::HashSet { .. } | Record::HashDel { .. } | Record::HashExpire { .. } => {}
+            // The fake store has one database.
+            Record::Select { .. } | Record::SwapDb { .. } | Record::FlushDb => {}
         }
     }
 
@@ -436,7 +450,7 @@ impl FakeStore {
             | Record::HashSet { key, .. }
             | Record::HashDel { key, .. }
             | Record::HashExpire { key, .. } => key,
-            Record::FlushAll => unreachable!("single-key writes only"),
+            _ => unreachable!("single-key writes only"),
         };
         enc.clear();
         r.encode(enc);

@@ -620,3 +620,20 @@ fn hash_commands_queue_in_multi_and_a_watched_hash_aborts_exec_when_changed() {
         b"*4\r\n$1\r\na\r\n$1\r\n3\r\n$1\r\nb\r\n$1\r\n1\r\n"
     );
 }
+
+#[test]
+fn move_carries_a_hash_with_its_field_ttls_to_another_database() {
+    let server = Server::start();
+    let mut c = server.raw();
+    c.cmd(&["HSET", "h", "a", "1", "b", "2"]);
+    c.cmd(&["HEXPIRE", "h", "100", "FIELDS", "1", "a"]);
+    assert_eq!(c.cmd(&["MOVE", "h", "1"]), b":1\r\n");
+    assert_eq!(c.cmd(&["EXISTS", "h"]), b":0\r\n");
+    assert_eq!(c.cmd(&["SELECT", "1"]), b"+OK\r\n");
+    assert_eq!(c.cmd(&["TYPE", "h"]), b"+hash\r\n");
+    assert_eq!(
+        c.cmd(&["HTTL", "h", "FIELDS", "2", "a", "b"]),
+        b"*2\r\n:100\r\n:-1\r\n"
+    );
+    assert_eq!(c.cmd(&["HGET", "h", "b"]), b"$1\r\n2\r\n");
+}
