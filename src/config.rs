@@ -333,9 +333,6 @@ impl Config {
         if let Some(v) = o.maxmemory_policy {
             self.maxmemory_policy = v;
         }
-        if let Some(v) = o.maxclients {
-            self.maxclients = v;
-        }
     }
 
     /// The number of worker threads to start: `workers`, or one per core.

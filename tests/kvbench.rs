@@ -234,6 +234,59 @@ fn random_keys_use_twelve_digits() {
 }
 
 #[test]
+fn zipf_keys_are_skewed_and_get_reports_the_hit_ratio() {
+    let s = Server::start();
+    // 5000 Zipf(0.99) draws over 10^6 keys hit far fewer distinct keys than
+    // 5000 uniform draws would (~5000).
+    let out = kvbench(
+        s.port,
+        &[
+            "-t",
+            "set",
+            "-n",
+            "5000",
+            "-r",
+            "1000000",
+            "--key-pattern",
+            "zipf:0.99",
+            "-q",
+        ],
+    );
+    assert_ok(&out);
+    let dbsize: i64 = s.query(&["DBSIZE"]);
+    assert!((100..3500).contains(&dbsize), "DBSIZE {dbsize}");
+    // GETs of the same distribution often hit the keys the SETs wrote (about
+    // half of them here); uniform GETs would hit 0.5 % at most.
+    let out = kvbench(
+        s.port,
+        &[
+            "-t",
+            "get",
+            "-n",
+            "5000",
+            "-r",
+            "1000000",
+            "--key-pattern",
+            "zipf:0.99",
+            "--json",
+        ],
+    );
+    assert_ok(&out);
+    let json = text(&out.stdout);
+    let ratio = field(&json, "GET", "hit_ratio");
+    assert!(ratio > 0.2 && ratio <= 1.0, "{json}");
+    let quiet = kvbench(s.port, &["-t", "get", "-n", "100", "-r", "1000000000", "-q"]);
+    assert_ok(&quiet);
+    assert!(
+        text(&quiet.stdout).contains("hit ratio="),
+        "{}",
+        text(&quiet.stdout)
+    );
+    let bad = kvbench(s.port, &["-t", "get", "--key-pattern", "zipf:-1"]);
+    assert!(!bad.status.success());
+}
+
+#[test]
 fn text_protocol_counts_exactly() {
     let s = Server::start();
     // redis answers inline commands in RESP, where GET's bulk reply spans two

@@ -189,7 +189,7 @@ fn set_one(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         "lfu-log-factor" => config.lfu_log_factor = int_in(value, 0, INT_MAX)? as u32,
         "lfu-decay-time" => config.lfu_decay_time = int_in(value, 0, INT_MAX)? as u32,
         "timeout" => config.timeout = int_in(value, 0, INT_MAX)? as u64,
-        "maxclients" => config.maxclients = int_in(value, 1, INT_MAX)? as usize,
+        "maxclients" => config.maxclients = int_in(value, 1, crate::config::MAX_CLIENTS as i64)? as usize,
         "flush-interval-ms" => config.flush_interval_ms = int_in(value, 1, 60_000)? as u64,
         "compact-min-size" => config.compact_min_size = memory_value(value)?,
         "compact-growth-percent" => config.compact_growth_percent = int_in(value, 0, INT_MAX)? as u64,

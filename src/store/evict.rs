@@ -248,28 +248,33 @@ fn populate(pool: &mut Vec<Candidate>, map: &ShardMap, policy: EvictionPolicy, s
         let Some(slot) = index.and_then(|i| map.slot(i)) else {
             break;
         };
+        // The score needs only the slot; the key (another cache line) is read
+        // only for a sample that makes it into the pool.
         let score = score(policy, slot, now);
+        let worst = pool
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, c)| c.score)
+            .map(|(i, c)| (i, c.score));
+        let replace = match worst {
+            _ if pool.len() < POOL_SIZE => None,
+            Some((i, worst_score)) if score > worst_score => Some(i),
+            _ => continue,
+        };
         if pool.iter().any(|c| c.key == slot.key()) {
             continue;
         }
-        if pool.len() < POOL_SIZE {
-            pool.push(Candidate {
+        match replace {
+            Some(i) => {
+                let c = &mut pool[i];
+                c.score = score;
+                c.key.clear();
+                c.key.extend_from_slice(slot.key());
+            }
+            None => pool.push(Candidate {
                 score,
                 key: slot.key().to_vec(),
-            });
-            continue;
-        }
-        let (worst, worst_score) = pool
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (i, c.score))
-            .min_by_key(|&(_, s)| s)
-            .unwrap_or((0, u64::MAX));
-        if score > worst_score {
-            let c = &mut pool[worst];
-            c.score = score;
-            c.key.clear();
-            c.key.extend_from_slice(slot.key());
+            }),
         }
     }
 }
