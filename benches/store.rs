@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kvserver::config::Config;
 use kvserver::session::Session;
 use kvserver::state::{ClientState, ServerState};
-use kvserver::store::{now_ms, Store};
+use kvserver::store::{now_ms, Databases, Store};
 
 const KEYS: u64 = 10_000;
 const OPS_PER_THREAD: u64 = 100_000;
@@ -82,7 +82,7 @@ fn batching(c: &mut Criterion) {
         wal: false,
         ..Config::default()
     };
-    let state = ServerState::new(config, Arc::new(Store::new(16)), None, None);
+    let state = ServerState::new(config, Arc::new(Databases::new(1, 16)), None, None);
     let commands: Vec<Vec<u8>> = (0..256).map(resp_set).collect();
     let burst: Vec<u8> = commands.concat();
     let mut g = c.benchmark_group("execute_256_sets");

@@ -130,6 +130,12 @@ pub struct Config {
     pub wal_truncate_corrupt: bool,
     pub compact_min_size: u64,
     pub compact_growth_percent: u64,
+    /// Number of databases (`SELECT 0..databases-1`), as Redis's `databases`.
+    pub databases: usize,
+    /// Refuse non-loopback clients while no password is set (Redis's `protected-mode`).
+    pub protected_mode: bool,
+    /// Write the log to this file (plain text, appended; reopened on SIGHUP) instead of stderr.
+    pub logfile: Option<PathBuf>,
     /// Memory limit in bytes (Redis units accepted in the file: `"100mb"`); 0 = none.
     #[serde(deserialize_with = "memory_amount")]
     pub maxmemory: u64,
@@ -188,6 +194,9 @@ impl Default for Config {
             wal_truncate_corrupt: false,
             compact_min_size: 100 * 1000 * 1000,
             compact_growth_percent: 100,
+            databases: crate::store::DEFAULT_DATABASES,
+            protected_mode: true,
+            logfile: None,
             maxmemory: 0,
             maxmemory_policy: EvictionPolicy::NoEviction,
             maxmemory_samples: 5,
@@ -246,6 +255,15 @@ pub struct Overrides {
     /// Start even if the WAL is corrupt mid-file, dropping everything from the corruption on
     #[arg(long)]
     pub wal_truncate_corrupt: bool,
+    /// Number of databases, SELECT 0..N-1 [default: 16]
+    #[arg(long)]
+    pub databases: Option<usize>,
+    /// Refuse non-loopback clients while no password is set: yes or no [default: yes]
+    #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
+    pub protected_mode: Option<bool>,
+    /// Log to this file (plain text, appended, reopened on SIGHUP) instead of stderr
+    #[arg(long, value_name = "PATH")]
+    pub logfile: Option<PathBuf>,
     /// Memory limit, in bytes or with Redis's units (100mb, 2gb); 0 = none [default: 0]
     #[arg(long, value_parser = parse_memory_flag)]
     pub maxmemory: Option<u64>,
@@ -253,6 +271,15 @@ pub struct Overrides {
     /// volatile-lru, volatile-lfu, volatile-random, volatile-ttl [default: noeviction]
     #[arg(long, value_parser = parse_policy_flag)]
     pub maxmemory_policy: Option<EvictionPolicy>,
+}
+
+/// Redis spells booleans `yes`/`no`; `true`/`false` are accepted too.
+fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err(format!("expected yes or no, got '{s}'")),
+    }
 }
 
 fn parse_memory_flag(s: &str) -> Result<u64, String> {
@@ -327,6 +354,15 @@ impl Config {
         if o.wal_truncate_corrupt {
             self.wal_truncate_corrupt = true;
         }
+        if let Some(v) = o.databases {
+            self.databases = v;
+        }
+        if let Some(v) = o.protected_mode {
+            self.protected_mode = v;
+        }
+        if let Some(v) = &o.logfile {
+            self.logfile = Some(v.clone());
+        }
         if let Some(v) = o.maxmemory {
             self.maxmemory = v;
         }
@@ -362,6 +398,13 @@ impl Config {
                 "shards must be a power of two between 1 and {} (got {})",
                 crate::store::MAX_SHARDS,
                 self.shards
+            );
+        }
+        if self.databases == 0 || self.databases > crate::store::MAX_DATABASES {
+            bail!(
+                "databases must be between 1 and {} (got {})",
+                crate::store::MAX_DATABASES,
+                self.databases
             );
         }
         if self.flush_interval_ms == 0 || self.flush_interval_ms > 60_000 {
@@ -469,7 +512,18 @@ impl Config {
             ("lfu-log-factor", self.lfu_log_factor.to_string()),
             ("lfu-decay-time", self.lfu_decay_time.to_string()),
             ("save", String::new()),
-            ("databases", "1".into()),
+            ("databases", self.databases.to_string()),
+            (
+                "protected-mode",
+                if self.protected_mode { "yes" } else { "no" }.into(),
+            ),
+            (
+                "logfile",
+                self.logfile
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
         ]
     }
 }

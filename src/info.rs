@@ -59,7 +59,8 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         );
         field(&mut out, "io_threads_active", 0);
         field(&mut out, "workers", config.worker_threads());
-        field(&mut out, "shards", state.store.shard_count());
+        field(&mut out, "shards", state.dbs.shard_count());
+        field(&mut out, "databases", state.dbs.count());
     }
     if want("clients") {
         section(&mut out, "Clients");
@@ -98,21 +99,21 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
     }
     if want("persistence") {
         section(&mut out, "Persistence");
-        field(&mut out, "loading", 0);
+        field(&mut out, "loading", u8::from(state.is_loading()));
         field(&mut out, "rdb_changes_since_last_save", 0);
         field(&mut out, "rdb_bgsave_in_progress", 0);
-        field(&mut out, "aof_enabled", u8::from(state.wal.is_some()));
-        let compacting = state.wal.as_ref().is_some_and(|w| w.is_compacting());
+        field(&mut out, "aof_enabled", u8::from(state.wal().is_some()));
+        let compacting = state.wal().is_some_and(|w| w.is_compacting());
         field(&mut out, "aof_rewrite_in_progress", u8::from(compacting));
         let live = state.runtime.snapshot();
         field(&mut out, "fsync", live.fsync.as_str());
         field(&mut out, "flush_interval_ms", live.flush_interval_ms);
-        if let Some(wal) = &state.wal {
+        if let Some(wal) = state.wal() {
             for (name, value) in flatten(&wal_json(wal)) {
                 field(&mut out, &format!("wal_{name}"), value);
             }
         }
-        if let Some(replay) = &state.replay {
+        if let Some(replay) = state.replay() {
             field(&mut out, "wal_replay_records", replay.records.total());
             field(&mut out, "wal_replay_bytes", replay.bytes);
             field(
@@ -131,7 +132,7 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
     if want("stats") {
         section(&mut out, "Stats");
         let total: u64 = summary.commands.iter().map(|c| c.calls).sum();
-        let (lock_acquisitions, expired) = state.store.counters();
+        let (lock_acquisitions, expired) = state.dbs.counters();
         field(
             &mut out,
             "total_connections_received",
@@ -144,7 +145,7 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
             state.stats.rejected_connections.load(Ordering::Relaxed),
         );
         field(&mut out, "expired_keys", expired);
-        field(&mut out, "evicted_keys", state.store.evicted());
+        field(&mut out, "evicted_keys", state.dbs.evicted());
         field(&mut out, "keyspace_hits", summary.keyspace_hits);
         field(&mut out, "keyspace_misses", summary.keyspace_misses);
         field(&mut out, "batches", summary.batches);
@@ -161,7 +162,7 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         field(&mut out, "master_failover_state", "no-failover");
         field(&mut out, "master_replid", replication_id());
         field(&mut out, "master_replid2", "0".repeat(40));
-        let offset = state.wal.as_ref().map_or(0, |w| w.stats().appended_lsn);
+        let offset = state.wal().map_or(0, |w| w.stats().appended_lsn);
         field(&mut out, "master_repl_offset", offset);
         field(&mut out, "second_repl_offset", -1);
         field(&mut out, "repl_backlog_active", 0);
@@ -209,13 +210,17 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
     }
     if want("keyspace") {
         section(&mut out, "Keyspace");
-        let keys = state.store.len();
-        if keys > 0 {
-            field(
-                &mut out,
-                "db0",
-                format!("keys={keys},expires={},avg_ttl=0", state.store.ttl_len()),
-            );
+        // One line per non-empty database, as Redis.
+        for db in 0..state.dbs.count() {
+            let store = state.dbs.store(db);
+            let keys = store.len();
+            if keys > 0 {
+                field(
+                    &mut out,
+                    &format!("db{db}"),
+                    format!("keys={keys},expires={},avg_ttl=0", store.ttl_len()),
+                );
+            }
         }
     }
     out
@@ -320,7 +325,7 @@ pub fn stats_json(state: &ServerState) -> String {
         commands.insert(spec.name.to_string(), entry);
     }
     let lookups = summary.keyspace_hits + summary.keyspace_misses;
-    let (lock_acquisitions, expired) = state.store.counters();
+    let (lock_acquisitions, expired) = state.dbs.counters();
     let value = json!({
         "uptime_seconds": state.stats.uptime().as_secs_f64(),
         "connected_clients": state.stats.connected_clients.load(Ordering::Relaxed),
@@ -329,10 +334,10 @@ pub fn stats_json(state: &ServerState) -> String {
         "total_commands": total_calls,
         "commands": commands,
         "keyspace": {
-            "keys": state.store.len(),
-            "keys_with_ttl": state.store.ttl_len(),
+            "keys": state.dbs.len(),
+            "keys_with_ttl": state.dbs.ttl_len(),
             "expired_keys": expired,
-            "evicted_keys": state.store.evicted(),
+            "evicted_keys": state.dbs.evicted(),
             "hits": summary.keyspace_hits,
             "misses": summary.keyspace_misses,
             "hit_rate": if lookups == 0 { 0.0 } else { summary.keyspace_hits as f64 / lookups as f64 },
@@ -343,7 +348,7 @@ pub fn stats_json(state: &ServerState) -> String {
             "mean_batch_size": if summary.batches == 0 { 0.0 } else { summary.batched_commands as f64 / summary.batches as f64 },
             "shard_lock_acquisitions": lock_acquisitions,
         },
-        "wal": state.wal.as_ref().map_or(Value::Null, |w| wal_json(w)),
+        "wal": state.wal().map_or(Value::Null, |w| wal_json(w)),
         "memory": {
             "rss_bytes": rss_bytes(),
             "used_memory": crate::memory::used(),

@@ -15,7 +15,9 @@
 
 pub mod command;
 pub mod config;
+pub mod daemon;
 pub mod info;
+pub mod logging;
 pub mod memory;
 pub mod protocol;
 pub mod runtime;

@@ -1,4 +1,4 @@
-//! `kvserver`: the daemon binary. CLI → Config → tracing → server::run.
+//! `kvserver`: the daemon binary. CLI → Config → logging → server::run.
 //! Also hosts `kvserver check-wal PATH [--repair]`.
 
 use std::path::PathBuf;
@@ -16,7 +16,9 @@ static ALLOCATOR: kvserver::memory::CountingAllocator = kvserver::memory::Counti
 #[command(
     name = "kvserver",
     version,
-    about = "A multi-threaded, Redis-compatible key-value server with a write-ahead log"
+    about = "A multi-threaded, Redis-compatible key-value server with a write-ahead log",
+    // A flag given twice keeps the last value, so wrappers can append overrides.
+    args_override_self = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -62,7 +64,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(&config.loglevel);
+    if let Err(e) = kvserver::logging::init(&config) {
+        eprintln!("kvserver: {e:#}");
+        return ExitCode::from(2);
+    }
     // A file-size limit (RLIMIT_FSIZE) must surface as EFBIG on the WAL write,
     // which the WAL reports as MISCONF and retries, not kill the process.
     // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
@@ -77,20 +82,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Logs to stderr at `level` (RUST_LOG wins if set). The filter sits behind a
-/// reload handle so `CONFIG SET loglevel` can change it live.
-fn init_tracing(level: &str) {
-    use tracing_subscriber::prelude::*;
-    use tracing_subscriber::{reload, EnvFilter};
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let (filter, handle) = reload::Layer::new(filter);
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .init();
-    kvserver::runtime::install_log_reloader(Box::new(move |level| {
-        handle.reload(EnvFilter::new(level)).map_err(|e| e.to_string())
-    }));
 }

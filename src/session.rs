@@ -413,12 +413,12 @@ mod tests {
 
     use super::*;
     use crate::config::{Config, InlineReplies};
-    use crate::store::Store;
+    use crate::store::Databases;
 
     fn state_with(config: Config) -> ServerState {
         let config = Config { wal: false, ..config };
-        let store = Arc::new(Store::new(config.shards));
-        ServerState::new(config, store, None, None)
+        let dbs = Arc::new(Databases::new(config.databases, config.shards));
+        ServerState::new(config, dbs, None, None)
     }
 
     fn state() -> ServerState {
@@ -525,11 +525,11 @@ mod tests {
                 format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nv\r\n", key.len()).as_bytes(),
             );
         }
-        let (before, _) = st.store.counters();
+        let (before, _) = st.dbs.counters();
         let out = exchange(&st, &mut s, &input);
-        let (after, _) = st.store.counters();
+        let (after, _) = st.dbs.counters();
         assert_eq!(out, b"+OK\r\n".repeat(1000));
-        assert_eq!(st.store.len(), 1000);
+        assert_eq!(st.dbs.len(), 1000);
         // Batches of up to MAX_BATCH commands (cut also where a read ends),
         // each locking every shard it touches once: ~16 per batch, not 1000.
         let acquisitions = after - before;

@@ -12,47 +12,88 @@ use parking_lot::Mutex;
 use crate::config::Config;
 use crate::runtime::RuntimeConfig;
 use crate::stats::Stats;
-use crate::store::Store;
+use crate::store::Databases;
 use crate::wal::{ReplayReport, Wal};
 
 /// Everything the workers share. Immutable after start except for the
-/// atomics and the client registry.
+/// atomics, the client registry and the two values recovery fills in once.
 pub struct ServerState {
     /// The configuration the server started with; settings `CONFIG SET` can
     /// change are read from `runtime` instead.
     pub config: Config,
+    /// Every database (`SELECT n`); a client's `ClientState::db` indexes it.
+    pub dbs: Arc<Databases>,
     /// Live settings (`CONFIG SET`/`GET`/`REWRITE`), e.g. `state.runtime.maxmemory()`.
     pub runtime: RuntimeConfig,
-    pub store: Arc<Store>,
-    pub wal: Option<Arc<Wal>>,
     pub stats: Stats,
     pub shutdown: ShutdownSignal,
     pub clients: ClientRegistry,
+    /// The WAL, set once replay has finished (never while `loading`).
+    wal: OnceLock<Arc<Wal>>,
     /// What recovery found at startup (INFO persistence).
-    pub replay: Option<ReplayReport>,
+    replay: OnceLock<ReplayReport>,
+    /// True while the WAL is being replayed: every command gets `-LOADING`.
+    loading: AtomicBool,
     next_client_id: AtomicU64,
 }
 
 impl ServerState {
-    /// Shared state for a server with `config`.
+    /// Shared state for a server with `config`, ready to serve (not loading).
     pub fn new(
         config: Config,
-        store: Arc<Store>,
+        dbs: Arc<Databases>,
         wal: Option<Arc<Wal>>,
         replay: Option<ReplayReport>,
     ) -> ServerState {
+        let state = ServerState::loading(config, dbs);
+        state.finish_loading(wal, replay);
+        state
+    }
+
+    /// Shared state for a server that is still replaying its WAL into `dbs`:
+    /// commands are refused with `-LOADING` until [`ServerState::finish_loading`].
+    pub fn loading(config: Config, dbs: Arc<Databases>) -> ServerState {
         let workers = config.workers.max(1);
         ServerState {
             runtime: RuntimeConfig::new(&config),
             config,
-            store,
-            wal,
+            dbs,
             stats: Stats::new(workers),
             shutdown: ShutdownSignal::default(),
             clients: ClientRegistry::default(),
-            replay,
+            wal: OnceLock::new(),
+            replay: OnceLock::new(),
+            loading: AtomicBool::new(true),
             next_client_id: AtomicU64::new(1),
         }
+    }
+
+    /// Installs what recovery produced and starts admitting commands.
+    pub fn finish_loading(&self, wal: Option<Arc<Wal>>, replay: Option<ReplayReport>) {
+        if let Some(wal) = wal {
+            let _ = self.wal.set(wal);
+        }
+        if let Some(replay) = replay {
+            let _ = self.replay.set(replay);
+        }
+        self.loading.store(false, Ordering::Release);
+    }
+
+    /// The WAL (None with `wal = false`, or while loading).
+    #[inline]
+    pub fn wal(&self) -> Option<&Arc<Wal>> {
+        self.wal.get()
+    }
+
+    /// What WAL replay found (None with `wal = false`, or while loading).
+    pub fn replay(&self) -> Option<&ReplayReport> {
+        self.replay.get()
+    }
+
+    /// True while the WAL is being replayed (INFO's `loading:1`).
+    #[inline]
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(Ordering::Acquire)
     }
 
     /// A fresh, unique client id (CLIENT ID).
@@ -70,6 +111,8 @@ pub struct ClientState {
     pub lib_name: Option<Vec<u8>>,
     pub lib_ver: Option<Vec<u8>>,
     pub authenticated: bool,
+    /// The selected database (`SELECT`), 0 on connect.
+    pub db: usize,
     /// True after `HELLO 3`: RESP requests get RESP3 replies (CLIENT LIST's `resp=`).
     pub resp3: bool,
     /// MULTI queue and WATCHed keys (CLIENT LIST's `multi=` and `watch=`).

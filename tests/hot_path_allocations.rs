@@ -11,7 +11,7 @@ use std::sync::Arc;
 use kvserver::config::Config;
 use kvserver::session::Session;
 use kvserver::state::{ClientState, ServerState};
-use kvserver::store::Store;
+use kvserver::store::Databases;
 use kvserver::wal::{Wal, WalConfig};
 
 struct Counting;
@@ -58,9 +58,9 @@ fn warmed_up_get_and_set_of_existing_keys_allocate_nothing() {
         dir: dir.path().to_path_buf(),
         ..Config::default()
     };
-    let store = Arc::new(Store::new(config.shards));
+    let dbs = Arc::new(Databases::new(config.databases, config.shards));
     let (wal, _) = Wal::open(WalConfig::new(dir.path().to_path_buf()), |_| {}).unwrap();
-    let state = ServerState::new(config, store, Some(wal), None);
+    let state = ServerState::new(config, dbs, Some(wal), None);
     let mut session = Session::new(&state, ClientState::default(), 0);
 
     let set = resp(&[b"SET", b"key:000001", b"value-of-sixteen"]);

@@ -296,6 +296,7 @@ fn publish_own(c: &Ctx<'_, '_>, handle: &ClientHandle) {
     let multi = c.client.tx.queued().map_or(-1, |n| n as i64);
     handle.multi.store(multi, Ordering::Relaxed);
     handle.watch.store(c.client.tx.watched(), Ordering::Relaxed);
+    handle.db.store(c.client.db, Ordering::Relaxed);
 }
 
 /// One line of CLIENT LIST / CLIENT INFO, with Redis 7's fields in Redis's

@@ -53,7 +53,7 @@ pub fn config(c: &mut Ctx<'_, '_>) -> CommandResult {
             return Err(arity("config|resetstat"));
         }
         c.state.stats.reset();
-        c.state.store.reset_counters();
+        c.state.dbs.reset_counters();
         crate::memory::reset_peak();
         c.out.ok();
         Ok(())
@@ -147,7 +147,7 @@ fn set(c: &mut Ctx<'_, '_>) -> CommandResult {
         seen.push(canonical.to_string());
         set_one(&mut next, &name, &value).map_err(|reason| failed(&name, &reason))?;
     }
-    c.state.runtime.apply(next, c.state.wal.as_deref());
+    c.state.runtime.apply(next, c.state.wal().map(|w| &**w));
     if seen.iter().any(|s| s == "requirepass") {
         // The client that set the password keeps its access, as in Redis.
         c.client.authenticated = true;

@@ -34,6 +34,10 @@ pub enum CommandError {
     DbIndexOutOfRange,
     InvalidCursor,
     NoProto,
+    /// The WAL is still being replayed (Redis's `-LOADING`).
+    Loading,
+    /// MOVE to the database the key is already in.
+    SameObject,
     /// Over `maxmemory` and nothing could be evicted.
     OutOfMemory,
     /// Any other message, already in `CODE message` form.
@@ -74,6 +78,8 @@ impl fmt::Display for CommandError {
             DbIndexOutOfRange => f.write_str("ERR DB index is out of range"),
             InvalidCursor => f.write_str("ERR invalid cursor"),
             NoProto => f.write_str("NOPROTO unsupported protocol version"),
+            Loading => f.write_str("LOADING kvserver is loading the dataset in memory"),
+            SameObject => f.write_str("ERR source and destination objects are the same"),
             OutOfMemory => f.write_str("OOM command not allowed when used memory > 'maxmemory'."),
             Other(message) => f.write_str(message),
         }

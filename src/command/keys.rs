@@ -1,5 +1,5 @@
 //! Keyspace and expiry commands: DEL, EXISTS, TYPE, RENAME, KEYS, SCAN,
-//! RANDOMKEY, DBSIZE, FLUSHALL, EXPIRE & co, TTL & co, PERSIST.
+//! RANDOMKEY, DBSIZE (each in the client's database), EXPIRE & co, TTL & co, PERSIST.
 //! Expiry is stored and logged as an absolute unix-ms time.
 
 use super::{int_arg, is, locate, CommandError, CommandResult, Ctx};
@@ -87,7 +87,7 @@ pub fn renamenx(c: &mut Ctx<'_, '_>) -> CommandResult {
 
 /// KEYS pattern
 pub fn keys(c: &mut Ctx<'_, '_>) -> CommandResult {
-    let keys = c.state.store.keys(c.args.get(1));
+    let keys = c.state.dbs.store(c.client.db).keys(c.args.get(1));
     c.out.array(keys.len());
     for key in &keys {
         c.out.bulk(key);
@@ -125,7 +125,11 @@ pub fn scan(c: &mut Ctx<'_, '_>) -> CommandResult {
         i += 2;
     }
     let mut keys = Vec::new();
-    let next = c.state.store.scan(cursor, count.min(1 << 20), pattern, &mut keys);
+    let next = c
+        .state
+        .dbs
+        .store(c.client.db)
+        .scan(cursor, count.min(1 << 20), pattern, &mut keys);
     if !only_strings {
         keys.clear();
     }
@@ -140,32 +144,14 @@ pub fn scan(c: &mut Ctx<'_, '_>) -> CommandResult {
 
 /// RANDOMKEY
 pub fn randomkey(c: &mut Ctx<'_, '_>) -> CommandResult {
-    c.out.bulk_or_nil(c.state.store.random_key().as_deref());
+    c.out
+        .bulk_or_nil(c.state.dbs.store(c.client.db).random_key().as_deref());
     Ok(())
 }
 
 /// DBSIZE
 pub fn dbsize(c: &mut Ctx<'_, '_>) -> CommandResult {
-    c.out.int(c.state.store.len() as i64);
-    Ok(())
-}
-
-/// FLUSHALL / FLUSHDB [ASYNC|SYNC]: every shard is locked (in order) so the
-/// FlushAll record lands in the WAL at the same point as in memory.
-pub fn flushall(c: &mut Ctx<'_, '_>) -> CommandResult {
-    match c.args.len() {
-        1 => {}
-        2 if is(c.args.get(1), "async") || is(c.args.get(1), "sync") => {}
-        _ => return Err(CommandError::Syntax),
-    }
-    let db =
-        c.db.as_deref_mut()
-            .ok_or_else(|| CommandError::Other("ERR internal error: FLUSHALL without locks".into()))?;
-    for map in db.all_maps() {
-        map.clear();
-    }
-    c.log.push(Record::FlushAll);
-    c.out.ok();
+    c.out.int(c.state.dbs.store(c.client.db).len() as i64);
     Ok(())
 }
 

@@ -42,11 +42,12 @@ fn make_room_within(state: &ServerState, max_evictions: usize) -> Result<(), Com
     }
     let samples = state.runtime.samples();
     let mut record = Vec::with_capacity(64);
-    let mut on_evict = |key: &[u8]| {
-        if let Some(wal) = &state.wal {
+    let mut on_evict = |physical: usize, key: &[u8]| {
+        if let Some(wal) = state.wal() {
             record.clear();
             Record::Del { key }.encode(&mut record);
-            wal.append(&record);
+            // Under the key's shard lock: the store's database is stable.
+            wal.append_in(state.dbs.logical_of(physical) as u32, &record);
         }
     };
     let mut evicted = 0;
@@ -54,7 +55,7 @@ fn make_room_within(state: &ServerState, max_evictions: usize) -> Result<(), Com
         if evicted >= max_evictions {
             return Ok(());
         }
-        if !state.store.evict_one(policy, samples, &mut on_evict) {
+        if !state.dbs.evict_one(policy, samples, &mut on_evict) {
             return Err(CommandError::OutOfMemory);
         }
         evicted += 1;

@@ -19,6 +19,7 @@
 mod args;
 mod client;
 mod config;
+mod databases;
 mod error;
 mod keys;
 pub mod maxmemory;
@@ -169,13 +170,35 @@ fn admit(
     if !client.authenticated && state.runtime.requirepass_set() && !spec.flags.no_auth {
         return Err(CommandError::NoAuth);
     }
+    if state.is_loading() && !allowed_while_loading(spec) {
+        return Err(CommandError::Loading);
+    }
     if spec.flags.write {
-        if let Some(wal) = &state.wal {
+        if let Some(wal) = state.wal() {
             wal.check_writable()
                 .map_err(|e| CommandError::Other(e.to_string()))?;
         }
     }
     Ok(spec)
+}
+
+/// Commands Redis flags `loading` (they touch no data): the rest get `-LOADING`
+/// while the WAL is replayed, PING included, as in Redis.
+fn allowed_while_loading(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.name,
+        "info"
+            | "auth"
+            | "hello"
+            | "quit"
+            | "shutdown"
+            | "client"
+            | "select"
+            | "command"
+            | "config"
+            | "stats"
+            | "time"
+    )
 }
 
 fn unknown_command(args: &Args<'_>) -> CommandError {
@@ -208,6 +231,9 @@ pub fn execute<'a>(
     let started = Instant::now();
     let reply_start = out.len();
     let stats = state.stats.worker(worker);
+    // The database of the whole batch: only keyless commands (SELECT) change it,
+    // and those never join a batch.
+    let db = client.db;
     // Admission and the union of shards to lock.
     let mut shards = ShardSet::default();
     let mut needs_memory = false;
@@ -217,10 +243,10 @@ pub fn execute<'a>(
         if let Ok(spec) = admitted {
             needs_memory |= spec.flags.denyoom;
             match spec.keys {
-                Some(KeySpec::All) => shards = state.store.all_shards(),
+                Some(KeySpec::All) => shards = state.dbs.all_shards(),
                 Some(keys) => {
                     for k in keys.positions(cmd.args.len()) {
-                        state.store.add_key(&mut shards, cmd.args.get(k));
+                        state.dbs.add_key(&mut shards, cmd.args.get(k));
                     }
                 }
                 None => {}
@@ -240,8 +266,8 @@ pub fn execute<'a>(
         }
     }
     scratch.records.clear();
-    let logging = state.wal.is_some();
-    let mut locked = (!shards.is_empty()).then(|| state.store.lock_set(shards));
+    let logging = state.wal().is_some();
+    let mut locked = (!shards.is_empty()).then(|| state.dbs.lock_set(db, shards));
     let count = scratch.admitted.len();
     let lock_wait = started.elapsed() / count.max(1) as u32;
     let mut wrote = false;
@@ -299,18 +325,18 @@ pub fn execute<'a>(
         }
     }
     // Log while the shards are still locked: per-key WAL order = memory order.
-    if state.wal.is_none() || scratch.records.is_empty() {
+    if state.wal().is_none() || scratch.records.is_empty() {
         scratch.styles.truncate(styles_start);
     }
-    let lsn = match (&state.wal, scratch.records.is_empty()) {
-        (Some(wal), false) => Some(wal.append(&scratch.records)),
+    let lsn = match (state.wal(), scratch.records.is_empty()) {
+        (Some(wal), false) => Some(wal.append_in(db as u32, &scratch.records)),
         _ => None,
     };
     drop(locked);
     if count > 1 {
         stats.batch(count as u64);
     }
-    if let (Some(wal), Some(lsn)) = (&state.wal, lsn) {
+    if let (Some(wal), Some(lsn)) = (state.wal(), lsn) {
         if wrote && scratch.deferred && wal.config().fsync == crate::wal::FsyncPolicy::Always {
             scratch.commit_lsn = Some(scratch.commit_lsn.map_or(lsn, |l| l.max(lsn)));
             scratch.uncommitted.push(UncommittedBatch {

@@ -30,17 +30,6 @@ pub fn quit(c: &mut Ctx<'_, '_>) -> CommandResult {
     Ok(())
 }
 
-/// SELECT 0 (there is one database).
-pub fn select(c: &mut Ctx<'_, '_>) -> CommandResult {
-    match int_arg(c.args.get(1))? {
-        0 => {
-            c.out.ok();
-            Ok(())
-        }
-        _ => Err(CommandError::DbIndexOutOfRange),
-    }
-}
-
 /// Compares two secrets in time independent of where they differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
@@ -328,7 +317,7 @@ pub fn shutdown(c: &mut Ctx<'_, '_>) -> CommandResult {
 
 /// FLUSH: returns once every write acknowledged before it is on disk.
 pub fn flush(c: &mut Ctx<'_, '_>) -> CommandResult {
-    if let Some(wal) = &c.state.wal {
+    if let Some(wal) = c.state.wal() {
         wal.sync_all().map_err(|e| CommandError::Other(e.to_string()))?;
     }
     c.out.ok();
@@ -337,7 +326,7 @@ pub fn flush(c: &mut Ctx<'_, '_>) -> CommandResult {
 
 /// COMPACT / BGREWRITEAOF: start a background rewrite of the WAL.
 pub fn compact(c: &mut Ctx<'_, '_>) -> CommandResult {
-    let Some(wal) = &c.state.wal else {
+    let Some(wal) = c.state.wal() else {
         return Err(CommandError::Other(
             "ERR the WAL is disabled (wal = false), nothing to compact".into(),
         ));

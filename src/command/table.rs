@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{client, config, keys, object, server, strings, transaction, CommandResult, Ctx};
+use super::{client, config, databases, keys, object, server, strings, transaction, CommandResult, Ctx};
 
 /// Properties the executor checks before a handler runs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -179,8 +179,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("scan", -2, R, None, keys::scan, "cursor [MATCH pattern] [COUNT n] [TYPE t]", "Iterate the keyspace incrementally"),
     cmd!("randomkey", 1, R, None, keys::randomkey, "", "A random key"),
     cmd!("dbsize", 1, R, None, keys::dbsize, "", "Number of keys"),
-    cmd!("flushdb", -1, W, Some(KeySpec::All), keys::flushall, "[ASYNC|SYNC]", "Delete every key"),
-    cmd!("flushall", -1, W, Some(KeySpec::All), keys::flushall, "[ASYNC|SYNC]", "Delete every key"),
+    cmd!("flushdb", -1, W, Some(KeySpec::All), databases::flushdb, "[ASYNC|SYNC]", "Delete every key of the current database"),
+    cmd!("flushall", -1, W, None, databases::flushall, "[ASYNC|SYNC]", "Delete every key of every database"),
+    cmd!("swapdb", 3, W, None, databases::swapdb, "index1 index2", "Swap two databases"),
+    cmd!("move", 3, W, None, databases::move_, "key db", "Move a key to another database"),
     // expiry
     cmd!("expire", -3, W, one(), keys::expire, "key seconds [NX|XX|GT|LT]", "Set a TTL in seconds"),
     cmd!("pexpire", -3, W, one(), keys::pexpire, "key milliseconds [NX|XX|GT|LT]", "Set a TTL in milliseconds"),
@@ -201,7 +203,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("ping", -1, R, None, server::ping, "[message]", "Test the connection"),
     cmd!("echo", 2, R, None, server::echo, "message", "Echo a message"),
     cmd!("quit", -1, NA, None, server::quit, "", "Close the connection"),
-    cmd!("select", 2, R, None, server::select, "0", "Select database 0 (the only one)"),
+    cmd!("select", 2, R, None, databases::select, "index", "Select the database of this connection"),
     cmd!("auth", -2, NA, None, server::auth, "[username] password", "Authenticate"),
     cmd!("hello", -1, NA, None, server::hello, "[2|3 [AUTH user pass] [SETNAME name]]", "Handshake: choose RESP2 or RESP3, authenticate, name the connection"),
     cmd!("client", -2, R, None, client::client, "ID|INFO|LIST|KILL|SETNAME|GETNAME|SETINFO|REPLY|NO-EVICT|NO-TOUCH ...", "Connection properties and introspection"),

@@ -31,7 +31,8 @@ use super::{
 };
 use crate::protocol::Replies;
 use crate::state::{ClientState, ServerState};
-use crate::store::{Locked, ShardSet, Store};
+use crate::store::{lend_every_store, Databases, Locked, ShardMap, ShardSet};
+use crate::wal::Record;
 
 const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
 
@@ -83,13 +84,15 @@ struct Watched {
     key: Box<[u8]>,
     hash: u64,
     version: u64,
+    /// The physical store of the key's database when it was watched.
+    physical: usize,
 }
 
 /// The keys a client watches. Dropping it (a disconnect) unregisters them
 /// from their shards, so a shard's watch table never outlives its watchers.
 #[derive(Default)]
 pub struct WatchList {
-    store: Option<Arc<Store>>,
+    dbs: Option<Arc<Databases>>,
     keys: Vec<Watched>,
 }
 
@@ -118,18 +121,19 @@ impl WatchList {
 
     /// Unregisters every key, locking each key's shard in turn.
     fn unwatch_all(&mut self) {
-        let Some(store) = &self.store else {
+        let Some(dbs) = &self.dbs else {
             return;
         };
         for w in self.keys.drain(..) {
+            let store = dbs.physical(w.physical);
             store.lock(store.shard_of(w.hash)).unwatch(w.hash, &w.key);
         }
     }
 
     /// Unregisters every key through shards the caller already holds.
-    fn unwatch_locked(&mut self, locked: &mut Locked<'_>) {
+    fn unwatch_locked(&mut self, held: &mut Held<'_>) {
         for w in self.keys.drain(..) {
-            if let Some(map) = locked.map(w.hash) {
+            if let Some(map) = held.map(w.physical, w.hash) {
                 map.unwatch(w.hash, &w.key);
             }
         }
@@ -138,9 +142,10 @@ impl WatchList {
     /// True if any watched key changed since it was watched, or expired since
     /// (a key already expired when watched was reaped by WATCH, so its removal
     /// is no change — Redis's "stale key" rule). The shards must be locked.
-    fn changed(&self, locked: &mut Locked<'_>, now: u64) -> bool {
+    fn changed(&self, held: &mut Held<'_>, now: u64) -> bool {
         self.keys.iter().any(|w| {
-            let Some(map) = locked.map(w.hash) else {
+            // A key whose database was swapped away since WATCH counts as changed.
+            let Some(map) = held.map(w.physical, w.hash) else {
                 return true;
             };
             map.watch_version(w.hash, &w.key) != Some(w.version)
@@ -227,11 +232,13 @@ pub fn watch(c: &mut Ctx<'_, '_>) -> CommandResult {
         // Reap a key that is already expired: its later removal is then no change.
         map.get_live(hash, key, c.now);
         let version = map.watch(hash, key);
-        list.store.get_or_insert_with(|| Arc::clone(&c.state.store));
+        list.dbs.get_or_insert_with(|| Arc::clone(&c.state.dbs));
         list.keys.push(Watched {
             key: key.into(),
             hash,
             version,
+            // Stable: the executor holds this database's locks, which SWAPDB needs.
+            physical: c.state.dbs.physical_index(c.client.db),
         });
     }
     c.out.ok();
@@ -349,7 +356,8 @@ fn exec(
             return;
         }
     }
-    let store = &state.store;
+    let dbs = &state.dbs;
+    let first_db = client.db;
     let mut shards = ShardSet::default();
     let mut every_shard = false;
     for q in &queue.commands {
@@ -362,25 +370,34 @@ fn exec(
                     .into_iter()
                     .flat_map(|keys| keys.positions(args.len()))
                 {
-                    store.add_key(&mut shards, args.get(k));
+                    dbs.add_key(&mut shards, args.get(k));
                 }
             }
-            // Keyless commands may read the whole keyspace (KEYS, DBSIZE, INFO):
-            // they run with every shard held, lent to them by `Locked::lend`.
+            // Keyless commands may read the whole keyspace (KEYS, DBSIZE, INFO)
+            // or any database (SELECT, MOVE, SWAPDB, FLUSHALL): they run with
+            // every shard of every database held, lent by `lend_every_store`.
             Some(KeySpec::All) | None => every_shard = true,
         }
     }
+    let here = dbs.physical_index(first_db);
     for w in &client.tx.watch.keys {
-        shards.insert(store.shard_of(w.hash));
+        shards.insert(dbs.store(first_db).shard_of(w.hash));
+        every_shard |= w.physical != here;
     }
-    if every_shard {
-        shards = store.all_shards();
+    let mut held = if every_shard {
+        let (serial, all) = dbs.lock_everything();
+        Some(Held::Every { _serial: serial, all })
+    } else {
+        (!shards.is_empty()).then(|| Held::One(dbs.physical_index(first_db), dbs.lock_set(first_db, shards)))
+    };
+    if let Some(Held::One(physical, _)) = held.as_mut() {
+        // lock_set verified the table: this is the store of `first_db` until unlock.
+        *physical = dbs.physical_index(first_db);
     }
-    let mut locked = (!shards.is_empty()).then(|| store.lock_set(shards));
     let now = crate::store::now_ms();
-    if let Some(locked) = locked.as_mut() {
-        let changed = client.tx.watch.changed(locked, now);
-        client.tx.watch.unwatch_locked(locked);
+    if let Some(held) = held.as_mut() {
+        let changed = client.tx.watch.changed(held, now);
+        client.tx.watch.unwatch_locked(held);
         if changed {
             out.null_array();
             return;
@@ -390,13 +407,18 @@ fn exec(
     let reply_start = out.len();
     out.array(queue.commands.len());
     scratch.records.clear();
-    let logging = state.wal.is_some();
+    let logging = state.wal().is_some();
     let mut wrote = false;
+    // The database the records so far are in: a SELECT inside the transaction
+    // makes the following commands' records need a Select record first.
+    let mut records_db = first_db;
     for q in &queue.commands {
         let t0 = Instant::now();
         let mark = out.len();
+        let cmd_db = client.db;
+        let records_before = scratch.records.len();
         // The write gate is checked again: the WAL may have failed since queuing.
-        let gate = match (&state.wal, q.spec.flags.write) {
+        let gate = match (state.wal(), q.spec.flags.write) {
             (Some(wal), true) => wal
                 .check_writable()
                 .map_err(|e| CommandError::Other(e.to_string())),
@@ -407,10 +429,11 @@ fn exec(
             Ok(()) => {
                 wrote |= q.spec.flags.write;
                 let keyed = matches!(q.spec.keys, Some(KeySpec::Range { .. }) | Some(KeySpec::All));
-                let (db, _lent) = match locked.as_mut() {
-                    Some(l) if keyed => (Some(l), None),
-                    Some(l) => (None, Some(l.lend())),
-                    None => (None, None),
+                let physical = dbs.physical_index(cmd_db);
+                let (db, _lent) = match held.as_mut() {
+                    Some(h) if keyed => (h.locked(physical), None),
+                    Some(Held::Every { all, .. }) => (None, Some(lend_every_store(all))),
+                    _ => (None, None),
                 };
                 let mut ctx = Ctx {
                     args: queue.args(q),
@@ -434,14 +457,23 @@ fn exec(
             out.truncate(mark);
             out.error(&e.to_string());
         }
+        if scratch.records.len() > records_before && cmd_db != records_db {
+            let mut select = Vec::with_capacity(16);
+            Record::Select { db: cmd_db as u32 }.encode(&mut select);
+            scratch.records.splice(records_before..records_before, select);
+            records_db = cmd_db;
+        }
         stats.record(q.spec.index(), t0.elapsed(), result.is_err(), hits, misses);
     }
+    if records_db != first_db {
+        Record::Select { db: first_db as u32 }.encode(&mut scratch.records);
+    }
     // Log while every shard is still locked, as one frame: all or nothing on replay.
-    let lsn = match (&state.wal, scratch.records.is_empty()) {
+    let lsn = match (state.wal(), scratch.records.is_empty()) {
         (Some(wal), false) => {
             scratch.framed.clear();
             if crate::wal::encode_transaction(&scratch.records, &mut scratch.framed) {
-                Some(wal.append(&scratch.framed))
+                Some(wal.append_in(first_db as u32, &scratch.framed))
             } else {
                 if scratch.records.len() > crate::wal::MAX_PAYLOAD_LEN as usize {
                     tracing::warn!(
@@ -449,13 +481,13 @@ fn exec(
                         "transaction too large for one WAL frame: logged as separate records"
                     );
                 }
-                Some(wal.append(&scratch.records))
+                Some(wal.append_in(first_db as u32, &scratch.records))
             }
         }
         _ => None,
     };
-    drop(locked);
-    if let (Some(wal), Some(lsn)) = (&state.wal, lsn) {
+    drop(held);
+    if let (Some(wal), Some(lsn)) = (state.wal(), lsn) {
         if wrote {
             if let Err(e) = wal.commit(lsn) {
                 tracing::error!("WAL commit failed: {e}");
@@ -467,6 +499,36 @@ fn exec(
     stats.record(spec.index(), started.elapsed(), false, 0, 0);
 }
 
+/// The locks an `EXEC` holds: the shards of one database, or (with a keyless
+/// command queued, or watched keys in another database) every shard of every
+/// database plus the SWAPDB lock. Lives on the stack for one EXEC: boxing the
+/// big variant would cost an allocation per EXEC instead.
+#[allow(clippy::large_enum_variant)]
+enum Held<'a> {
+    /// Physical store index and its locked shards.
+    One(usize, Locked<'a>),
+    Every {
+        /// Holds off SWAPDB and compaction starts until the frame is appended.
+        _serial: parking_lot::MutexGuard<'a, ()>,
+        all: Vec<Locked<'a>>,
+    },
+}
+
+impl<'a> Held<'a> {
+    /// The locks of physical store `physical`, if held.
+    fn locked(&mut self, physical: usize) -> Option<&mut Locked<'a>> {
+        match self {
+            Held::One(p, locked) => (*p == physical).then_some(locked),
+            Held::Every { all, .. } => all.get_mut(physical),
+        }
+    }
+
+    /// The map of `hash`'s shard in physical store `physical`, if held.
+    fn map(&mut self, physical: usize, hash: u64) -> Option<&mut ShardMap> {
+        self.locked(physical)?.map(hash)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -474,7 +536,7 @@ mod tests {
     use crate::config::Config;
     use crate::session::Session;
     use crate::state::{ClientState, ServerState};
-    use crate::store::Store;
+    use crate::store::Databases;
 
     fn run(state: &ServerState, session: &mut Session, input: &[u8]) -> String {
         session.feed(state, input);
@@ -490,8 +552,8 @@ mod tests {
             client_query_buffer_limit: 64 * 1024,
             ..Config::default()
         };
-        let store = Arc::new(Store::new(config.shards));
-        let state = ServerState::new(config, store, None, None);
+        let dbs = Arc::new(Databases::new(config.databases, config.shards));
+        let state = ServerState::new(config, dbs, None, None);
         let mut s = Session::new(&state, ClientState::default(), 0);
         assert_eq!(run(&state, &mut s, b"*1\r\n$5\r\nMULTI\r\n"), "+OK\r\n");
         let value = "x".repeat(10_000);
@@ -506,7 +568,7 @@ mod tests {
             run(&state, &mut s, b"*1\r\n$4\r\nEXEC\r\n"),
             "-EXECABORT Transaction discarded because of previous errors.\r\n"
         );
-        assert!(state.store.is_empty());
+        assert!(state.dbs.is_empty());
     }
 
     fn state() -> ServerState {

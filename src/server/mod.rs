@@ -6,7 +6,8 @@
 //! kv-worker-i   worker::Worker::run: one epoll loop over many connections;
 //!               per pass: read → Session::run → group commit → write
 //! kv-expire     active expiry cycle, 10×/s
-//! kv-signals    SIGINT/SIGTERM → ShutdownSignal::request
+//! kv-signals    SIGINT/SIGTERM → ShutdownSignal::request; SIGHUP → reopen the log file
+//! kv-loader     WAL replay at startup, while clients get -LOADING (startup.rs)
 //! WAL threads   flusher (every flush-interval-ms), compaction (on demand)
 //! ```
 
@@ -14,105 +15,48 @@ pub mod connection;
 mod fd_limit;
 pub mod pool;
 mod replay;
+mod startup;
 pub mod worker;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::config::Config;
+use crate::daemon;
 use crate::state::ServerState;
-use crate::store::Store;
-use crate::wal::{Record, SnapshotSource, Wal, WalConfig};
+use crate::store::Databases;
 
 /// The reply to a client beyond `maxclients`.
 const MAX_CLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
 
-/// Lets the WAL snapshot the store one shard at a time during compaction.
-struct StoreSnapshot(Arc<Store>);
-
-impl SnapshotSource for StoreSnapshot {
-    fn shard_count(&self) -> usize {
-        self.0.shard_count()
-    }
-
-    fn snapshot_shard(&self, i: usize, emit: &mut dyn FnMut(Record<'_>)) {
-        self.0.for_each_in_shard(i, |key, value, expires_at_ms| {
-            emit(Record::Set {
-                key,
-                value,
-                expires_at_ms,
-            })
-        });
-    }
-}
-
-/// Opens the WAL and replays it into `store` (None when `wal = false`).
-fn recover(
-    config: &Config,
-    store: &Arc<Store>,
-) -> anyhow::Result<(Option<Arc<Wal>>, Option<crate::wal::ReplayReport>)> {
-    if !config.wal {
-        tracing::warn!("WAL disabled: data lives in memory only and is lost when the server stops");
-        return Ok((None, None));
-    }
-    let started = Instant::now();
-    let now = crate::store::now_ms();
-    let wal_config = WalConfig {
-        dir: config.dir.clone(),
-        fsync: config.fsync,
-        flush_interval: Duration::from_millis(config.flush_interval_ms),
-        truncate_corrupt: config.wal_truncate_corrupt,
-        compact_min_size: config.compact_min_size,
-        compact_growth_percent: config.compact_growth_percent,
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut replay = replay::ParallelReplay::start(Arc::clone(store), threads, now)
-        .context("cannot start WAL replay threads")?;
-    let opened = Wal::open(wal_config, |record| replay.apply(record));
-    replay.finish()?;
-    let (wal, mut report) =
-        opened.with_context(|| format!("cannot open the WAL in {}", config.dir.display()))?;
-    // The reader finished before the apply threads did: report the end-to-end time and rate.
-    report.elapsed = started.elapsed();
-    report.records_per_sec = report.records.total() as f64 / report.elapsed.as_secs_f64().max(1e-9);
-    wal.set_snapshot_source(Arc::new(StoreSnapshot(Arc::clone(store))));
-    tracing::info!(
-        keys = store.len(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "recovered from WAL: {report}"
-    );
-    Ok((Some(wal), Some(report)))
-}
-
 /// Runs the server until SIGINT/SIGTERM or SHUTDOWN; returns after a clean stop.
 pub fn run(mut config: Config) -> anyhow::Result<()> {
+    // Before anything slow: a SIGHUP during replay must not kill the process.
+    let signals = daemon::SignalHandlers::install()?;
     config.maxclients = fd_limit::fit_maxclients(config.maxclients);
-    let store = Arc::new(Store::new(config.shards));
-    let (wal, replay) = recover(&config, &store)?;
+    let _dir_lock = daemon::lock_data_dir(&config)?;
+    // Bind before replaying: a busy port fails now, not after the whole WAL.
     let listener = TcpListener::bind((config.bind.as_str(), config.port))
         .with_context(|| format!("cannot listen on {}:{}", config.bind, config.port))?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(ServerState::new(config, Arc::clone(&store), wal, replay));
+    daemon::warn_about_exposure(&config, addr);
+    let dbs = Arc::new(Databases::new(config.databases, config.shards));
+    let state = Arc::new(ServerState::loading(config, Arc::clone(&dbs)));
     state.shutdown.set_listen_addr(addr);
 
-    spawn_signal_thread(Arc::clone(&state))?;
+    signals.spawn(Arc::clone(&state))?;
     let stop_expiry = Arc::new(AtomicBool::new(false));
-    let expiry = crate::store::spawn_expiry_thread(Arc::clone(&store), Arc::clone(&stop_expiry))?;
+    let expiry = crate::store::spawn_expiry_thread(Arc::clone(&dbs), Arc::clone(&stop_expiry))?;
     let workers = state.config.worker_threads();
     let pool = pool::WorkerPool::start(workers, &state).context("cannot start worker threads")?;
 
-    tracing::info!(
-        workers,
-        maxclients = state.runtime.maxclients(),
-        shards = store.shard_count(),
-        wal = state.wal.is_some(),
-        "ready to accept connections on {addr}"
-    );
+    tracing::info!("listening on {addr}; loading the dataset (clients get -LOADING until it is done)");
+    let loader = startup::start_loading(Arc::clone(&state), addr)?;
     accept_loop(&listener, &pool, &state);
 
     tracing::info!("shutting down: no new clients; finishing commands in flight");
@@ -120,9 +64,15 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
     pool.stop();
     stop_expiry.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = expiry.join();
-    if let Some(wal) = &state.wal {
+    let loaded = loader.map_or(Ok(()), |loader| {
+        loader
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the WAL loader thread panicked")))
+    });
+    if let Some(wal) = state.wal() {
         wal.shutdown().context("final WAL flush failed")?;
     }
+    loaded?;
     tracing::info!("bye");
     Ok(())
 }
@@ -141,6 +91,9 @@ fn accept_loop(listener: &TcpListener, pool: &pool::WorkerPool, state: &ServerSt
                 continue;
             }
         };
+        if crate::daemon::refuse_if_protected(&state.config, &socket) {
+            continue;
+        }
         let connected = state
             .stats
             .connected_clients
@@ -170,19 +123,4 @@ fn reject(mut socket: TcpStream) {
     let mut sink = [0u8; 4096];
     let _ = socket.read(&mut sink);
     tracing::warn!("rejected a client: max number of clients reached");
-}
-
-fn spawn_signal_thread(state: Arc<ServerState>) -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
-    std::thread::Builder::new()
-        .name("kv-signals".into())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                tracing::info!(signal, "received signal");
-                state.shutdown.request();
-            }
-        })?;
-    Ok(())
 }

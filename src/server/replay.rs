@@ -9,6 +9,12 @@
 //! since records are results — is preserved. `FlushAll` is sent to every
 //! thread, each of which clears the shards it owns at that point of its own
 //! stream, which is exactly where it falls in file order for those shards.
+//!
+//! Databases: the dispatcher follows `Select` records and keeps its own
+//! logical → physical table, so `SwapDb` is a swap in that table (no apply
+//! thread involved) and each op names the physical store it applies to. Every
+//! store shares one hasher, so a key's thread does not depend on its database.
+//! The final table is handed to [`Databases::install_map`].
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -16,7 +22,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Sender};
 
-use crate::store::Store;
+use crate::store::Databases;
 use crate::wal::Record;
 
 /// Records per batch sent to an apply thread.
@@ -25,21 +31,26 @@ const BATCH_OPS: usize = 4096;
 /// One replayed write, with its bytes in the batch's arena.
 enum Op {
     Set {
+        store: u32,
         hash: u64,
         key: Range<usize>,
         value: Range<usize>,
         expires_at: u64,
     },
     Del {
+        store: u32,
         hash: u64,
         key: Range<usize>,
     },
     Expire {
+        store: u32,
         hash: u64,
         key: Range<usize>,
         expires_at: u64,
     },
     FlushAll,
+    /// Clear one physical store (FLUSHDB).
+    FlushStore(u32),
 }
 
 #[derive(Default)]
@@ -58,8 +69,14 @@ impl Batch {
 
 /// Routes replayed records to apply threads; joins them on [`ParallelReplay::finish`].
 pub struct ParallelReplay {
-    store: Arc<Store>,
+    dbs: Arc<Databases>,
     now: u64,
+    /// The logical database the records being read belong to.
+    current: usize,
+    /// Logical → physical store, as SwapDb records leave it.
+    map: Vec<usize>,
+    /// The first database index the log names that this server does not have.
+    missing_db: Option<u32>,
     pending: Vec<Batch>,
     senders: Vec<Sender<Batch>>,
     threads: Vec<JoinHandle<()>>,
@@ -68,27 +85,31 @@ pub struct ParallelReplay {
 impl ParallelReplay {
     /// Starts `threads` apply threads (at least one) writing into `store`;
     /// records whose expiry is at or before `now` (unix ms) are dropped.
-    pub fn start(store: Arc<Store>, threads: usize, now: u64) -> std::io::Result<ParallelReplay> {
-        let count = threads.clamp(1, store.shard_count());
+    pub fn start(dbs: Arc<Databases>, threads: usize, now: u64) -> std::io::Result<ParallelReplay> {
+        let count = threads.clamp(1, dbs.shard_count());
         let mut senders = Vec::with_capacity(count);
         let mut handles = Vec::with_capacity(count);
         for index in 0..count {
             let (tx, rx) = bounded::<Batch>(4);
-            let store = Arc::clone(&store);
+            let dbs = Arc::clone(&dbs);
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("kv-replay-{index}"))
                     .spawn(move || {
                         for batch in rx {
-                            apply_batch(&store, &batch, index, count);
+                            apply_batch(&dbs, &batch, index, count);
                         }
                     })?,
             );
             senders.push(tx);
         }
+        let map = (0..dbs.count()).collect();
         Ok(ParallelReplay {
-            store,
+            dbs,
             now,
+            current: 0,
+            map,
+            missing_db: None,
             pending: (0..count).map(|_| Batch::default()).collect(),
             senders,
             threads: handles,
@@ -112,36 +133,67 @@ impl ParallelReplay {
         };
         let key = match record {
             Record::Set { key, .. } | Record::Del { key } | Record::Expire { key, .. } => key,
-            Record::FlushAll => {
-                for t in 0..self.senders.len() {
-                    self.pending[t].ops.push(Op::FlushAll);
-                    self.maybe_send(t);
+            Record::FlushAll => return self.broadcast(|| Op::FlushAll),
+            Record::Select { db } => {
+                self.current = db as usize;
+                if !self.dbs.contains(self.current) {
+                    self.missing_db.get_or_insert(db);
+                }
+                return;
+            }
+            Record::SwapDb { a, b } => {
+                let (a, b) = (a as usize, b as usize);
+                if self.dbs.contains(a) && self.dbs.contains(b) {
+                    self.map.swap(a, b);
+                } else {
+                    self.missing_db.get_or_insert(a.max(b) as u32);
+                }
+                return;
+            }
+            Record::FlushDb => {
+                if let Some(&store) = self.map.get(self.current) {
+                    self.broadcast(|| Op::FlushStore(store as u32));
                 }
                 return;
             }
         };
-        let hash = self.store.hash(key);
-        let t = self.store.shard_of(hash) % self.senders.len();
+        // Records of a database this server lacks are skipped; `finish` refuses to start.
+        let Some(&physical) = self.map.get(self.current) else {
+            return;
+        };
+        let store = physical as u32;
+        let hash = self.dbs.physical(physical).hash(key);
+        let t = self.dbs.physical(physical).shard_of(hash) % self.senders.len();
         let batch = &mut self.pending[t];
         let key = batch.push_bytes(key);
         let op = match record {
             Record::Set {
                 value, expires_at_ms, ..
             } => Op::Set {
+                store,
                 hash,
                 key,
                 value: batch.push_bytes(value),
                 expires_at: expires_at_ms.unwrap_or(0),
             },
             Record::Expire { expires_at_ms, .. } => Op::Expire {
+                store,
                 hash,
                 key,
                 expires_at: expires_at_ms.unwrap_or(0),
             },
-            Record::Del { .. } | Record::FlushAll => Op::Del { hash, key },
+            _ => Op::Del { store, hash, key },
         };
         batch.ops.push(op);
         self.maybe_send(t);
+    }
+
+    /// Queues an op every apply thread runs on the shards it owns.
+    fn broadcast(&mut self, op: impl Fn() -> Op) {
+        for t in 0..self.senders.len() {
+            self.pending[t].ops.push(op());
+            self.maybe_send(t);
+        }
     }
 
     fn maybe_send(&mut self, t: usize) {
@@ -158,7 +210,9 @@ impl ParallelReplay {
     }
 
     /// Sends the partial batches and waits until every record is applied.
-    pub fn finish(mut self) -> anyhow::Result<()> {
+    /// Returns the logical → physical database table the log left, for
+    /// [`Databases::install_map`]. Fails if the log names a database beyond `databases`.
+    pub fn finish(mut self) -> anyhow::Result<Vec<usize>> {
         for t in 0..self.senders.len() {
             if !self.pending[t].ops.is_empty() {
                 self.send(t);
@@ -170,21 +224,31 @@ impl ParallelReplay {
                 .join()
                 .map_err(|_| anyhow::anyhow!("a WAL replay thread panicked"))?;
         }
-        Ok(())
+        if let Some(db) = self.missing_db {
+            anyhow::bail!(
+                "the WAL holds records of database {db} but this server has databases = {}; \
+                 start it with databases = {} or more",
+                self.dbs.count(),
+                db + 1
+            );
+        }
+        Ok(std::mem::take(&mut self.map))
     }
 }
 
 /// Applies one batch. Expired records were already turned into deletes by the dispatcher.
-fn apply_batch(store: &Store, batch: &Batch, thread: usize, threads: usize) {
+fn apply_batch(dbs: &Databases, batch: &Batch, thread: usize, threads: usize) {
     let bytes = &batch.bytes;
     for op in &batch.ops {
         match op {
             Op::Set {
+                store,
                 hash,
                 key,
                 value,
                 expires_at,
             } => {
+                let store = dbs.physical(*store as usize);
                 store.lock(store.shard_of(*hash)).set(
                     *hash,
                     &bytes[key.clone()],
@@ -192,21 +256,32 @@ fn apply_batch(store: &Store, batch: &Batch, thread: usize, threads: usize) {
                     *expires_at,
                 );
             }
-            Op::Del { hash, key } => {
+            Op::Del { store, hash, key } => {
+                let store = dbs.physical(*store as usize);
                 store
                     .lock(store.shard_of(*hash))
                     .remove(*hash, &bytes[key.clone()]);
             }
             Op::Expire {
+                store,
                 hash,
                 key,
                 expires_at,
             } => {
+                let store = dbs.physical(*store as usize);
                 store
                     .lock(store.shard_of(*hash))
                     .set_expiry(*hash, &bytes[key.clone()], *expires_at);
             }
             Op::FlushAll => {
+                for store in dbs.stores() {
+                    for shard in (thread..store.shard_count()).step_by(threads) {
+                        store.lock(shard).clear();
+                    }
+                }
+            }
+            Op::FlushStore(store) => {
+                let store = dbs.physical(*store as usize);
                 for shard in (thread..store.shard_count()).step_by(threads) {
                     store.lock(shard).clear();
                 }
@@ -223,9 +298,10 @@ mod tests {
 
     #[test]
     fn parallel_replay_ends_in_the_same_state_as_applying_in_file_order() {
-        let store = Arc::new(Store::new(16));
+        let dbs = Arc::new(Databases::new(1, 16));
+        let store = dbs.physical(0);
         let now = 1_000_000;
-        let mut replay = ParallelReplay::start(Arc::clone(&store), 3, now).unwrap();
+        let mut replay = ParallelReplay::start(Arc::clone(&dbs), 3, now).unwrap();
         let mut model: HashMap<Vec<u8>, (Vec<u8>, u64)> = HashMap::new();
         let mut x = 0x2545_F491_4F6C_DD1Du64;
         for i in 0..50_000u64 {
@@ -274,5 +350,49 @@ mod tests {
             assert_eq!(slot.value(), &value[..]);
             assert_eq!(slot.expires_at().unwrap_or(0), *expires_at);
         }
+    }
+
+    #[test]
+    fn replay_follows_select_swapdb_and_flushdb_into_the_right_databases() {
+        let dbs = Arc::new(Databases::new(4, 16));
+        let mut replay = ParallelReplay::start(Arc::clone(&dbs), 2, 0).unwrap();
+        let set = |key| Record::Set {
+            key,
+            value: b"v",
+            expires_at_ms: None,
+        };
+        replay.apply(set(b"zero"));
+        replay.apply(Record::Select { db: 1 });
+        replay.apply(set(b"one"));
+        replay.apply(Record::Select { db: 2 });
+        replay.apply(set(b"two"));
+        replay.apply(Record::SwapDb { a: 1, b: 3 });
+        replay.apply(Record::Select { db: 3 });
+        replay.apply(set(b"three"));
+        replay.apply(Record::Select { db: 2 });
+        replay.apply(Record::FlushDb);
+        let map = replay.finish().unwrap();
+        dbs.install_map(&map);
+        let keys = |db| {
+            let mut keys = dbs.store(db).keys(b"*");
+            keys.sort();
+            keys
+        };
+        assert_eq!(keys(0), vec![b"zero".to_vec()]);
+        assert!(keys(1).is_empty());
+        assert!(keys(2).is_empty());
+        assert_eq!(keys(3), vec![b"one".to_vec(), b"three".to_vec()]);
+    }
+
+    #[test]
+    fn a_log_naming_a_database_the_server_lacks_refuses_to_start() {
+        let dbs = Arc::new(Databases::new(2, 16));
+        let mut replay = ParallelReplay::start(dbs, 1, 0).unwrap();
+        replay.apply(Record::Select { db: 7 });
+        let err = replay.finish().unwrap_err().to_string();
+        assert!(
+            err.contains("database 7") && err.contains("databases = 8"),
+            "{err}"
+        );
     }
 }

@@ -255,7 +255,7 @@ impl Worker {
     /// One WAL commit for every write of the pass (`fsync = always` only;
     /// under other policies sessions have nothing pending).
     fn group_commit(&mut self) {
-        let Some(wal) = &self.state.wal else {
+        let Some(wal) = self.state.wal() else {
             return;
         };
         let target = self

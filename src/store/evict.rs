@@ -362,7 +362,10 @@ impl Store {
 
     /// Keys evicted since start or the last counter reset.
     pub fn evicted(&self) -> u64 {
-        (0..self.shard_count()).map(|i| self.lock(i).evicted).sum()
+        // Uncounted: STATS and INFO read this, and must not inflate the lock counter they report.
+        (0..self.shard_count())
+            .map(|i| self.lock_uncounted(i).evicted)
+            .sum()
     }
 
     /// Zeroes the expired and evicted counters (`CONFIG RESETSTAT`).

@@ -11,12 +11,11 @@
 //! does this for multi-key commands and batches), and a shard lock may be
 //! held while taking the WAL buffer mutex — never the other way round.
 
+mod databases;
 pub mod evict;
 mod glob;
 mod shard;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use std::cell::Cell;
@@ -24,6 +23,7 @@ use std::ops::{Deref, DerefMut};
 
 use parking_lot::{Mutex, MutexGuard};
 
+pub use databases::{spawn_expiry_thread, Databases, DEFAULT_DATABASES, MAX_DATABASES};
 pub use evict::EvictionPolicy;
 pub use glob::glob_match;
 pub use shard::{Entry, ShardMap, ValueMut};
@@ -69,8 +69,13 @@ pub fn now_ms() -> u64 {
 impl Store {
     /// A store with `shards` shards (a power of two, at most [`MAX_SHARDS`]).
     pub fn new(shards: usize) -> Store {
+        Store::with_hasher(shards, ahash::RandomState::new())
+    }
+
+    /// A store hashing with `hasher`: the databases of a server share one, so a
+    /// key's shard index is the same in every database.
+    pub fn with_hasher(shards: usize, hasher: ahash::RandomState) -> Store {
         let shards = shards.clamp(1, MAX_SHARDS).next_power_of_two();
-        let hasher = ahash::RandomState::new();
         Store {
             shards: (0..shards)
                 .map(|_| PaddedShard(Mutex::new(ShardMap::with_hasher(hasher.clone()))))
@@ -110,7 +115,7 @@ impl Store {
 
     fn lock_uncounted(&self, index: usize) -> ShardGuard<'_> {
         let (owner, mask) = LENT.with(Cell::get);
-        if owner == self as *const Store as usize && mask & (1 << index) != 0 {
+        if (owner == self as *const Store as usize || owner == LENT_EVERY_STORE) && mask & (1 << index) != 0 {
             // SAFETY: this thread holds shard `index`'s lock in a `Locked`
             // that is mutably borrowed by the live `Lent` which published the
             // mask, so nothing else can reach this map until `Lent` drops;
@@ -314,23 +319,6 @@ impl Store {
     }
 }
 
-/// Runs [`Store::active_expire_cycle`] ten times a second (Redis's `hz 10`)
-/// until `stop` is set.
-pub fn spawn_expiry_thread(
-    store: Arc<Store>,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("kv-expire".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
-                // Redis's slow cycle uses at most 25% of a 100 ms tick.
-                store.active_expire_cycle(Duration::from_millis(25));
-            }
-        })
-}
-
 thread_local! {
     /// (store address, shard mask) this thread's `EXEC` lends to keyless
     /// commands it runs; (0, 0) when nothing is lent.
@@ -361,6 +349,37 @@ impl DerefMut for ShardGuard<'_> {
             ShardGuard::Own(g) => g,
             ShardGuard::Lent(m) => m,
         }
+    }
+}
+
+/// `LENT`'s owner when this thread's `EXEC` holds every shard of every store
+/// ([`lend_every_store`]).
+const LENT_EVERY_STORE: usize = usize::MAX;
+
+/// Lends every shard of every store in `locked` (which must hold them all:
+/// `Databases::lock_everything`) to this thread's [`Store::lock`] calls
+/// while the returned guard lives. `EXEC` does this for keyless commands that
+/// may touch any database (FLUSHALL, MOVE, SWAPDB, INFO, SELECT + KEYS).
+pub fn lend_every_store<'b, 'a>(locked: &'b mut [Locked<'a>]) -> LentEvery<'b, 'a> {
+    LENT.with(|c| c.set((LENT_EVERY_STORE, u64::MAX)));
+    LentEvery { _locked: locked }
+}
+
+/// True while this thread's `EXEC` lends every store ([`lend_every_store`]):
+/// commands that span databases then use [`Store::lock`] instead of taking
+/// locks of their own, which this thread already holds.
+pub fn lending_every_store() -> bool {
+    LENT.with(|c| c.get().0 == LENT_EVERY_STORE)
+}
+
+/// The guard of [`lend_every_store`].
+pub struct LentEvery<'b, 'a> {
+    _locked: &'b mut [Locked<'a>],
+}
+
+impl Drop for LentEvery<'_, '_> {
+    fn drop(&mut self) {
+        LENT.with(|c| c.set((0, 0)));
     }
 }
 
@@ -438,6 +457,7 @@ pub fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn overlapping_lock_sets_from_many_threads_neither_deadlock_nor_lose_updates() {

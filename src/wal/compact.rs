@@ -47,14 +47,22 @@ impl Wal {
             .clone()
             .ok_or(WalError::NoSnapshotSource)?;
         let mut slot = self.compactor.lock();
-        {
+        let mut started = Err(WalError::AlreadyCompacting);
+        src.begin_snapshot(&mut || {
             let mut b = self.buf.lock();
             if b.rewrite.is_some() || self.is_compacting.load(Ordering::Acquire) {
-                return Err(WalError::AlreadyCompacting);
+                return;
             }
             b.rewrite = Some(Vec::new());
+            // The rewrite buffer follows a snapshot that ends in database 0. If the log is in
+            // another one, both streams get a `Select` with the next database-scoped append.
+            if b.db != Some(0) {
+                b.db = None;
+            }
             self.is_compacting.store(true, Ordering::Release);
-        }
+            started = Ok(());
+        });
+        started?;
         // A finished previous compaction's handle: reap it.
         if let Some(old) = slot.take() {
             let _ = old.join();

@@ -154,8 +154,16 @@ pub trait SnapshotSource: Send + Sync {
     /// How many shards `snapshot_shard` accepts (`0..shard_count()`).
     fn shard_count(&self) -> usize;
     /// Locks shard `i`, calls `emit` for every live (non-expired) key as a `Record::Set`, unlocks.
+    /// A source with several databases emits `Select` records between them and must leave the
+    /// snapshot in database 0 (a `Select 0` at the end of the last shard if needed).
     /// `emit` only encodes into memory: it never does I/O or takes a lock.
     fn snapshot_shard(&self, i: usize, emit: &mut dyn FnMut(Record<'_>));
+    /// Called once per compaction with `start`, which starts the rewrite buffer: a source
+    /// whose layout can change under writes (SWAPDB) runs `start` while holding that change
+    /// off, and captures the layout its snapshot will describe. The default just runs it.
+    fn begin_snapshot(&self, start: &mut dyn FnMut()) {
+        start()
+    }
 }
 
 /// Errors of the WAL layer. `Display` is a complete Redis-style error line (code first), so the

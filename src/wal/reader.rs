@@ -67,6 +67,12 @@ pub struct KindCounts {
     pub expire: u64,
     /// `FlushAll` records.
     pub flush_all: u64,
+    /// `Select` records (database switches).
+    pub select: u64,
+    /// `SwapDb` records.
+    pub swap_db: u64,
+    /// `FlushDb` records.
+    pub flush_db: u64,
     /// Transaction frames (`EXEC`s); their records are counted by kind above.
     pub transactions: u64,
 }
@@ -74,7 +80,7 @@ pub struct KindCounts {
 impl KindCounts {
     /// All records.
     pub fn total(&self) -> u64 {
-        self.set + self.del + self.expire + self.flush_all
+        self.set + self.del + self.expire + self.flush_all + self.select + self.swap_db + self.flush_db
     }
 
     #[inline]
@@ -84,6 +90,9 @@ impl KindCounts {
             RecordKind::Del => self.del += 1,
             RecordKind::Expire => self.expire += 1,
             RecordKind::FlushAll => self.flush_all += 1,
+            RecordKind::Select => self.select += 1,
+            RecordKind::SwapDb => self.swap_db += 1,
+            RecordKind::FlushDb => self.flush_db += 1,
             RecordKind::Transaction => self.transactions += 1,
         }
     }
@@ -96,6 +105,14 @@ impl std::fmt::Display for KindCounts {
             "set {}, del {}, expire {}, flushall {}",
             self.set, self.del, self.expire, self.flush_all
         )?;
+        // Database records exist only in multi-database logs; older reports stay unchanged.
+        if self.select + self.swap_db + self.flush_db > 0 {
+            write!(
+                f,
+                ", select {}, swapdb {}, flushdb {}",
+                self.select, self.swap_db, self.flush_db
+            )?;
+        }
         if self.transactions > 0 {
             write!(f, "; in {} transactions", self.transactions)?;
         }

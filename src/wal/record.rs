@@ -51,8 +51,15 @@ pub enum RecordKind {
     Del = 2,
     /// A key's expiry changed (set or removed).
     Expire = 3,
-    /// Every key was removed.
+    /// Every key of every database was removed.
     FlushAll = 4,
+    /// The records that follow belong to database `db` (as Redis's AOF `SELECT`); a log
+    /// starts in database 0, so a single-database log never holds one.
+    Select = 10,
+    /// Two databases swapped their contents (`SWAPDB`).
+    SwapDb = 11,
+    /// Every key of the current database was removed (`FLUSHDB`).
+    FlushDb = 12,
     /// A transaction: the records of one `EXEC`, applied all or none. Numbered apart from the
     /// record kinds, which may grow.
     Transaction = 16,
@@ -66,6 +73,9 @@ impl RecordKind {
             2 => Some(RecordKind::Del),
             3 => Some(RecordKind::Expire),
             4 => Some(RecordKind::FlushAll),
+            10 => Some(RecordKind::Select),
+            11 => Some(RecordKind::SwapDb),
+            12 => Some(RecordKind::FlushDb),
             16 => Some(RecordKind::Transaction),
             _ => None,
         }
@@ -98,8 +108,22 @@ pub enum Record<'a> {
         /// Absolute expiry (unix ms), `None` to remove the TTL.
         expires_at_ms: Option<u64>,
     },
-    /// Every key was removed.
+    /// Every key of every database was removed.
     FlushAll,
+    /// Later records (up to the next `Select`) belong to database `db`.
+    Select {
+        /// The database index.
+        db: u32,
+    },
+    /// Databases `a` and `b` swapped contents.
+    SwapDb {
+        /// One database index.
+        a: u32,
+        /// The other database index.
+        b: u32,
+    },
+    /// Every key of the current database was removed.
+    FlushDb,
 }
 
 fn expiry_len(e: Option<u64>) -> usize {
@@ -134,6 +158,9 @@ impl Record<'_> {
             Record::Del { .. } => RecordKind::Del,
             Record::Expire { .. } => RecordKind::Expire,
             Record::FlushAll => RecordKind::FlushAll,
+            Record::Select { .. } => RecordKind::Select,
+            Record::SwapDb { .. } => RecordKind::SwapDb,
+            Record::FlushDb => RecordKind::FlushDb,
         }
     }
 
@@ -147,7 +174,9 @@ impl Record<'_> {
             } => 4 + key.len() + 4 + value.len() + expiry_len(*expires_at_ms),
             Record::Del { key } => 4 + key.len(),
             Record::Expire { key, expires_at_ms } => 4 + key.len() + expiry_len(*expires_at_ms),
-            Record::FlushAll => 0,
+            Record::FlushAll | Record::FlushDb => 0,
+            Record::Select { .. } => 4,
+            Record::SwapDb { .. } => 8,
         }
     }
 
@@ -180,7 +209,12 @@ impl Record<'_> {
                 put_bytes(out, key);
                 put_expiry(out, *expires_at_ms);
             }
-            Record::FlushAll => {}
+            Record::FlushAll | Record::FlushDb => {}
+            Record::Select { db } => out.extend_from_slice(&db.to_le_bytes()),
+            Record::SwapDb { a, b } => {
+                out.extend_from_slice(&a.to_le_bytes());
+                out.extend_from_slice(&b.to_le_bytes());
+            }
         }
         let crc = crc32c::crc32c(&out[start + 4..]);
         out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
@@ -262,6 +296,12 @@ pub fn decode_payload(kind: RecordKind, payload: &[u8]) -> Result<Record<'_>, &'
             Record::Expire { key, expires_at_ms }
         }
         RecordKind::FlushAll => Record::FlushAll,
+        RecordKind::FlushDb => Record::FlushDb,
+        RecordKind::Select => Record::Select { db: c.u32()? },
+        RecordKind::SwapDb => Record::SwapDb {
+            a: c.u32()?,
+            b: c.u32()?,
+        },
         RecordKind::Transaction => return Err("a transaction is not a single record"),
     };
     c.finish()?;

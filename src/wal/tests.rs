@@ -27,6 +27,9 @@ enum Owned {
     Del(Vec<u8>),
     Expire(Vec<u8>, Option<u64>),
     FlushAll,
+    Select(u32),
+    SwapDb(u32, u32),
+    FlushDb,
 }
 
 impl Owned {
@@ -40,6 +43,9 @@ impl Owned {
             Record::Del { key } => Owned::Del(key.to_vec()),
             Record::Expire { key, expires_at_ms } => Owned::Expire(key.to_vec(), expires_at_ms),
             Record::FlushAll => Owned::FlushAll,
+            Record::Select { db } => Owned::Select(db),
+            Record::SwapDb { a, b } => Owned::SwapDb(a, b),
+            Record::FlushDb => Owned::FlushDb,
         }
     }
 
@@ -58,6 +64,9 @@ impl Owned {
             }
             .encode(out),
             Owned::FlushAll => Record::FlushAll.encode(out),
+            Owned::Select(db) => Record::Select { db: *db }.encode(out),
+            Owned::SwapDb(a, b) => Record::SwapDb { a: *a, b: *b }.encode(out),
+            Owned::FlushDb => Record::FlushDb.encode(out),
         }
     }
 }
@@ -113,6 +122,9 @@ fn owned_strategy() -> impl Strategy<Value = Owned> {
         bytes(64).prop_map(Owned::Del),
         (bytes(64), any::<Option<u64>>()).prop_map(|(k, e)| Owned::Expire(k, e)),
         Just(Owned::FlushAll),
+        any::<u32>().prop_map(Owned::Select),
+        (any::<u32>(), any::<u32>()).prop_map(|(a, b)| Owned::SwapDb(a, b)),
+        Just(Owned::FlushDb),
     ]
 }
 
@@ -403,6 +415,8 @@ impl FakeStore {
                     s.lock().clear();
                 }
             }
+            // The fake store has one database.
+            Record::Select { .. } | Record::SwapDb { .. } | Record::FlushDb => {}
         }
     }
 
@@ -410,7 +424,7 @@ impl FakeStore {
     fn write(&self, wal: &Wal, r: Record<'_>, enc: &mut Vec<u8>) {
         let key = match r {
             Record::Set { key, .. } | Record::Del { key } | Record::Expire { key, .. } => key,
-            Record::FlushAll => unreachable!("single-key writes only"),
+            _ => unreachable!("single-key writes only"),
         };
         enc.clear();
         r.encode(enc);
@@ -430,7 +444,7 @@ impl FakeStore {
                         e.1 = expires_at_ms;
                     }
                 }
-                Record::FlushAll => {}
+                _ => {}
             }
             wal.append(enc)
         };

@@ -35,9 +35,21 @@ pub(super) struct BufState {
     pub rewrite: Option<Vec<u8>>,
     /// LSN of the end of the last append.
     pub appended_lsn: Lsn,
+    /// The database the log's last `Select` switched to (`None`: unknown, so the next
+    /// [`Wal::append_in`] writes one). Also covers the rewrite buffer, which restarts at `None`.
+    pub db: Option<u32>,
 }
 
 impl BufState {
+    /// Appends encoded records to the pending bytes (and the rewrite buffer while compacting).
+    fn push(&mut self, encoded: &[u8]) {
+        self.pending.extend_from_slice(encoded);
+        if let Some(rw) = self.rewrite.as_mut() {
+            rw.extend_from_slice(encoded);
+        }
+        self.appended_lsn += encoded.len() as u64;
+    }
+
     /// Moves every pending byte to the end of `carry`: a swap of the two
     /// buffers when `carry` is empty (no copy, and the allocations are reused),
     /// an append when a failed write left bytes in it.
@@ -316,7 +328,15 @@ impl Wal {
         }
 
         let t0 = Instant::now();
-        let outcome = scan(&file, &path, len, apply)?;
+        // The database the log ends in, so appends continue there without a `Select`.
+        let mut last_db = 0u32;
+        let mut apply = apply;
+        let outcome = scan(&file, &path, len, |record| {
+            if let Record::Select { db } = record {
+                last_db = db;
+            }
+            apply(record)
+        })?;
         let elapsed = t0.elapsed();
         let mut truncated_bytes = 0;
         match outcome.end {
@@ -371,6 +391,7 @@ impl Wal {
                 pending: Vec::new(),
                 rewrite: None,
                 appended_lsn: file_len,
+                db: Some(last_db),
             }),
             io: Mutex::new(IoState {
                 file,
@@ -481,14 +502,30 @@ impl Wal {
     /// end of this append, to pass to [`Wal::commit`].
     pub fn append(&self, encoded: &[u8]) -> Lsn {
         let mut b = self.buf.lock();
-        b.pending.extend_from_slice(encoded);
-        if let Some(rw) = b.rewrite.as_mut() {
-            rw.extend_from_slice(encoded);
+        b.push(encoded);
+        self.counters
+            .appended_lsn
+            .store(b.appended_lsn, Ordering::Relaxed);
+        b.appended_lsn
+    }
+
+    /// [`Wal::append`] for records of database `db`: writes a `Select` first when the log is
+    /// in another database. `encoded` may switch databases itself (MOVE) if it ends in `db`.
+    /// A single-database server never pays for the `Select`: the log starts in database 0.
+    pub fn append_in(&self, db: u32, encoded: &[u8]) -> Lsn {
+        let mut b = self.buf.lock();
+        if b.db != Some(db) {
+            // Allocates only when the log changes database.
+            let mut select = Vec::with_capacity(16);
+            Record::Select { db }.encode(&mut select);
+            b.push(&select);
+            b.db = Some(db);
         }
-        b.appended_lsn += encoded.len() as u64;
-        let lsn = b.appended_lsn;
-        self.counters.appended_lsn.store(lsn, Ordering::Relaxed);
-        lsn
+        b.push(encoded);
+        self.counters
+            .appended_lsn
+            .store(b.appended_lsn, Ordering::Relaxed);
+        b.appended_lsn
     }
 
     /// Called after the shard locks are released, before replying. `Always`: blocks until `lsn`

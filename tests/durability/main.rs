@@ -12,6 +12,8 @@ mod support;
 mod batching;
 mod compaction;
 mod crash;
+mod daemon;
+mod databases;
 mod disk_full;
 mod ordering;
 mod recovery;

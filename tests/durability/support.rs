@@ -133,11 +133,15 @@ fn spawn_child(dir: &Path, launch: &Launch) -> (Child, Lines) {
 }
 
 fn port_from(lines: &Lines) -> Option<u16> {
-    const NEEDLE: &str = "ready to accept connections on ";
+    port_after(lines, "ready to accept connections on ")
+}
+
+/// The port in the first line containing `NEEDLE ADDR:PORT`.
+fn port_after(lines: &Lines, needle: &str) -> Option<u16> {
     let lines = lines.lock().unwrap();
     for l in lines.iter() {
-        if let Some(pos) = l.find(NEEDLE) {
-            let rest = &l[pos + NEEDLE.len()..];
+        if let Some(pos) = l.find(needle) {
+            let rest = &l[pos + needle.len()..];
             let addr = rest.split_whitespace().next()?;
             let port: String = addr
                 .rsplit(':')
@@ -176,6 +180,34 @@ pub fn try_start(dir: &Path, launch: &Launch) -> Started {
             let _ = child.wait();
             panic!(
                 "kvserver did not become ready within {WAIT:?}; stderr:\n{}",
+                lines.lock().unwrap().join("\n")
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Starts a server on `dir` and returns as soon as it listens, before its WAL
+/// is replayed (it answers -LOADING until it logs that it is ready).
+pub fn start_listening(dir: &Path, launch: &Launch) -> Server {
+    let (mut child, lines) = spawn_child(dir, launch);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(port) = port_after(&lines, "listening on ") {
+            return Server {
+                child,
+                port,
+                dir: dir.to_path_buf(),
+                stderr: lines,
+                exited: None,
+            };
+        }
+        let exited = child.try_wait().expect("try_wait");
+        if exited.is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "kvserver did not listen ({exited:?}); stderr:\n{}",
                 lines.lock().unwrap().join("\n")
             );
         }
