@@ -576,13 +576,15 @@ mod tests {
             wal: false,
             ..Config::default()
         };
-        let store = Arc::new(Store::new(config.shards));
-        ServerState::new(config, store, None, None)
+        let dbs = Arc::new(Databases::new(config.databases, config.shards));
+        ServerState::new(config, dbs, None, None)
     }
 
+    /// Distinct watched keys over every shard of database 0.
     fn watched_keys(state: &ServerState) -> usize {
-        (0..state.store.shard_count())
-            .map(|i| state.store.lock(i).watched_len())
+        let store = state.dbs.store(0);
+        (0..store.shard_count())
+            .map(|i| store.lock(i).watched_len())
             .sum()
     }
 
