@@ -41,11 +41,21 @@ pub fn client(c: &mut Ctx<'_, '_>) -> CommandResult {
         c.out.ok();
     } else if is(sub, "help") && argc == 2 {
         help(c);
+    } else if SUBCOMMANDS.iter().any(|name| is(sub, name)) {
+        return Err(CommandError::Other(format!(
+            "ERR wrong number of arguments for 'client|{}' command",
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        )));
     } else {
         return Err(unknown_subcommand(sub));
     }
     Ok(())
 }
+
+/// Every subcommand, for telling a wrong argument count from an unknown name.
+const SUBCOMMANDS: &[&str] = &[
+    "id", "setname", "getname", "setinfo", "info", "list", "kill", "reply", "no-evict", "no-touch", "help",
+];
 
 fn unknown_subcommand(sub: &[u8]) -> CommandError {
     CommandError::UnknownSubcommand {
@@ -255,9 +265,9 @@ fn parse_kill_filter(c: &Ctx<'_, '_>) -> Result<KillFilter, CommandError> {
                 return Err(CommandError::Syntax);
             };
         } else if is(name, "maxage") {
-            match int_arg(value) {
-                Ok(age) if age >= 0 => filter.max_age_secs = Some(age as u64),
-                _ => return Err(CommandError::NotInteger),
+            match int_arg(value)? {
+                age if age > 0 => filter.max_age_secs = Some(age as u64),
+                _ => return Err(CommandError::Other("ERR maxage should be greater than 0".into())),
             }
         } else {
             return Err(CommandError::Syntax);
@@ -275,17 +285,38 @@ fn own_line(c: &Ctx<'_, '_>) -> String {
     };
     match &c.client.handle {
         Some(handle) => {
-            // The command running now is CLIENT itself.
-            handle.set_last_command(super::table::lookup(b"client").map_or(0, |s| s.index()));
             publish_own(c, handle);
-            line(handle, &names, Instant::now())
+            own_fields(c, line(handle, &names, Instant::now()))
         }
         None => {
             let handle = ClientHandle::new(c.client.id, c.client.addr.clone(), String::new(), -1, 0);
             publish_own(c, &handle);
-            line(&handle, &names, Instant::now())
+            own_fields(c, line(&handle, &names, Instant::now()))
         }
     }
+}
+
+/// Redis shows the running command in the caller's own line: `cmd=` names
+/// the subcommand (`client|list`) and `qbuf=` counts the command's bytes,
+/// which sit in the query buffer while it runs.
+fn own_fields(c: &Ctx<'_, '_>, line: String) -> String {
+    let sub = String::from_utf8_lossy(c.args.get(1)).to_ascii_lowercase();
+    let mut qbuf = format!("*{}\r\n", c.args.len()).len();
+    for arg in c.args.iter_from(0) {
+        qbuf += format!("${}\r\n", arg.len()).len() + arg.len() + 2;
+    }
+    line.split(' ')
+        .map(|field| {
+            if field.starts_with("cmd=") {
+                format!("cmd=client|{sub}")
+            } else if field.starts_with("qbuf=") {
+                format!("qbuf={qbuf}")
+            } else {
+                field.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The caller's fields that may have changed earlier in this pass.

@@ -32,6 +32,7 @@ pub const MUTABLE: &[&str] = &[
     "compact-min-size",
     "compact-growth-percent",
     "maxclients",
+    "save",
 ];
 
 /// CONFIG subcommands.
@@ -194,6 +195,14 @@ fn set_one(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         "compact-min-size" => config.compact_min_size = memory_value(value)?,
         "compact-growth-percent" => config.compact_growth_percent = int_in(value, 0, INT_MAX)? as u64,
         "requirepass" => config.requirepass = (!value.is_empty()).then(|| value.to_string()),
+        // There are no RDB snapshots to schedule; clients that turn them off
+        // (`CONFIG SET save ""`, common in test setups) get OK.
+        "save" if value.is_empty() => {}
+        "save" => {
+            return Err(
+                "kvserver takes no snapshots (the WAL is its persistence); only \"\" is accepted".into(),
+            )
+        }
         "loglevel" => {
             // Ours, plus Redis's names mapped onto them.
             config.loglevel = match value.to_ascii_lowercase().as_str() {

@@ -29,7 +29,7 @@ fn client_list_shows_every_connection_with_redis_fields() {
     let lines: Vec<&str> = list.lines().collect();
     assert_eq!(lines.len(), 2, "{list}");
     assert_eq!(field(lines[0], "name"), "alpha");
-    assert_eq!(field(lines[0], "cmd"), "client");
+    assert_eq!(field(lines[0], "cmd"), "client|list");
     assert_eq!(field(lines[1], "name"), "beta");
     assert_eq!(field(lines[1], "cmd"), "get");
     for name in [

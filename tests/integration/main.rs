@@ -11,6 +11,7 @@ mod clients;
 mod concurrency;
 mod databases;
 mod expiry;
+mod introspection;
 mod limits;
 mod maxmemory;
 mod pipelining;

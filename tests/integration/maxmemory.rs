@@ -323,6 +323,9 @@ fn config_set_refuses_unknown_and_immutable_settings_with_redis_errors() {
         e.contains("CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"),
         "{e}"
     );
+    config_set(&mut con, "save", "");
+    let e = err(&mut con, &["SET", "save", "900 1"]);
+    assert!(e.contains("only \"\" is accepted"), "{e}");
     let e = err(&mut con, &["SET", "maxmemory", "lots"]);
     assert!(e.contains("argument must be a memory value"), "{e}");
     let e = err(&mut con, &["SET", "maxmemory-policy", "sometimes"]);
