@@ -130,6 +130,12 @@ pub struct Config {
     pub wal_truncate_corrupt: bool,
     pub compact_min_size: u64,
     pub compact_growth_percent: u64,
+    /// A hash with more fields than this uses a hashtable instead of a listpack.
+    #[serde(alias = "hash-max-ziplist-entries")]
+    pub hash_max_listpack_entries: usize,
+    /// A hash with a longer field or value than this uses a hashtable.
+    #[serde(alias = "hash-max-ziplist-value")]
+    pub hash_max_listpack_value: usize,
     /// Number of databases (`SELECT 0..databases-1`), as Redis's `databases`.
     pub databases: usize,
     /// Refuse non-loopback clients while no password is set (Redis's `protected-mode`).
@@ -194,6 +200,8 @@ impl Default for Config {
             wal_truncate_corrupt: false,
             compact_min_size: 100 * 1000 * 1000,
             compact_growth_percent: 100,
+            hash_max_listpack_entries: crate::store::hash::DEFAULT_MAX_LISTPACK_ENTRIES,
+            hash_max_listpack_value: crate::store::hash::DEFAULT_MAX_LISTPACK_VALUE,
             databases: crate::store::DEFAULT_DATABASES,
             protected_mode: true,
             logfile: None,
@@ -506,6 +514,19 @@ impl Config {
             ),
             ("compact-min-size", self.compact_min_size.to_string()),
             ("compact-growth-percent", self.compact_growth_percent.to_string()),
+            (
+                "hash-max-listpack-entries",
+                self.hash_max_listpack_entries.to_string(),
+            ),
+            (
+                "hash-max-listpack-value",
+                self.hash_max_listpack_value.to_string(),
+            ),
+            (
+                "hash-max-ziplist-entries",
+                self.hash_max_listpack_entries.to_string(),
+            ),
+            ("hash-max-ziplist-value", self.hash_max_listpack_value.to_string()),
             ("maxmemory", self.maxmemory.to_string()),
             ("maxmemory-policy", self.maxmemory_policy.as_str().into()),
             ("maxmemory-samples", self.maxmemory_samples.to_string()),

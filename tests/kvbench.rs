@@ -439,6 +439,44 @@ fn compare_prints_ratios() {
 }
 
 #[test]
+fn hash_tests_write_twenty_field_hashes_and_read_them_back() {
+    let s = Server::start();
+    let out = kvbench(
+        s.port,
+        &[
+            "-t",
+            "hset,hget,hmget,hgetall",
+            "-n",
+            "400",
+            "-r",
+            "50",
+            "-c",
+            "4",
+            "-P",
+            "2",
+            "--json",
+        ],
+    );
+    assert_ok(&out);
+    let json = text(&out.stdout);
+    for label in ["HSET (20 fields)", "HGET", "HMGET (5 fields)", "HGETALL"] {
+        assert_eq!(field(&json, label, "requests"), 400.0, "{label}: {json}");
+    }
+    let keys: Vec<String> = s.query(&["KEYS", "hash:*"]);
+    assert!(!keys.is_empty());
+    let len: i64 = s.query(&["HLEN", &keys[0]]);
+    assert_eq!(len, 20);
+    // HGETALL's text reply has one line per element: refused in text mode.
+    let out = kvbench(s.port, &["-t", "hgetall", "--protocol", "text", "-n", "10"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("hgetall needs --protocol resp"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn multi_test_runs_whole_transactions_and_counts_each_as_one_request() {
     let s = Server::start();
     for protocol in ["resp", "text"] {

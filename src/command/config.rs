@@ -32,6 +32,10 @@ pub const MUTABLE: &[&str] = &[
     "compact-min-size",
     "compact-growth-percent",
     "maxclients",
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "hash-max-ziplist-entries",
+    "hash-max-ziplist-value",
     "save",
 ];
 
@@ -136,11 +140,13 @@ fn set(c: &mut Ctx<'_, '_>) -> CommandResult {
         if !MUTABLE.contains(&name.as_str()) {
             return Err(failed(&name, "can't set immutable config"));
         }
-        // `fsync` and `appendfsync` are one setting under two spellings.
-        let canonical = if name == "appendfsync" {
-            "fsync"
-        } else {
-            name.as_str()
+        // `fsync` and `appendfsync` are one setting under two spellings, as
+        // are the hash thresholds under their listpack and ziplist names.
+        let canonical = match name.as_str() {
+            "appendfsync" => "fsync",
+            "hash-max-ziplist-entries" => "hash-max-listpack-entries",
+            "hash-max-ziplist-value" => "hash-max-listpack-value",
+            other => other,
         };
         if seen.iter().any(|s| s == canonical) {
             return Err(failed(&name, "duplicate parameter"));
@@ -148,6 +154,10 @@ fn set(c: &mut Ctx<'_, '_>) -> CommandResult {
         seen.push(canonical.to_string());
         set_one(&mut next, &name, &value).map_err(|reason| failed(&name, &reason))?;
     }
+    // Hash thresholds are read on every hash write.
+    let limits = crate::store::hash::limits();
+    limits.set_max_entries(next.hash_max_listpack_entries);
+    limits.set_max_value(next.hash_max_listpack_value);
     c.state.runtime.apply(next, c.state.wal().map(|w| &**w));
     if seen.iter().any(|s| s == "requirepass") {
         // The client that set the password keeps its access, as in Redis.
@@ -191,6 +201,12 @@ fn set_one(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         "lfu-decay-time" => config.lfu_decay_time = int_in(value, 0, INT_MAX)? as u32,
         "timeout" => config.timeout = int_in(value, 0, INT_MAX)? as u64,
         "maxclients" => config.maxclients = int_in(value, 1, crate::config::MAX_CLIENTS as i64)? as usize,
+        "hash-max-listpack-entries" | "hash-max-ziplist-entries" => {
+            config.hash_max_listpack_entries = int_in(value, 0, i64::MAX)? as usize
+        }
+        "hash-max-listpack-value" | "hash-max-ziplist-value" => {
+            config.hash_max_listpack_value = int_in(value, 0, i64::MAX)? as usize
+        }
         "flush-interval-ms" => config.flush_interval_ms = int_in(value, 1, 60_000)? as u64,
         "compact-min-size" => config.compact_min_size = memory_value(value)?,
         "compact-growth-percent" => config.compact_growth_percent = int_in(value, 0, INT_MAX)? as u64,

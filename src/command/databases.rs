@@ -9,7 +9,7 @@
 //! group commit after unlocking, like the executor.
 
 use super::{int_arg, is, CommandError, CommandResult, Ctx};
-use crate::store::ShardMap;
+use crate::store::{Entry, ShardMap, ValueRef};
 use crate::wal::{Lsn, Record};
 
 /// Parses a database index argument: `ERR value is not an integer or out of
@@ -98,23 +98,25 @@ pub fn move_(c: &mut Ctx<'_, '_>) -> CommandResult {
         let (ps, pd) = (dbs.physical_index(src), dbs.physical_index(dst));
         let (mut from, mut to) = (dbs.physical(ps).lock(shard), dbs.physical(pd).lock(shard));
         let moved = move_key(&mut from, &mut to, hash, key, c.now);
-        if let Some((value, expires_at)) = &moved {
-            log_move(&mut |r| c.log.push(r), key, value, *expires_at, src, dst);
+        if let (true, Some(entry)) = (moved, to.get_raw(hash, key)) {
+            log_move(&mut |r| c.log.push(r), key, entry, src, dst, c.now);
         }
-        c.out.int(i64::from(moved.is_some()));
+        c.out.int(i64::from(moved));
         return Ok(());
     }
     let (mut from, mut to) = dbs.lock_pair(src, dst, shard);
     let internal = || CommandError::Other("ERR internal error: MOVE lock set".into());
     let from_map = from.map(hash).ok_or_else(internal)?;
     let to_map = to.map(hash).ok_or_else(internal)?;
-    let Some((value, expires_at)) = move_key(from_map, to_map, hash, key, c.now) else {
+    let moved = move_key(from_map, to_map, hash, key, c.now);
+    let (true, Some(entry)) = (moved, to_map.get_raw(hash, key)) else {
         c.out.int(0);
         return Ok(());
     };
+    let now = c.now;
     let lsn = c.state.wal().map(|wal| {
-        let mut records = Vec::with_capacity(key.len() * 2 + value.len() + 64);
-        log_move(&mut |r| r.encode(&mut records), key, &value, expires_at, src, dst);
+        let mut records = Vec::with_capacity(key.len() * 2 + entry.value().len() + 64);
+        log_move(&mut |r| r.encode(&mut records), key, entry, src, dst, now);
         wal.append_in(src as u32, &records)
     });
     drop((from, to));
@@ -123,24 +125,20 @@ pub fn move_(c: &mut Ctx<'_, '_>) -> CommandResult {
     Ok(())
 }
 
-/// Moves `key` from one shard map to the other (same shard index in two
-/// databases): Some((value, expiry)) if it moved, None if it is missing in
+/// Moves `key` (a value of any type, with its TTL) from one shard map to
+/// the other (same shard index in two databases): false if it is missing in
 /// `from` or present in `to`.
-fn move_key(
-    from: &mut ShardMap,
-    to: &mut ShardMap,
-    hash: u64,
-    key: &[u8],
-    now: u64,
-) -> Option<(Vec<u8>, Option<u64>)> {
-    let slot = from.get_live(hash, key, now).0?;
-    let (value, expires_at) = (slot.value().to_vec(), slot.expires_at());
-    if to.get_live(hash, key, now).0.is_some() {
-        return None;
+fn move_key(from: &mut ShardMap, to: &mut ShardMap, hash: u64, key: &[u8], now: u64) -> bool {
+    if from.get_live(hash, key, now).0.is_none() || to.get_live(hash, key, now).0.is_some() {
+        return false;
     }
-    to.set(hash, key, &value, expires_at.unwrap_or(0));
-    from.remove(hash, key);
-    Some((value, expires_at))
+    match from.take_value(hash, key) {
+        Some((value, expires_at)) => {
+            to.put_value(hash, key, value, expires_at);
+            true
+        }
+        None => false,
+    }
 }
 
 /// MOVE's records: Set in the target first, so a log torn between the two
@@ -148,17 +146,28 @@ fn move_key(
 fn log_move(
     emit: &mut dyn FnMut(Record<'_>),
     key: &[u8],
-    value: &[u8],
-    expires_at: Option<u64>,
+    moved: Entry<'_>,
     src: usize,
     dst: usize,
+    now: u64,
 ) {
     emit(Record::Select { db: dst as u32 });
-    emit(Record::Set {
-        key,
-        value,
-        expires_at_ms: expires_at,
-    });
+    match moved.value_ref() {
+        ValueRef::String(value) => emit(Record::Set {
+            key,
+            value,
+            expires_at_ms: moved.expires_at(),
+        }),
+        ValueRef::Hash(h) => {
+            super::hash_records(key, h, now, &mut Vec::new(), emit);
+            if moved.expires_at().is_some() {
+                emit(Record::Expire {
+                    key,
+                    expires_at_ms: moved.expires_at(),
+                });
+            }
+        }
+    }
     emit(Record::Select { db: src as u32 });
     emit(Record::Del { key });
 }

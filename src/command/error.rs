@@ -34,6 +34,8 @@ pub enum CommandError {
     DbIndexOutOfRange,
     InvalidCursor,
     NoProto,
+    /// The key holds a value of another type.
+    WrongType,
     /// The WAL is still being replayed (Redis's `-LOADING`).
     Loading,
     /// MOVE to the database the key is already in.
@@ -78,6 +80,9 @@ impl fmt::Display for CommandError {
             DbIndexOutOfRange => f.write_str("ERR DB index is out of range"),
             InvalidCursor => f.write_str("ERR invalid cursor"),
             NoProto => f.write_str("NOPROTO unsupported protocol version"),
+            WrongType => {
+                f.write_str("WRONGTYPE Operation against a key holding the wrong kind of value")
+            }
             Loading => f.write_str("LOADING kvserver is loading the dataset in memory"),
             SameObject => f.write_str("ERR source and destination objects are the same"),
             OutOfMemory => f.write_str("OOM command not allowed when used memory > 'maxmemory'."),

@@ -3,7 +3,8 @@
 //! Expiry is stored and logged as an absolute unix-ms time.
 
 use super::{int_arg, is, locate, CommandError, CommandResult, Ctx};
-use crate::wal::Record;
+use crate::store::{Value, ValueKind};
+use crate::wal::{Record, RecordKind};
 
 /// DEL key [key ...] (also UNLINK): number of keys removed.
 pub fn del(c: &mut Ctx<'_, '_>) -> CommandResult {
@@ -31,14 +32,13 @@ pub fn exists(c: &mut Ctx<'_, '_>) -> CommandResult {
     Ok(())
 }
 
-/// TYPE key: `string` or `none` (strings are the only type).
+/// TYPE key: `string`, `hash` or `none`.
 pub fn type_(c: &mut Ctx<'_, '_>) -> CommandResult {
     let key = c.args.get(1);
     let (map, hash) = locate(&mut c.db, key)?;
-    c.out.simple(if map.get_live(hash, key, c.now).0.is_some() {
-        "string"
-    } else {
-        "none"
+    c.out.simple(match map.get_live(hash, key, c.now).0 {
+        Some(slot) => slot.kind().name(),
+        None => "none",
     });
     Ok(())
 }
@@ -47,27 +47,46 @@ pub fn type_(c: &mut Ctx<'_, '_>) -> CommandResult {
 fn rename_key(c: &mut Ctx<'_, '_>, only_if_free: bool) -> Result<bool, CommandError> {
     let (src, dst) = (c.args.get(1), c.args.get(2));
     let (map, hash) = locate(&mut c.db, src)?;
-    let Some(slot) = map.get_live(hash, src, c.now).0 else {
+    if map.get_live(hash, src, c.now).0.is_none() {
         return Err(CommandError::NoSuchKey);
-    };
+    }
     if src == dst {
         return Ok(!only_if_free);
     }
-    let value = slot.value().to_vec();
-    let expires_at = slot.expires_at();
     let (dst_map, dst_hash) = locate(&mut c.db, dst)?;
     if only_if_free && dst_map.get_live(dst_hash, dst, c.now).0.is_some() {
         return Ok(false);
     }
-    dst_map.set(dst_hash, dst, &value, expires_at.unwrap_or(0));
     let (map, hash) = locate(&mut c.db, src)?;
-    map.remove(hash, src);
-    c.log.push(Record::Set {
-        key: dst,
-        value: &value,
-        expires_at_ms: expires_at,
-    });
+    let Some((value, expires_at)) = map.take_value(hash, src) else {
+        return Err(CommandError::NoSuchKey);
+    };
+    // The destination's records are its whole new value. A string's Set
+    // replaces anything; a hash's HashSet merges, so it follows a Del.
+    match &value {
+        Value::String(bytes) => c.log.push(Record::Set {
+            key: dst,
+            value: bytes,
+            expires_at_ms: (expires_at != 0).then_some(expires_at),
+        }),
+        Value::Hash(h) => {
+            c.log.push(Record::Del { key: dst });
+            let mut record = c.log.hash_record(RecordKind::HashSet, dst);
+            for (field, value, at) in h.iter() {
+                record.entry(field, value, at);
+            }
+            drop(record);
+            if expires_at != 0 {
+                c.log.push(Record::Expire {
+                    key: dst,
+                    expires_at_ms: Some(expires_at),
+                });
+            }
+        }
+    }
     c.log.push(Record::Del { key: src });
+    let (dst_map, dst_hash) = locate(&mut c.db, dst)?;
+    dst_map.put_value(dst_hash, dst, value, expires_at);
     Ok(true)
 }
 
@@ -103,7 +122,7 @@ pub fn scan(c: &mut Ctx<'_, '_>) -> CommandResult {
         .ok_or(CommandError::InvalidCursor)?;
     let mut pattern = None;
     let mut count = 10usize;
-    let mut only_strings = true;
+    let mut kind: Option<Option<ValueKind>> = None;
     let mut i = 2;
     while i < c.args.len() {
         let (word, value) = (c.args.get(i), c.args.get(i + 1));
@@ -118,19 +137,33 @@ pub fn scan(c: &mut Ctx<'_, '_>) -> CommandResult {
                 return Err(CommandError::Syntax);
             }
         } else if is(word, "type") {
-            only_strings = is(value, "string");
+            kind = Some(if is(value, "string") {
+                Some(ValueKind::String)
+            } else if is(value, "hash") {
+                Some(ValueKind::Hash)
+            } else if ["list", "set", "zset", "stream"].iter().any(|t| is(value, t)) {
+                // Types kvserver does not have: nothing matches.
+                None
+            } else {
+                return Err(CommandError::Other(format!(
+                    "ERR unknown type name '{}'",
+                    String::from_utf8_lossy(value)
+                )));
+            });
         } else {
             return Err(CommandError::Syntax);
         }
         i += 2;
     }
     let mut keys = Vec::new();
-    let next = c
-        .state
-        .dbs
-        .store(c.client.db)
-        .scan(cursor, count.min(1 << 20), pattern, &mut keys);
-    if !only_strings {
+    let next = c.state.dbs.store(c.client.db).scan_typed(
+        cursor,
+        count.min(1 << 20),
+        pattern,
+        kind.flatten(),
+        &mut keys,
+    );
+    if kind == Some(None) {
         keys.clear();
     }
     c.out.array(2);

@@ -21,6 +21,7 @@ mod client;
 mod config;
 mod databases;
 mod error;
+mod hash;
 mod keys;
 pub mod maxmemory;
 mod object;
@@ -33,12 +34,13 @@ use std::time::Instant;
 
 pub use args::Args;
 pub use error::{CommandError, CommandResult};
+pub use hash::hash_records;
 pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
 
 use crate::protocol::{Replies, Style};
 use crate::state::{ClientState, ReplyMode, ServerState};
 use crate::store::{Locked, ShardMap, ShardSet};
-use crate::wal::{Lsn, Record, WalError};
+use crate::wal::{HashFields, Lsn, Record, RecordKind, WalError, FRAME_HEADER_LEN};
 
 /// The most commands run under one set of shard locks: bounds how long a
 /// pipelining client can hold shards other clients are waiting for.
@@ -71,6 +73,69 @@ impl RecordLog<'_> {
         if self.enabled {
             record.encode(self.buf);
         }
+    }
+}
+
+impl RecordLog<'_> {
+    /// Starts a hash record of `kind` for `key`; entries are encoded straight
+    /// into the log buffer (no per-command allocation) and the frame is
+    /// completed when the writer is dropped — or removed if it got no entry.
+    pub fn hash_record<'w>(&'w mut self, kind: RecordKind, key: &'w [u8]) -> HashRecordWriter<'w> {
+        let start = self.buf.len();
+        let count_at = start + FRAME_HEADER_LEN + 4 + key.len();
+        if self.enabled {
+            // Frame header and key; payload length, count and crc are patched in `drop`.
+            self.buf.extend_from_slice(&[0u8; FRAME_HEADER_LEN]);
+            self.buf[start + 8] = kind as u8;
+            self.buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            self.buf.extend_from_slice(key);
+            self.buf.extend_from_slice(&[0u8; 4]);
+        }
+        HashRecordWriter {
+            buf: &mut *self.buf,
+            enabled: self.enabled,
+            kind,
+            start,
+            count_at,
+            count: 0,
+        }
+    }
+}
+
+/// Encodes the entries of one hash record into the log buffer.
+pub struct HashRecordWriter<'w> {
+    buf: &'w mut Vec<u8>,
+    enabled: bool,
+    kind: RecordKind,
+    start: usize,
+    count_at: usize,
+    count: u32,
+}
+
+impl HashRecordWriter<'_> {
+    /// Adds one entry (the kind decides which parts are written).
+    pub fn entry(&mut self, field: &[u8], value: &[u8], expires_at_ms: Option<u64>) {
+        if self.enabled {
+            HashFields::put_entry(self.buf, self.kind, field, value, expires_at_ms);
+            self.count += 1;
+        }
+    }
+}
+
+impl Drop for HashRecordWriter<'_> {
+    fn drop(&mut self) {
+        if !self.enabled {
+            return;
+        }
+        if self.count == 0 {
+            self.buf.truncate(self.start);
+            return;
+        }
+        let payload_len = (self.buf.len() - self.start - FRAME_HEADER_LEN) as u32;
+        self.buf[self.count_at..self.count_at + 4].copy_from_slice(&self.count.to_le_bytes());
+        self.buf[self.start + 4..self.start + 8].copy_from_slice(&payload_len.to_le_bytes());
+        let crc = crc32c::crc32c(&self.buf[self.start + 4..]);
+        self.buf[self.start..self.start + 4].copy_from_slice(&crc.to_le_bytes());
     }
 }
 

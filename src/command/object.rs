@@ -3,7 +3,7 @@
 //! `LOOKUP_NOTOUCH`); TOUCH is nothing else.
 
 use super::{locate, CommandError, CommandResult, Ctx};
-use crate::store::{evict, Entry, ShardMap};
+use crate::store::{evict, Entry, ShardMap, ValueRef};
 
 /// TOUCH key [key ...]: how many of the keys exist; each one is marked accessed.
 pub fn touch(c: &mut Ctx<'_, '_>) -> CommandResult {
@@ -97,7 +97,11 @@ pub fn object(c: &mut Ctx<'_, '_>) -> CommandResult {
         return Ok(());
     };
     if is("encoding") {
-        c.out.bulk(string_encoding(slot.value()).as_bytes());
+        let encoding = match slot.value_ref() {
+            ValueRef::String(value) => string_encoding(value),
+            ValueRef::Hash(hash) => hash.encoding(),
+        };
+        c.out.bulk(encoding.as_bytes());
     } else if is("refcount") {
         c.out.int(1);
     } else if is("idletime") {

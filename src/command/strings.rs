@@ -5,18 +5,36 @@
 //! resulting length, which replays to the same value however often it runs.
 
 use super::{int_arg, is, locate, CommandError, CommandResult, Ctx};
-use crate::store::ShardMap;
+use crate::store::{Entry, ShardMap, ValueKind};
 use crate::wal::Record;
 
 /// GET key
 pub fn get(c: &mut Ctx<'_, '_>) -> CommandResult {
-    reply_value(c, c.args.get(1))
+    reply_value(c, c.args.get(1), false)
+}
+
+/// The live string at `key`: None if missing, `WRONGTYPE` if it holds another type.
+fn live_string<'m>(
+    map: &'m mut ShardMap,
+    hash: u64,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<Entry<'m>>, CommandError> {
+    match map.get_live(hash, key, now).0 {
+        Some(slot) if slot.kind() != ValueKind::String => Err(CommandError::WrongType),
+        other => Ok(other),
+    }
 }
 
 /// Replies with `key`'s value or nil, counting the keyspace hit or miss.
-fn reply_value(c: &mut Ctx<'_, '_>, key: &[u8]) -> CommandResult {
+/// A value of another type is `WRONGTYPE`, or nil when `nil_if_other_type` (MGET).
+fn reply_value(c: &mut Ctx<'_, '_>, key: &[u8], nil_if_other_type: bool) -> CommandResult {
     let (map, hash) = locate(&mut c.db, key)?;
-    match map.get_live(hash, key, c.now).0 {
+    let found = match live_string(map, hash, key, c.now) {
+        Err(_) if nil_if_other_type => None,
+        other => other?,
+    };
+    match found {
         Some(slot) => {
             c.hits += 1;
             c.out.bulk(slot.value());
@@ -136,6 +154,10 @@ pub fn set(c: &mut Ctx<'_, '_>) -> CommandResult {
     let (map, hash) = locate(&mut c.db, key)?;
     let old = map.get_live(hash, key, c.now).0;
     let exists = old.is_some();
+    // SET over another type replaces it, but SET ... GET must read a string first.
+    if get && old.is_some_and(|s| s.kind() != ValueKind::String) {
+        return Err(CommandError::WrongType);
+    }
     if get {
         c.out.bulk_or_nil(old.map(|s| s.value()));
     }
@@ -219,7 +241,7 @@ pub fn getset(c: &mut Ctx<'_, '_>) -> CommandResult {
     let (key, value) = (c.args.get(1), c.args.get(2));
     let (map, hash) = locate(&mut c.db, key)?;
     c.out
-        .bulk_or_nil(map.get_live(hash, key, c.now).0.map(|s| s.value()));
+        .bulk_or_nil(live_string(map, hash, key, c.now)?.map(|s| s.value()));
     store_value(map, hash, key, value, None, c.now, &mut c.log);
     Ok(())
 }
@@ -228,7 +250,7 @@ pub fn getset(c: &mut Ctx<'_, '_>) -> CommandResult {
 pub fn getdel(c: &mut Ctx<'_, '_>) -> CommandResult {
     let key = c.args.get(1);
     let (map, hash) = locate(&mut c.db, key)?;
-    match map.get_live(hash, key, c.now).0 {
+    match live_string(map, hash, key, c.now)? {
         Some(slot) => {
             c.out.bulk(slot.value());
             map.remove(hash, key);
@@ -261,7 +283,7 @@ pub fn getex(c: &mut Ctx<'_, '_>) -> CommandResult {
     }
     let expires_at = absolute_expiry(expiry, c.now, "getex")?;
     let (map, hash) = locate(&mut c.db, key)?;
-    let Some(slot) = map.get_live(hash, key, c.now).0 else {
+    let Some(slot) = live_string(map, hash, key, c.now)? else {
         c.out.nil();
         return Ok(());
     };
@@ -295,7 +317,7 @@ pub fn mget(c: &mut Ctx<'_, '_>) -> CommandResult {
     c.out.array(c.args.len() - 1);
     let args = c.args;
     for key in args.iter_from(1) {
-        reply_value(c, key)?;
+        reply_value(c, key, true)?;
     }
     Ok(())
 }
@@ -341,7 +363,7 @@ pub fn msetnx(c: &mut Ctx<'_, '_>) -> CommandResult {
 fn incr_by(c: &mut Ctx<'_, '_>, delta: i64) -> CommandResult {
     let key = c.args.get(1);
     let (map, hash) = locate(&mut c.db, key)?;
-    let (current, expires_at) = match map.get_live(hash, key, c.now).0 {
+    let (current, expires_at) = match live_string(map, hash, key, c.now)? {
         Some(slot) => (parse_stored_int(slot.value())?, slot.expires_at()),
         None => (0, None),
     };
@@ -386,7 +408,7 @@ pub fn decrby(c: &mut Ctx<'_, '_>) -> CommandResult {
 }
 
 /// Parses a float as Redis's `string2ld`: no surrounding spaces, no NaN.
-fn parse_float(bytes: &[u8]) -> Option<f64> {
+pub(crate) fn parse_float(bytes: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(bytes).ok()?;
     if text.is_empty() || text.trim() != text {
         return None;
@@ -400,7 +422,7 @@ pub fn incrbyfloat(c: &mut Ctx<'_, '_>) -> CommandResult {
     let key = c.args.get(1);
     let delta = parse_float(c.args.get(2)).ok_or(CommandError::NotFloat)?;
     let (map, hash) = locate(&mut c.db, key)?;
-    let (current, expires_at) = match map.get_live(hash, key, c.now).0 {
+    let (current, expires_at) = match live_string(map, hash, key, c.now)? {
         Some(slot) => (
             parse_float(slot.value()).ok_or(CommandError::NotFloat)?,
             slot.expires_at(),
@@ -427,7 +449,7 @@ pub fn append(c: &mut Ctx<'_, '_>) -> CommandResult {
     let (key, tail) = (c.args.get(1), c.args.get(2));
     let max = c.state.config.proto_max_bulk_len;
     let (map, hash) = locate(&mut c.db, key)?;
-    let current = map.get_live(hash, key, c.now).0.map_or(0, |s| s.value().len());
+    let current = live_string(map, hash, key, c.now)?.map_or(0, |s| s.value().len());
     if current + tail.len() > max {
         return Err(CommandError::StringTooLong);
     }
@@ -463,11 +485,8 @@ fn log_patch(
 pub fn strlen(c: &mut Ctx<'_, '_>) -> CommandResult {
     let key = c.args.get(1);
     let (map, hash) = locate(&mut c.db, key)?;
-    c.out.int(
-        map.get_live(hash, key, c.now)
-            .0
-            .map_or(0, |s| s.value().len() as i64),
-    );
+    c.out
+        .int(live_string(map, hash, key, c.now)?.map_or(0, |s| s.value().len() as i64));
     Ok(())
 }
 
@@ -476,7 +495,7 @@ pub fn getrange(c: &mut Ctx<'_, '_>) -> CommandResult {
     let key = c.args.get(1);
     let (start, end) = (int_arg(c.args.get(2))?, int_arg(c.args.get(3))?);
     let (map, hash) = locate(&mut c.db, key)?;
-    let value = map.get_live(hash, key, c.now).0.map_or(&[][..], |s| s.value());
+    let value = live_string(map, hash, key, c.now)?.map_or(&[][..], |s| s.value());
     let len = value.len() as i64;
     if start < 0 && end < 0 && start > end {
         c.out.bulk(b"");
@@ -505,7 +524,7 @@ pub fn setrange(c: &mut Ctx<'_, '_>) -> CommandResult {
     }
     let max = c.state.config.proto_max_bulk_len as i64;
     let (map, hash) = locate(&mut c.db, key)?;
-    let current = map.get_live(hash, key, c.now).0.map(|s| s.value().len());
+    let current = live_string(map, hash, key, c.now)?.map(|s| s.value().len());
     if patch.is_empty() {
         c.out.int(current.unwrap_or(0) as i64);
         return Ok(());

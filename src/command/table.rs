@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{client, config, databases, keys, object, server, strings, transaction, CommandResult, Ctx};
+use super::{
+    client, config, databases, hash, keys, object, server, strings, transaction, CommandResult, Ctx,
+};
 
 /// Properties the executor checks before a handler runs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -168,6 +170,32 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("strlen", 2, R, one(), strings::strlen, "key", "Length of a value"),
     cmd!("getrange", 4, R, one(), strings::getrange, "key start end", "Substring of a value"),
     cmd!("setrange", 4, WM, one(), strings::setrange, "key offset value", "Overwrite part of a value"),
+    // hashes
+    cmd!("hset", -4, WM, one(), hash::hset, "key field value [field value ...]", "Set hash fields"),
+    cmd!("hsetnx", 4, WM, one(), hash::hsetnx, "key field value", "Set a hash field only if it does not exist"),
+    cmd!("hmset", -4, WM, one(), hash::hmset, "key field value [field value ...]", "Set hash fields (deprecated: HSET)"),
+    cmd!("hget", 3, R, one(), hash::hget, "key field", "Get a hash field"),
+    cmd!("hmget", -3, R, one(), hash::hmget, "key field [field ...]", "Get several hash fields"),
+    cmd!("hgetall", 2, R, one(), hash::hgetall, "key", "Every field and value of a hash"),
+    cmd!("hkeys", 2, R, one(), hash::hkeys, "key", "Every field of a hash"),
+    cmd!("hvals", 2, R, one(), hash::hvals, "key", "Every value of a hash"),
+    cmd!("hdel", -3, W, one(), hash::hdel, "key field [field ...]", "Delete hash fields"),
+    cmd!("hexists", 3, R, one(), hash::hexists, "key field", "Whether a hash field exists"),
+    cmd!("hlen", 2, R, one(), hash::hlen, "key", "Number of fields in a hash"),
+    cmd!("hstrlen", 3, R, one(), hash::hstrlen, "key field", "Length of a hash field's value"),
+    cmd!("hincrby", 4, WM, one(), hash::hincrby, "key field increment", "Increment an integer hash field"),
+    cmd!("hincrbyfloat", 4, WM, one(), hash::hincrbyfloat, "key field increment", "Increment a float hash field"),
+    cmd!("hrandfield", -2, R, one(), hash::hrandfield, "key [count [WITHVALUES]]", "Random fields of a hash"),
+    cmd!("hscan", -3, R, one(), hash::hscan, "key cursor [MATCH pattern] [COUNT n] [NOVALUES]", "Iterate a hash incrementally"),
+    cmd!("hexpire", -6, WM, one(), hash::hexpire, "key seconds [NX|XX|GT|LT] FIELDS numfields field [field ...]", "Set hash field TTLs in seconds"),
+    cmd!("hpexpire", -6, WM, one(), hash::hpexpire, "key milliseconds [NX|XX|GT|LT] FIELDS numfields field [field ...]", "Set hash field TTLs in milliseconds"),
+    cmd!("hexpireat", -6, WM, one(), hash::hexpireat, "key unix-seconds [NX|XX|GT|LT] FIELDS numfields field [field ...]", "Set absolute hash field expiries in seconds"),
+    cmd!("hpexpireat", -6, WM, one(), hash::hpexpireat, "key unix-ms [NX|XX|GT|LT] FIELDS numfields field [field ...]", "Set absolute hash field expiries in milliseconds"),
+    cmd!("httl", -5, R, one(), hash::httl, "key FIELDS numfields field [field ...]", "Remaining TTL of hash fields in seconds"),
+    cmd!("hpttl", -5, R, one(), hash::hpttl, "key FIELDS numfields field [field ...]", "Remaining TTL of hash fields in milliseconds"),
+    cmd!("hexpiretime", -5, R, one(), hash::hexpiretime, "key FIELDS numfields field [field ...]", "Absolute expiry of hash fields in unix seconds"),
+    cmd!("hpexpiretime", -5, R, one(), hash::hpexpiretime, "key FIELDS numfields field [field ...]", "Absolute expiry of hash fields in unix milliseconds"),
+    cmd!("hpersist", -5, W, one(), hash::hpersist, "key FIELDS numfields field [field ...]", "Remove hash field TTLs"),
     // keys
     cmd!("del", -2, W, all_args(), keys::del, "key [key ...]", "Delete keys"),
     cmd!("unlink", -2, W, all_args(), keys::del, "key [key ...]", "Delete keys (same as DEL)"),

@@ -570,4 +570,60 @@ mod tests {
         );
         assert!(state.dbs.is_empty());
     }
+
+    fn state() -> ServerState {
+        let config = Config {
+            wal: false,
+            ..Config::default()
+        };
+        let dbs = Arc::new(Databases::new(config.databases, config.shards));
+        ServerState::new(config, dbs, None, None)
+    }
+
+    /// Distinct watched keys over every shard of database 0.
+    fn watched_keys(state: &ServerState) -> usize {
+        let store = state.dbs.store(0);
+        (0..store.shard_count())
+            .map(|i| store.lock(i).watched_len())
+            .sum()
+    }
+
+    #[test]
+    fn watches_are_shared_per_key_and_released_by_exec_unwatch_and_disconnect() {
+        let st = state();
+        let mut a = Session::new(&st, ClientState::default(), 0);
+        let mut b = Session::new(&st, ClientState::default(), 0);
+        assert_eq!(run(&st, &mut a, b"WATCH k1 k2 k1\r\n"), "OK\r\n");
+        assert_eq!(run(&st, &mut b, b"WATCH k1\r\n"), "OK\r\n");
+        assert_eq!(watched_keys(&st), 2);
+        assert_eq!(run(&st, &mut b, b"UNWATCH\r\n"), "OK\r\n");
+        assert_eq!(watched_keys(&st), 2, "a still watches k1 and k2");
+        assert_eq!(run(&st, &mut b, b"WATCH k3\r\n"), "OK\r\n");
+        assert_eq!(watched_keys(&st), 3);
+        drop(b);
+        assert_eq!(watched_keys(&st), 2, "a disconnect releases its watches");
+        assert_eq!(run(&st, &mut a, b"MULTI\r\nEXEC\r\n"), "OK\r\n(empty array)\r\n");
+        assert_eq!(watched_keys(&st), 0, "EXEC releases the watches");
+    }
+
+    #[test]
+    fn flushall_counts_as_a_change_only_for_watched_keys_that_existed() {
+        let st = state();
+        let mut a = Session::new(&st, ClientState::default(), 0);
+        let mut other = Session::new(&st, ClientState::default(), 0);
+        run(&st, &mut other, b"SET present v\r\n");
+        assert_eq!(run(&st, &mut a, b"WATCH absent\r\n"), "OK\r\n");
+        run(&st, &mut other, b"FLUSHALL\r\n");
+        assert_eq!(
+            run(&st, &mut a, b"MULTI\r\nPING\r\nEXEC\r\n"),
+            "OK\r\nQUEUED\r\n1) PONG\r\n"
+        );
+        run(&st, &mut other, b"SET present v\r\n");
+        assert_eq!(run(&st, &mut a, b"WATCH present\r\n"), "OK\r\n");
+        run(&st, &mut other, b"FLUSHALL\r\n");
+        assert_eq!(
+            run(&st, &mut a, b"MULTI\r\nPING\r\nEXEC\r\n"),
+            "OK\r\nQUEUED\r\n(nil)\r\n"
+        );
+    }
 }

@@ -53,6 +53,9 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     daemon::warn_about_exposure(&config, addr);
     let dbs = Arc::new(Databases::new(config.databases, config.shards));
+    let limits = crate::store::hash::limits();
+    limits.set_max_entries(config.hash_max_listpack_entries);
+    limits.set_max_value(config.hash_max_listpack_value);
     let state = Arc::new(ServerState::loading(config, Arc::clone(&dbs)));
     state.shutdown.set_listen_addr(addr);
 

@@ -22,8 +22,8 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Sender};
 
-use crate::store::Databases;
-use crate::wal::Record;
+use crate::store::{Databases, Hash, Limits, ShardMap};
+use crate::wal::{HashFields, Record, RecordKind};
 
 /// Records per batch sent to an apply thread.
 const BATCH_OPS: usize = 4096;
@@ -60,6 +60,15 @@ enum Op {
     FlushAll,
     /// Clear one physical store (FLUSHDB).
     FlushStore(u32),
+    /// A hash record; `fields` are its encoded entries.
+    Hash {
+        store: u32,
+        kind: RecordKind,
+        hash: u64,
+        key: Range<usize>,
+        fields: Range<usize>,
+        count: u32,
+    },
 }
 
 #[derive(Default)]
@@ -106,7 +115,7 @@ impl ParallelReplay {
                     .name(format!("kv-replay-{index}"))
                     .spawn(move || {
                         for batch in rx {
-                            apply_batch(&dbs, &batch, index, count);
+                            apply_batch(&dbs, &batch, index, count, now);
                         }
                     })?,
             );
@@ -149,7 +158,10 @@ impl ParallelReplay {
             Record::Set { key, .. }
             | Record::Del { key }
             | Record::Expire { key, .. }
-            | Record::Patch { key, .. } => key,
+            | Record::Patch { key, .. }
+            | Record::HashSet { key, .. }
+            | Record::HashDel { key, .. }
+            | Record::HashExpire { key, .. } => key,
             Record::FlushAll => return self.broadcast(|| Op::FlushAll),
             Record::Select { db } => {
                 self.current = db as usize;
@@ -215,6 +227,16 @@ impl ParallelReplay {
                 len: len as usize,
                 expires_at: expires_at_ms.unwrap_or(0),
             },
+            Record::HashSet { fields, .. }
+            | Record::HashDel { fields, .. }
+            | Record::HashExpire { fields, .. } => Op::Hash {
+                store,
+                kind: record.kind(),
+                hash,
+                key,
+                fields: batch.push_bytes(fields.bytes()),
+                count: fields.len() as u32,
+            },
             _ => Op::Del { store, hash, key },
         };
         batch.ops.push(op);
@@ -270,7 +292,7 @@ impl ParallelReplay {
 }
 
 /// Applies one batch. Expired records were already turned into deletes by the dispatcher.
-fn apply_batch(dbs: &Databases, batch: &Batch, thread: usize, threads: usize) {
+fn apply_batch(dbs: &Databases, batch: &Batch, thread: usize, threads: usize, now: u64) {
     let bytes = &batch.bytes;
     for op in &batch.ops {
         match op {
@@ -338,7 +360,63 @@ fn apply_batch(dbs: &Databases, batch: &Batch, thread: usize, threads: usize) {
                     store.lock(shard).clear();
                 }
             }
+            Op::Hash {
+                store,
+                kind,
+                hash,
+                key,
+                fields,
+                count,
+            } => {
+                let store = dbs.physical(*store as usize);
+                let fields = HashFields::new(*kind, *count, &bytes[fields.clone()]);
+                let mut map = store.lock(store.shard_of(*hash));
+                apply_hash_record(
+                    &mut map,
+                    *kind,
+                    *hash,
+                    &bytes[key.clone()],
+                    fields,
+                    now,
+                    store.hash_limits().get(),
+                );
+            }
         }
+    }
+}
+
+/// Applies one hash record to `map`. Fields whose expiry is at or before
+/// `now` are removed rather than set; a `HashSet` over a string replaces it
+/// (the log holds results, so a later record is always the newer truth).
+pub(crate) fn apply_hash_record(
+    map: &mut ShardMap,
+    kind: RecordKind,
+    hash: u64,
+    key: &[u8],
+    fields: HashFields<'_>,
+    now: u64,
+    limits: Limits,
+) {
+    let apply = |h: &mut Hash| {
+        for entry in fields.iter() {
+            let expired = entry.expires_at_ms.is_some_and(|at| at <= now);
+            match kind {
+                RecordKind::HashSet if !expired => {
+                    h.set_with_expiry(entry.field, entry.value, entry.expires_at_ms, limits);
+                }
+                RecordKind::HashExpire if !expired => {
+                    h.set_expiry(entry.field, entry.expires_at_ms);
+                }
+                _ => {
+                    h.remove(entry.field);
+                }
+            }
+        }
+    };
+    let create = kind == RecordKind::HashSet;
+    if map.hash_update(hash, key, now, create, apply).is_err() && create {
+        map.remove(hash, key);
+        let _ = map.hash_update(hash, key, now, true, apply);
     }
 }
 

@@ -22,7 +22,7 @@ use anyhow::Context;
 use super::replay;
 use crate::config::Config;
 use crate::state::ServerState;
-use crate::store::Databases;
+use crate::store::{Databases, ValueRef};
 use crate::wal::{Record, ReplayReport, SnapshotSource, Wal, WalConfig};
 
 /// Test hook: while the file this variable names exists, the loader waits
@@ -54,6 +54,8 @@ impl SnapshotSource for DatabasesSnapshot {
         let (physical, shard) = (i / shards, i % shards);
         let db = self.dbs.snapshot_label(physical) as u32;
         let mut selected = self.emitted_db.load(Ordering::Relaxed) == db;
+        let now = crate::store::now_ms();
+        let mut fields = Vec::new();
         self.dbs
             .physical(physical)
             .for_each_in_shard(shard, |key, value, expires_at_ms| {
@@ -61,11 +63,19 @@ impl SnapshotSource for DatabasesSnapshot {
                     emit(Record::Select { db });
                     selected = true;
                 }
-                emit(Record::Set {
-                    key,
-                    value,
-                    expires_at_ms,
-                })
+                match value {
+                    ValueRef::String(value) => emit(Record::Set {
+                        key,
+                        value,
+                        expires_at_ms,
+                    }),
+                    ValueRef::Hash(hash) => {
+                        crate::command::hash_records(key, hash, now, &mut fields, emit);
+                        if expires_at_ms.is_some() {
+                            emit(Record::Expire { key, expires_at_ms });
+                        }
+                    }
+                }
             });
         if selected {
             self.emitted_db.store(db, Ordering::Relaxed);

@@ -14,6 +14,7 @@
 mod databases;
 pub mod evict;
 mod glob;
+pub mod hash;
 mod shard;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,7 +27,8 @@ use parking_lot::{Mutex, MutexGuard};
 pub use databases::{spawn_expiry_thread, Databases, DEFAULT_DATABASES, MAX_DATABASES};
 pub use evict::EvictionPolicy;
 pub use glob::glob_match;
-pub use shard::{Entry, ShardMap, ValueMut};
+pub use hash::{Hash, HashLimits, Limits};
+pub use shard::{Entry, ShardMap, Value, ValueKind, ValueMut, ValueRef, WrongType};
 
 /// Most shards a store may have: lock sets are a `u64` bit mask.
 pub const MAX_SHARDS: usize = 64;
@@ -83,6 +85,12 @@ impl Store {
             hasher,
             mask: shards as u64 - 1,
         }
+    }
+
+    /// The listpack/hashtable thresholds for hashes (one setting for the
+    /// process, see [`hash::limits`]).
+    pub fn hash_limits(&self) -> &'static HashLimits {
+        hash::limits()
     }
 
     /// Number of shards.
@@ -202,6 +210,18 @@ impl Store {
             .sum()
     }
 
+    /// Hashes with field TTLs (INFO keyspace's `subexpiry`) and expired fields removed so far.
+    pub fn field_expiry_counters(&self) -> (usize, u64) {
+        let mut hashes = 0;
+        let mut fields = 0;
+        for shard in self.shards.iter() {
+            let map = shard.0.lock();
+            hashes += map.hfe_len();
+            fields += map.expired_fields;
+        }
+        (hashes, fields)
+    }
+
     /// Sum of per-shard counters: (lock acquisitions, expired keys removed).
     pub fn counters(&self) -> (u64, u64) {
         let mut acquisitions = 0;
@@ -237,6 +257,18 @@ impl Store {
     /// The cursor is `shard << 40 | slot`. Entries never move between slots
     /// while they exist, so a key present for the whole iteration is returned.
     pub fn scan(&self, cursor: u64, count: usize, pattern: Option<&[u8]>, out: &mut Vec<Vec<u8>>) -> u64 {
+        self.scan_typed(cursor, count, pattern, None, out)
+    }
+
+    /// [`Store::scan`] keeping only values of `kind` (`SCAN ... TYPE`).
+    pub fn scan_typed(
+        &self,
+        cursor: u64,
+        count: usize,
+        pattern: Option<&[u8]>,
+        kind: Option<ValueKind>,
+        out: &mut Vec<Vec<u8>>,
+    ) -> u64 {
         let now = now_ms();
         let mut shard = (cursor >> 40) as usize;
         let mut slot = (cursor & ((1 << 40) - 1)) as usize;
@@ -252,7 +284,10 @@ impl Store {
                 budget -= 1;
                 if let Some(entry) = map.slot(slot) {
                     examined += 1;
-                    if !entry.is_expired(now) && pattern.is_none_or(|p| glob_match(p, entry.key())) {
+                    if !entry.is_expired(now)
+                        && kind.is_none_or(|k| entry.kind() == k)
+                        && pattern.is_none_or(|p| glob_match(p, entry.key()))
+                    {
                         out.push(entry.key().to_vec());
                     }
                 }
@@ -303,17 +338,26 @@ impl Store {
                     break;
                 }
             }
+            // Hash fields: sample hashes with field TTLs the same way.
+            loop {
+                let (sampled, removed) = self.lock(i).expire_fields_sample(SAMPLE, now, random_u64);
+                if sampled == 0 || removed * 4 <= sampled || started.elapsed() > budget {
+                    break;
+                }
+            }
         }
         removed_total
     }
 
-    /// Calls `emit(key, value, expires_at_ms)` for every live entry of shard `index`, under its lock.
-    pub fn for_each_in_shard(&self, index: usize, mut emit: impl FnMut(&[u8], &[u8], Option<u64>)) {
+    /// Calls `emit(key, value, expires_at_ms)` for every live entry of shard
+    /// `index`, under its lock. A hash is passed whole (its expired fields
+    /// may still be in it: the caller skips fields whose expiry has passed).
+    pub fn for_each_in_shard(&self, index: usize, mut emit: impl FnMut(&[u8], ValueRef<'_>, Option<u64>)) {
         let now = now_ms();
         let map = self.lock(index);
         for (_, slot) in map.iter() {
             if !slot.is_expired(now) {
-                emit(slot.key(), slot.value(), slot.expires_at());
+                emit(slot.key(), slot.value_ref(), slot.expires_at());
             }
         }
     }

@@ -24,12 +24,22 @@
 //! malloc of exactly its bytes; overwriting a value with one of the same
 //! length reuses the allocation, and `APPEND`/`SETRANGE` switch the
 //! allocation to power-of-two sizes so repeated appends stay amortised O(1).
+//!
+//! # Typed values
+//! A slot holds a string or a hash. A hash slot sets [`HASH_FLAG`] in
+//! `key_len` and its pointer owns a boxed [`HashBody`] (the key and the
+//! [`Hash`]) instead of `key ++ value` bytes: strings pay nothing for types
+//! (the slot stays 24 bytes) and adding a type is one more flag and body.
+//! Hashes with per-field TTLs are listed in `hfe` (like `ttl` for key TTLs)
+//! so the active expiry cycle samples only them.
 
 use std::alloc::{self, Layout};
 use std::collections::HashMap;
 use std::ptr::NonNull;
 
 use hashbrown::HashTable;
+
+use super::hash::Hash;
 
 /// Sentinel `key_len` of a vacant slot.
 const VACANT: u32 = u32::MAX;
@@ -39,6 +49,10 @@ const NO_TTL: u32 = u32::MAX;
 const SPARE: u32 = 1 << 31;
 /// The length bits of `value_len`.
 const LEN_MASK: u32 = !SPARE;
+/// Flag in `key_len`: the slot holds a hash (its pointer owns a `HashBody`).
+/// Keys are at most `proto-max-bulk-len` ≤ `i32::MAX` bytes, so bit 31 is free
+/// in every live slot (only `VACANT` has all bits set).
+const HASH_FLAG: u32 = 1 << 31;
 /// Above this, a growing value gets 1 MiB steps instead of doubling (as Redis's sds).
 const MAX_DOUBLING: usize = 1024 * 1024;
 
@@ -58,6 +72,50 @@ fn layout(size: usize) -> Layout {
     // Alignment 1 and a size below isize::MAX (values are capped at 2 GiB by
     // config validation), so this cannot fail.
     Layout::from_size_align(size, 1).unwrap_or_else(|_| Layout::new::<u8>())
+}
+
+/// The type of a stored value (`TYPE`, `SCAN ... TYPE`, `WRONGTYPE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    String,
+    Hash,
+}
+
+impl ValueKind {
+    /// The name `TYPE` answers.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueKind::String => "string",
+            ValueKind::Hash => "hash",
+        }
+    }
+}
+
+/// The operation met a key holding another type (`WRONGTYPE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrongType;
+
+/// What a hash slot's pointer owns.
+#[derive(Debug)]
+struct HashBody {
+    key: Box<[u8]>,
+    hash: Hash,
+    /// Position in the shard's `hfe` index, or `NO_TTL`.
+    hfe_pos: u32,
+}
+
+/// An owned value taken out of the map (RENAME moves values of any type).
+#[derive(Debug)]
+pub enum Value {
+    String(Vec<u8>),
+    Hash(Hash),
+}
+
+/// A borrowed value (compaction snapshots, typed reads).
+#[derive(Clone, Copy, Debug)]
+pub enum ValueRef<'a> {
+    String(&'a [u8]),
+    Hash(&'a Hash),
 }
 
 /// One stored key and value. Owns its allocation, like a `Box<[u8]>` with
@@ -104,12 +162,56 @@ impl Slot {
         slot
     }
 
+    /// A hash slot owning `body`.
+    fn new_hash(key: &[u8], hash: Hash, access: u32) -> Slot {
+        let body = Box::new(HashBody {
+            key: key.into(),
+            hash,
+            hfe_pos: NO_TTL,
+        });
+        Slot {
+            ptr: NonNull::from(Box::leak(body)).cast::<u8>(),
+            key_len: key.len() as u32 | HASH_FLAG,
+            value_len: 0,
+            ttl_pos: NO_TTL,
+            access,
+        }
+    }
+
     fn is_vacant(&self) -> bool {
         self.key_len == VACANT
     }
 
+    fn is_hash(&self) -> bool {
+        self.key_len != VACANT && self.key_len & HASH_FLAG != 0
+    }
+
+    fn hash_body(&self) -> Option<&HashBody> {
+        // SAFETY: a hash slot's pointer came from `Box<HashBody>` (new_hash)
+        // and is owned by this slot until `clear`/`drop`.
+        self.is_hash()
+            .then(|| unsafe { &*(self.ptr.as_ptr() as *const HashBody) })
+    }
+
+    fn hash_body_mut(&mut self) -> Option<&mut HashBody> {
+        // SAFETY: as in `hash_body`, and `&mut self` makes the access exclusive.
+        self.is_hash()
+            .then(|| unsafe { &mut *(self.ptr.as_ptr() as *mut HashBody) })
+    }
+
+    /// Frees a hash slot's body (the caller then marks the slot vacant or reuses it).
+    fn drop_hash_body(&mut self) {
+        if self.is_hash() {
+            // SAFETY: see `hash_body`; the flag is cleared so this runs once.
+            drop(unsafe { Box::from_raw(self.ptr.as_ptr() as *mut HashBody) });
+            self.ptr = NonNull::dangling();
+            self.key_len = 0;
+            self.value_len = 0;
+        }
+    }
+
     fn total(&self) -> usize {
-        if self.is_vacant() {
+        if self.is_vacant() || self.is_hash() {
             return 0;
         }
         self.key_len as usize + (self.value_len & LEN_MASK) as usize
@@ -133,11 +235,17 @@ impl Slot {
 
     /// The key bytes.
     pub fn key(&self) -> &[u8] {
-        &self.bytes()[..self.key_len as usize]
+        match self.hash_body() {
+            Some(body) => &body.key,
+            None => &self.bytes()[..self.key_len as usize],
+        }
     }
 
     /// The value bytes.
     pub fn value(&self) -> &[u8] {
+        if self.is_hash() {
+            return &[];
+        }
         &self.bytes()[self.key_len as usize..]
     }
 
@@ -169,6 +277,7 @@ impl Slot {
 
     /// Frees the allocation and marks the slot vacant.
     fn clear(&mut self) {
+        self.drop_hash_body();
         let capacity = self.capacity();
         self.ptr = reallocate(self.ptr, capacity, 0);
         self.key_len = VACANT;
@@ -179,6 +288,7 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        self.drop_hash_body();
         if !self.is_vacant() {
             let capacity = self.capacity();
             reallocate(self.ptr, capacity, 0);
@@ -222,10 +332,35 @@ impl<'a> Entry<'a> {
         slot.key()
     }
 
-    /// The value bytes.
+    /// The string value's bytes; empty for a value of another type (callers
+    /// check [`Entry::kind`] first — the string commands do, via `WRONGTYPE`).
     pub fn value(&self) -> &'a [u8] {
         let slot: &'a Slot = self.slot;
         slot.value()
+    }
+
+    /// The value's type.
+    pub fn kind(&self) -> ValueKind {
+        if self.slot.is_hash() {
+            ValueKind::Hash
+        } else {
+            ValueKind::String
+        }
+    }
+
+    /// The value, typed.
+    pub fn value_ref(&self) -> ValueRef<'a> {
+        let slot: &'a Slot = self.slot;
+        match slot.hash_body() {
+            Some(body) => ValueRef::Hash(&body.hash),
+            None => ValueRef::String(slot.value()),
+        }
+    }
+
+    /// The hash, if this is one.
+    pub fn as_hash(&self) -> Option<&'a Hash> {
+        let slot: &'a Slot = self.slot;
+        slot.hash_body().map(|b| &b.hash)
     }
 
     /// Absolute expiry (unix ms), if any.
@@ -253,7 +388,20 @@ impl<'a> Entry<'a> {
         } else {
             0
         };
-        crate::memory::chunk_size(self.slot.capacity()) + std::mem::size_of::<Slot>() + table + ttl
+        let body = match self.slot.hash_body() {
+            Some(h) => {
+                crate::memory::chunk_size(std::mem::size_of::<HashBody>())
+                    + crate::memory::chunk_size(h.key.len())
+                    + h.hash.memory_usage()
+                    + if h.hfe_pos != NO_TTL {
+                        std::mem::size_of::<u32>()
+                    } else {
+                        0
+                    }
+            }
+            None => crate::memory::chunk_size(self.slot.capacity()),
+        };
+        body + std::mem::size_of::<Slot>() + table + ttl
     }
 }
 
@@ -272,6 +420,8 @@ pub struct ShardMap {
     slots: Vec<Slot>,
     free: Vec<u32>,
     ttl: Vec<Ttl>,
+    /// Hashes with field TTLs (their `hfe_pos` points back here).
+    hfe: Vec<u32>,
     len: usize,
     /// The store's hasher: rebuilds a key's hash when the table grows or an entry leaves.
     hasher: ahash::RandomState,
@@ -282,6 +432,8 @@ pub struct ShardMap {
     pub expired: u64,
     /// Entries removed to stay under `maxmemory`, for STATS/INFO.
     pub evicted: u64,
+    /// Expired hash fields removed (INFO's `expired_subkeys`).
+    pub expired_fields: u64,
     /// Keys some client WATCHes, with a counter every change of the key
     /// bumps. Empty unless someone watches, so a change costs one `is_empty`.
     watched: HashMap<Box<[u8]>, WatchEntry, ahash::RandomState>,
@@ -378,6 +530,7 @@ impl ShardMap {
         self.touch(key);
         match self.find(hash, key) {
             Some(i) => {
+                self.make_string(i, key);
                 self.slots[i as usize].set_value(value);
                 self.set_expiry_slot(i, expires_at);
             }
@@ -390,6 +543,7 @@ impl ShardMap {
         self.touch(key);
         match self.find(hash, key) {
             Some(i) => {
+                self.make_string(i, key);
                 let slot = &mut self.slots[i as usize];
                 let old = slot.value().len();
                 slot.resize_value(old + tail.len(), true);
@@ -412,6 +566,9 @@ impl ShardMap {
         f: impl FnOnce(&mut ValueMut<'_>) -> R,
     ) -> Option<R> {
         let i = self.find(hash, key)?;
+        if self.slots[i as usize].is_hash() {
+            return None;
+        }
         self.touch(key);
         let mut value = ValueMut {
             slot: &mut self.slots[i as usize],
@@ -468,6 +625,7 @@ impl ShardMap {
             lock_acquisitions: self.lock_acquisitions,
             expired: self.expired,
             evicted: self.evicted,
+            expired_fields: self.expired_fields,
             hasher: self.hasher.clone(),
             watched,
             ..ShardMap::default()
@@ -596,8 +754,210 @@ impl ShardMap {
         (sampled, removed)
     }
 
+    /// Turns hash slot `i` into an empty string of the same key (a string
+    /// write over another type replaces it, as `SET` does in Redis).
+    fn make_string(&mut self, i: u32, key: &[u8]) {
+        if !self.slots[i as usize].is_hash() {
+            return;
+        }
+        self.untrack_hfe(i);
+        let slot = &mut self.slots[i as usize];
+        slot.drop_hash_body();
+        let (access, ttl_pos) = (slot.access, slot.ttl_pos);
+        let mut fresh = Slot::new(key, b"", access);
+        fresh.ttl_pos = ttl_pos;
+        *slot = fresh;
+    }
+
+    /// The live hash at `key`: `Ok(None)` if the key is missing (or expired,
+    /// or every field expired), `Err(WrongType)` if it holds another type.
+    /// Expired fields are purged on the way (lazy field expiry).
+    pub fn hash_get(&mut self, hash: u64, key: &[u8], now: u64) -> Result<Option<&Hash>, WrongType> {
+        let Some(i) = self.live_hash_slot(hash, key, now)? else {
+            return Ok(None);
+        };
+        Ok(self.slots[i as usize].hash_body().map(|b| &b.hash))
+    }
+
+    /// Runs `f` on the live hash at `key`, creating an empty one first if
+    /// `create` (`Ok(None)` when missing and not created). Afterwards an
+    /// emptied hash is deleted and field-TTL tracking is brought up to date.
+    pub fn hash_update<R>(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        now: u64,
+        create: bool,
+        f: impl FnOnce(&mut Hash) -> R,
+    ) -> Result<Option<R>, WrongType> {
+        let i = match self.live_hash_slot(hash, key, now)? {
+            Some(i) => i,
+            None if create => {
+                let slot = Slot::new_hash(key, Hash::new(), super::evict::initial_access());
+                self.insert_slot(hash, slot, 0)
+            }
+            None => return Ok(None),
+        };
+        let Some(body) = self.slots[i as usize].hash_body_mut() else {
+            return Err(WrongType);
+        };
+        let result = f(&mut body.hash);
+        self.touch(key);
+        self.after_hash_change(i);
+        Ok(Some(result))
+    }
+
+    /// Key-level lazy expiry, type check, access stamp and field purge; the
+    /// slot of a live hash.
+    fn live_hash_slot(&mut self, hash: u64, key: &[u8], now: u64) -> Result<Option<u32>, WrongType> {
+        let Some(i) = self.find(hash, key) else {
+            return Ok(None);
+        };
+        let expires_at = self.expires_at_of(i);
+        if expires_at != 0 && expires_at <= now {
+            self.remove_slot(i);
+            self.expired += 1;
+            return Ok(None);
+        }
+        let slot = &mut self.slots[i as usize];
+        slot.access = super::evict::touched(slot.access, now);
+        let Some(body) = slot.hash_body_mut() else {
+            return Err(WrongType);
+        };
+        if body.hash.min_expiry() != 0 && body.hash.min_expiry() <= now {
+            let purged = body.hash.purge_expired(now);
+            let emptied = body.hash.is_empty();
+            self.expired_fields += purged as u64;
+            if purged > 0 {
+                self.touch(key);
+            }
+            if emptied {
+                self.remove_slot(i);
+                return Ok(None);
+            }
+            self.after_hash_change(i);
+        }
+        Ok(Some(i))
+    }
+
+    /// Deletes an emptied hash; keeps `hfe` in step with the hash's field TTLs.
+    fn after_hash_change(&mut self, i: u32) {
+        let Some(body) = self.slots[i as usize].hash_body() else {
+            return;
+        };
+        if body.hash.is_empty() {
+            self.remove_slot(i);
+        } else if body.hash.has_field_ttls() {
+            if body.hfe_pos == NO_TTL {
+                let pos = self.hfe.len() as u32;
+                self.hfe.push(i);
+                if let Some(body) = self.slots[i as usize].hash_body_mut() {
+                    body.hfe_pos = pos;
+                }
+            }
+        } else {
+            self.untrack_hfe(i);
+        }
+    }
+
+    fn untrack_hfe(&mut self, i: u32) {
+        let Some(body) = self.slots[i as usize].hash_body_mut() else {
+            return;
+        };
+        if body.hfe_pos == NO_TTL {
+            return;
+        }
+        let pos = body.hfe_pos as usize;
+        body.hfe_pos = NO_TTL;
+        self.hfe.swap_remove(pos);
+        if let Some(&moved) = self.hfe.get(pos) {
+            if let Some(body) = self.slots[moved as usize].hash_body_mut() {
+                body.hfe_pos = pos as u32;
+            }
+        }
+    }
+
+    /// Stores `value` at `key` (replacing any value of any type) with `expires_at` (0 = none).
+    pub fn put_value(&mut self, hash: u64, key: &[u8], value: Value, expires_at: u64) {
+        self.touch(key);
+        match value {
+            Value::String(v) => self.set(hash, key, &v, expires_at),
+            Value::Hash(h) => {
+                if let Some(i) = self.find(hash, key) {
+                    self.remove_slot(i);
+                }
+                let slot = Slot::new_hash(key, h, super::evict::initial_access());
+                let i = self.insert_slot(hash, slot, expires_at);
+                self.after_hash_change(i);
+            }
+        }
+    }
+
+    /// Removes `key` and returns its value and expiry (0 = none), if present.
+    pub fn take_value(&mut self, hash: u64, key: &[u8]) -> Option<(Value, u64)> {
+        let i = self.find(hash, key)?;
+        self.touch(key);
+        self.untrack_hfe(i);
+        let expires_at = self.expires_at_of(i);
+        let slot = &mut self.slots[i as usize];
+        // Move the value out but keep the key: remove_slot reads it.
+        let value = match slot.hash_body_mut() {
+            Some(body) => Value::Hash(std::mem::take(&mut body.hash)),
+            None => Value::String(slot.value().to_vec()),
+        };
+        self.remove_slot(i);
+        Some((value, expires_at))
+    }
+
+    /// Hashes with field TTLs (INFO keyspace's `subexpiry`).
+    pub fn hfe_len(&self) -> usize {
+        self.hfe.len()
+    }
+
+    /// Samples up to `count` hashes with field TTLs and purges their expired
+    /// fields, deleting hashes left empty. Returns (sampled, fields removed).
+    pub fn expire_fields_sample(
+        &mut self,
+        count: usize,
+        now: u64,
+        mut random: impl FnMut() -> u64,
+    ) -> (usize, usize) {
+        let mut sampled = 0;
+        let mut removed = 0;
+        while sampled < count && !self.hfe.is_empty() {
+            let pos = (random() % self.hfe.len() as u64) as usize;
+            let i = self.hfe[pos];
+            sampled += 1;
+            let expires_at = self.expires_at_of(i);
+            if expires_at != 0 && expires_at <= now {
+                self.remove_slot(i);
+                self.expired += 1;
+                continue;
+            }
+            let watched = !self.watched.is_empty();
+            let mut changed_key = None;
+            if let Some(body) = self.slots[i as usize].hash_body_mut() {
+                let n = body.hash.purge_expired(now);
+                self.expired_fields += n as u64;
+                removed += n;
+                if n > 0 && watched {
+                    changed_key = Some(body.key.clone());
+                }
+            }
+            if let Some(key) = changed_key {
+                self.touch_watched(&key);
+            }
+            self.after_hash_change(i);
+        }
+        (sampled, removed)
+    }
+
     fn insert_new(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64) {
         let slot = Slot::new(key, value, super::evict::initial_access());
+        self.insert_slot(hash, slot, expires_at);
+    }
+
+    fn insert_slot(&mut self, hash: u64, slot: Slot, expires_at: u64) -> u32 {
         let index = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = slot;
@@ -613,6 +973,7 @@ impl ShardMap {
             .insert_unique(hash, index, |&i| hasher.hash_one(slots[i as usize].key()));
         self.len += 1;
         self.set_expiry_slot(index, expires_at);
+        index
     }
 
     fn set_expiry_slot(&mut self, i: u32, expires_at: u64) {
@@ -647,6 +1008,7 @@ impl ShardMap {
         if self.slots[i as usize].ttl_pos != NO_TTL {
             self.untrack_ttl(i);
         }
+        self.untrack_hfe(i);
         let hash = self.hasher.hash_one(self.slots[i as usize].key());
         if let Ok(found) = self.table.find_entry(hash, |&e| e == i) {
             found.remove();
@@ -660,6 +1022,7 @@ impl ShardMap {
             self.slots = Vec::new();
             self.free = Vec::new();
             self.table = HashTable::new();
+            self.hfe = Vec::new();
         } else {
             self.free.push(i);
         }
@@ -718,6 +1081,38 @@ mod tests {
         assert!(!m.remove(m.hash(b"a"), b"a"));
         assert_eq!(m.len(), 1);
         assert_eq!(get(&m, b"b"), Some(b"2".to_vec()));
+    }
+
+    #[test]
+    fn a_hash_slot_can_be_created_overwritten_by_a_string_moved_and_dropped() {
+        let mut m = ShardMap::default();
+        let limits = crate::store::Limits::default();
+        let h = m.hash(b"h");
+        m.hash_update(h, b"h", 0, true, |hash| hash.set(b"f", b"v", false, limits))
+            .unwrap();
+        assert_eq!(m.get_raw(h, b"h").map(|e| e.kind()), Some(ValueKind::Hash));
+        assert_eq!(m.get_raw(h, b"h").map(|e| e.key().to_vec()), Some(b"h".to_vec()));
+        assert_eq!(
+            m.hash_get(h, b"h", 0).unwrap().and_then(|x| x.get(b"f")),
+            Some(&b"v"[..])
+        );
+        // A string write replaces the hash; the hash API then says WRONGTYPE.
+        set(&mut m, b"h", b"s", 0);
+        assert_eq!(get(&m, b"h"), Some(b"s".to_vec()));
+        assert!(m.hash_get(h, b"h", 0).is_err());
+        // Hashes move (RENAME) and go away with their last field.
+        m.hash_update(h, b"h", 0, false, |_| ()).unwrap_err();
+        let g = m.hash(b"g");
+        m.hash_update(g, b"g", 0, true, |hash| hash.set(b"f", b"v", false, limits))
+            .unwrap();
+        let (value, _) = m.take_value(g, b"g").unwrap();
+        let k = m.hash(b"k");
+        m.put_value(k, b"k", value, 0);
+        assert_eq!(m.hash_get(k, b"k", 0).unwrap().map(|x| x.len()), Some(1));
+        m.hash_update(k, b"k", 0, false, |hash| hash.remove(b"f"))
+            .unwrap();
+        assert!(m.get_raw(k, b"k").is_none());
+        assert_eq!(m.len(), 1);
     }
 
     #[test]

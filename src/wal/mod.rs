@@ -42,8 +42,8 @@ pub use check::{check, CheckReport};
 pub use fault::CRASH_AT_ENV;
 pub use reader::{KindCounts, ReadEnd};
 pub use record::{
-    encode_transaction, Record, RecordKind, FILE_HEADER_LEN, FILE_MAGIC, FORMAT_VERSION, FRAME_HEADER_LEN,
-    MAX_PAYLOAD_LEN,
+    encode_transaction, HashField, HashFields, Record, RecordKind, FILE_HEADER_LEN, FILE_MAGIC,
+    FORMAT_VERSION, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN,
 };
 pub use writer::{ReplayReport, Wal, WalStats};
 

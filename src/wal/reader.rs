@@ -69,6 +69,12 @@ pub struct KindCounts {
     pub flush_all: u64,
     /// `Patch` records (`APPEND`, `SETRANGE`).
     pub patch: u64,
+    /// `HashSet` records.
+    pub hash_set: u64,
+    /// `HashDel` records.
+    pub hash_del: u64,
+    /// `HashExpire` records.
+    pub hash_expire: u64,
     /// `Select` records (database switches).
     pub select: u64,
     /// `SwapDb` records.
@@ -87,6 +93,9 @@ impl KindCounts {
             + self.expire
             + self.flush_all
             + self.patch
+            + self.hash_set
+            + self.hash_del
+            + self.hash_expire
             + self.select
             + self.swap_db
             + self.flush_db
@@ -100,6 +109,9 @@ impl KindCounts {
             RecordKind::Expire => self.expire += 1,
             RecordKind::FlushAll => self.flush_all += 1,
             RecordKind::Patch => self.patch += 1,
+            RecordKind::HashSet => self.hash_set += 1,
+            RecordKind::HashDel => self.hash_del += 1,
+            RecordKind::HashExpire => self.hash_expire += 1,
             RecordKind::Select => self.select += 1,
             RecordKind::SwapDb => self.swap_db += 1,
             RecordKind::FlushDb => self.flush_db += 1,
@@ -112,8 +124,8 @@ impl std::fmt::Display for KindCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "set {}, del {}, expire {}, flushall {}",
-            self.set, self.del, self.expire, self.flush_all
+            "set {}, del {}, expire {}, flushall {}, hset {}, hdel {}, hexpire {}",
+            self.set, self.del, self.expire, self.flush_all, self.hash_set, self.hash_del, self.hash_expire
         )?;
         if self.patch > 0 {
             write!(f, ", patch {}", self.patch)?;

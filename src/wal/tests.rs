@@ -29,6 +29,8 @@ enum Owned {
     FlushAll,
     /// key, offset, bytes, resulting length, expiry.
     Patch(Vec<u8>, u64, Vec<u8>, u64, Option<u64>),
+    /// A hash record: kind, key, entry count, encoded entries.
+    Hash(RecordKind, Vec<u8>, u32, Vec<u8>),
     Select(u32),
     SwapDb(u32, u32),
     FlushDb,
@@ -52,6 +54,14 @@ impl Owned {
                 len,
                 expires_at_ms,
             } => Owned::Patch(key.to_vec(), offset, bytes.to_vec(), len, expires_at_ms),
+            Record::HashSet { key, fields }
+            | Record::HashDel { key, fields }
+            | Record::HashExpire { key, fields } => Owned::Hash(
+                r.kind(),
+                key.to_vec(),
+                fields.len() as u32,
+                fields.bytes().to_vec(),
+            ),
             Record::Select { db } => Owned::Select(db),
             Record::SwapDb { a, b } => Owned::SwapDb(a, b),
             Record::FlushDb => Owned::FlushDb,
@@ -81,6 +91,15 @@ impl Owned {
                 expires_at_ms: *e,
             }
             .encode(out),
+            Owned::Hash(kind, key, count, bytes) => {
+                let fields = HashFields::new(*kind, *count, bytes);
+                match kind {
+                    RecordKind::HashSet => Record::HashSet { key, fields },
+                    RecordKind::HashDel => Record::HashDel { key, fields },
+                    _ => Record::HashExpire { key, fields },
+                }
+                .encode(out)
+            }
             Owned::Select(db) => Record::Select { db: *db }.encode(out),
             Owned::SwapDb(a, b) => Record::SwapDb { a: *a, b: *b }.encode(out),
             Owned::FlushDb => Record::FlushDb.encode(out),
@@ -456,6 +475,8 @@ impl FakeStore {
                 entry.0[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
                 entry.1 = expires_at_ms;
             }
+            // The fake store holds strings only; hash records are tested on their own.
+            Record::HashSet { .. } | Record::HashDel { .. } | Record::HashExpire { .. } => {}
             // The fake store has one database.
             Record::Select { .. } | Record::SwapDb { .. } | Record::FlushDb => {}
         }
@@ -464,7 +485,12 @@ impl FakeStore {
     /// A live single-key write: mutate and append under the shard lock, commit after.
     fn write(&self, wal: &Wal, r: Record<'_>, enc: &mut Vec<u8>) {
         let key = match r {
-            Record::Set { key, .. } | Record::Del { key } | Record::Expire { key, .. } => key,
+            Record::Set { key, .. }
+            | Record::Del { key }
+            | Record::Expire { key, .. }
+            | Record::HashSet { key, .. }
+            | Record::HashDel { key, .. }
+            | Record::HashExpire { key, .. } => key,
             _ => unreachable!("single-key writes only"),
         };
         enc.clear();

@@ -15,6 +15,7 @@ mod crash;
 mod daemon;
 mod databases;
 mod disk_full;
+mod hash;
 mod ordering;
 mod patch_records;
 mod recovery;

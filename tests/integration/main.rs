@@ -12,6 +12,7 @@ mod concurrency;
 mod databases;
 mod expiry;
 mod hardening;
+mod hash;
 mod introspection;
 mod limits;
 mod maxmemory;

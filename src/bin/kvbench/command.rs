@@ -13,6 +13,10 @@ const RAND: &str = "__rand_int__";
 pub const RAND_DIGITS: usize = 12;
 /// Keys per MSET/MGET request, as in redis-benchmark's `MSET (10 keys)`.
 pub const MULTI_KEYS: usize = 10;
+/// Fields per hash written by the `hset` test: a feature-store-shaped entity.
+pub const HASH_FIELDS: usize = 20;
+/// Fields read by one `hmget` request.
+pub const HMGET_FIELDS: usize = 5;
 
 /// One benchmark test. Names and keys follow redis-benchmark so that
 /// results can be compared line by line.
@@ -32,6 +36,14 @@ pub enum Test {
     Mset,
     /// `MGET` of 10 `key:__rand_int__` keys.
     Mget,
+    /// `HSET hash:__rand_int__` with 20 fields `f00..f19` (a Feast entity).
+    Hset,
+    /// `HGET hash:__rand_int__ f07`.
+    Hget,
+    /// `HMGET hash:__rand_int__` of 5 of the 20 fields.
+    Hmget,
+    /// `HGETALL hash:__rand_int__` (RESP only: a text reply's line count depends on the data).
+    Hgetall,
     /// A transaction: `MULTI`, `INCR counter:__rand_int__` twice, `EXEC`
     /// (redis-benchmark cannot run one). One request = the 4 commands.
     Multi,
@@ -50,10 +62,14 @@ impl Test {
                 "del" => Test::Del,
                 "mset" => Test::Mset,
                 "mget" => Test::Mget,
+                "hset" => Test::Hset,
+                "hget" => Test::Hget,
+                "hmget" => Test::Hmget,
+                "hgetall" => Test::Hgetall,
                 "multi" | "exec" => Test::Multi,
                 _ => {
                     return Err(format!(
-                        "unknown test `{name}` (supported: ping,set,get,incr,del,mset,mget,multi)"
+                        "unknown test `{name}` (supported: ping,set,get,incr,del,mset,mget,multi,hset,hget,hmget,hgetall)"
                     ))
                 }
             };
@@ -77,6 +93,10 @@ impl Test {
             Test::Del => "DEL",
             Test::Mset => "MSET (10 keys)",
             Test::Mget => "MGET (10 keys)",
+            Test::Hset => "HSET (20 fields)",
+            Test::Hget => "HGET",
+            Test::Hmget => "HMGET (5 fields)",
+            Test::Hgetall => "HGETALL",
             Test::Multi => "MULTI/EXEC (2 INCR)",
         }
     }
@@ -97,6 +117,7 @@ impl Test {
     pub fn text_lines_per_reply(self) -> usize {
         match self {
             Test::Mget => MULTI_KEYS,
+            Test::Hmget => HMGET_FIELDS,
             // OK, QUEUED, QUEUED, then the EXEC array as two numbered lines.
             Test::Multi => 5,
             _ => 1,
@@ -121,6 +142,7 @@ impl Test {
     /// Command arguments with the `__rand_int__` placeholder still in keys.
     fn args(self, data_size: usize) -> Vec<Vec<u8>> {
         let key = format!("key:{RAND}").into_bytes();
+        let hash_key = format!("hash:{RAND}").into_bytes();
         let value = vec![b'x'; data_size];
         match self {
             Test::Ping => vec![b"PING".to_vec()],
@@ -143,6 +165,23 @@ impl Test {
                 }
                 v
             }
+            Test::Hset => {
+                let mut v = vec![b"HSET".to_vec(), hash_key];
+                for f in 0..HASH_FIELDS {
+                    v.push(format!("f{f:02}").into_bytes());
+                    v.push(value.clone());
+                }
+                v
+            }
+            Test::Hget => vec![b"HGET".to_vec(), hash_key, b"f07".to_vec()],
+            Test::Hmget => {
+                let mut v = vec![b"HMGET".to_vec(), hash_key];
+                for f in [0, 3, 7, 11, 19] {
+                    v.push(format!("f{f:02}").into_bytes());
+                }
+                v
+            }
+            Test::Hgetall => vec![b"HGETALL".to_vec(), hash_key],
             Test::Multi => unreachable!("a transaction is several commands: see `commands`"),
         }
     }
@@ -332,5 +371,9 @@ mod tests {
             vec![Test::Ping, Test::Set, Test::Get]
         );
         assert!(Test::parse_list("lpush").is_err());
+        assert_eq!(
+            Test::parse_list("hset,hget,hmget,hgetall").expect("ok"),
+            vec![Test::Hset, Test::Hget, Test::Hmget, Test::Hgetall]
+        );
     }
 }

@@ -79,7 +79,11 @@ fn validate(args: &Args) -> Result<Vec<Test>> {
     if [args.quiet, args.csv, args.json].iter().filter(|&&b| b).count() > 1 {
         bail!("choose at most one of -q, --csv, --json");
     }
-    Test::parse_list(&args.tests).map_err(|e| anyhow!(e))
+    let tests = Test::parse_list(&args.tests).map_err(|e| anyhow!(e))?;
+    if args.protocol == Protocol::Text && tests.contains(&Test::Hgetall) {
+        bail!("hgetall needs --protocol resp: its text reply has as many lines as the hash has fields");
+    }
+    Ok(tests)
 }
 
 fn progress_bar(args: &Args, label: &str) -> Option<ProgressBar> {
