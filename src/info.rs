@@ -179,27 +179,19 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
     if want("commandstats") {
         section(&mut out, "Commandstats");
         for (spec, stats) in COMMANDS.iter().zip(&summary.commands) {
-            if stats.calls > 0 {
-                let usec = stats.total_ns / 1000;
-                let per_call = stats.total_ns as f64 / 1000.0 / stats.calls.max(1) as f64;
-                field(
-                    &mut out,
-                    &format!("cmdstat_{}", spec.name),
-                    format!(
-                        "calls={},usec={usec},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
-                        stats.calls, stats.rejected, stats.errors
-                    ),
-                );
-            } else if stats.rejected > 0 {
-                field(
-                    &mut out,
-                    &format!("cmdstat_{}", spec.name),
-                    format!(
-                        "calls=0,usec=0,usec_per_call=0.00,rejected_calls={},failed_calls=0",
-                        stats.rejected
-                    ),
-                );
+            if stats.calls == 0 && stats.rejected == 0 {
+                continue;
             }
+            let usec = stats.total_ns / 1000;
+            let per_call = stats.total_ns as f64 / 1000.0 / stats.calls.max(1) as f64;
+            field(
+                &mut out,
+                &format!("cmdstat_{}", spec.name),
+                format!(
+                    "calls={},usec={usec},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
+                    stats.calls, stats.rejected, stats.errors
+                ),
+            );
         }
     }
     if want("errorstats") {

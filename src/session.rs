@@ -121,11 +121,6 @@ impl Session {
         self.unrun_input
     }
 
-    /// Bytes of input buffered (a partial command, or commands not yet run).
-    pub fn buffered_input(&self) -> usize {
-        self.filled
-    }
-
     /// Gives the session a read buffer to use if it has none (a driver keeps
     /// one spare per thread, so idle clients hold no buffer at all).
     pub fn adopt_read_buffer(&mut self, spare: &mut Vec<u8>) {

@@ -283,11 +283,6 @@ impl ClientHandle {
     pub fn set_names(&self, names: ClientNames) {
         *self.names.lock() = names;
     }
-
-    /// True once `CLIENT KILL` chose this client.
-    pub fn is_killed(&self) -> bool {
-        self.killed.load(Ordering::Acquire)
-    }
 }
 
 /// Tells a worker that one of its clients was killed (wakes its poller).
@@ -315,16 +310,6 @@ impl ClientRegistry {
     /// Forgets a disconnected client.
     pub fn remove(&self, id: u64) {
         self.clients.lock().remove(&id);
-    }
-
-    /// Number of registered clients.
-    pub fn len(&self) -> usize {
-        self.clients.lock().len()
-    }
-
-    /// True when no client is registered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Every client, ordered by id (as `CLIENT LIST` prints them).

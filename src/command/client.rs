@@ -139,7 +139,7 @@ fn list(c: &mut Ctx<'_, '_>) -> CommandResult {
             if handle.id == c.client.id {
                 text.push_str(&own_line(c));
             } else {
-                text.push_str(&line(&handle, &handle.names(), now));
+                text.push_str(&line(&handle, &handle.names(), now, None));
             }
         }
     }
@@ -276,47 +276,42 @@ fn parse_kill_filter(c: &Ctx<'_, '_>) -> Result<KillFilter, CommandError> {
     Ok(filter)
 }
 
-/// This connection's line, from its own (freshest) state.
+/// This connection's line, from its own (freshest) state. As Redis does, it
+/// shows the running command: `cmd=` names the subcommand (`client|list`)
+/// and `qbuf=` counts the command's bytes, which sit in the query buffer
+/// while it runs.
 fn own_line(c: &Ctx<'_, '_>) -> String {
     let names = ClientNames {
         name: c.client.name.clone(),
         lib_name: c.client.lib_name.clone(),
         lib_ver: c.client.lib_ver.clone(),
     };
-    match &c.client.handle {
-        Some(handle) => {
-            publish_own(c, handle);
-            own_fields(c, line(handle, &names, Instant::now()))
-        }
-        None => {
-            let handle = ClientHandle::new(c.client.id, c.client.addr.clone(), String::new(), -1, 0);
-            publish_own(c, &handle);
-            own_fields(c, line(&handle, &names, Instant::now()))
-        }
-    }
-}
-
-/// Redis shows the running command in the caller's own line: `cmd=` names
-/// the subcommand (`client|list`) and `qbuf=` counts the command's bytes,
-/// which sit in the query buffer while it runs.
-fn own_fields(c: &Ctx<'_, '_>, line: String) -> String {
-    let sub = String::from_utf8_lossy(c.args.get(1)).to_ascii_lowercase();
+    let cmd = format!(
+        "client|{}",
+        String::from_utf8_lossy(c.args.get(1)).to_ascii_lowercase()
+    );
     let mut qbuf = format!("*{}\r\n", c.args.len()).len();
     for arg in c.args.iter_from(0) {
         qbuf += format!("${}\r\n", arg.len()).len() + arg.len() + 2;
     }
-    line.split(' ')
-        .map(|field| {
-            if field.starts_with("cmd=") {
-                format!("cmd=client|{sub}")
-            } else if field.starts_with("qbuf=") {
-                format!("qbuf={qbuf}")
-            } else {
-                field.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    let running = Some(Running { cmd: &cmd, qbuf });
+    match &c.client.handle {
+        Some(handle) => {
+            publish_own(c, handle);
+            line(handle, &names, Instant::now(), running)
+        }
+        None => {
+            let handle = ClientHandle::new(c.client.id, c.client.addr.clone(), String::new(), -1, 0);
+            publish_own(c, &handle);
+            line(&handle, &names, Instant::now(), running)
+        }
+    }
+}
+
+/// The command the listed client is running right now (only known for the caller).
+struct Running<'a> {
+    cmd: &'a str,
+    qbuf: usize,
 }
 
 /// The caller's fields that may have changed earlier in this pass.
@@ -332,18 +327,21 @@ fn publish_own(c: &Ctx<'_, '_>, handle: &ClientHandle) {
 
 /// One line of CLIENT LIST / CLIENT INFO, with Redis 7's fields in Redis's
 /// order (figures kvserver does not track are 0).
-fn line(h: &ClientHandle, names: &ClientNames, now: Instant) -> String {
+fn line(h: &ClientHandle, names: &ClientNames, now: Instant, running: Option<Running<'_>>) -> String {
     let text = |v: &Option<Vec<u8>>| {
         v.as_deref()
             .map(String::from_utf8_lossy)
             .unwrap_or_default()
             .into_owned()
     };
-    let cmd = h
+    let last = h
         .last_command()
         .and_then(|i| COMMANDS.get(i))
         .map_or("NULL", |spec| spec.name);
-    let qbuf = h.query_buffer.load(Ordering::Relaxed);
+    let cmd = running.as_ref().map_or(last, |r| r.cmd);
+    let qbuf = running
+        .as_ref()
+        .map_or_else(|| h.query_buffer.load(Ordering::Relaxed), |r| r.qbuf);
     let omem = h.output_buffer.load(Ordering::Relaxed);
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \

@@ -338,10 +338,18 @@ pub fn execute<'a>(
     let mut wrote = false;
     // One clock read per batch: expiry decisions inside a batch share "now".
     let now = crate::store::now_ms();
+    // Under `fsync = always` (the live policy: CONFIG SET may change it) a
+    // driver that asked for it commits once per pass; remember each reply's
+    // style so a failed commit can turn them into errors.
+    let defer_commit = scratch.deferred
+        && state
+            .wal()
+            .is_some_and(|wal| wal.fsync() == crate::wal::FsyncPolicy::Always);
     let styles_start = scratch.styles.len();
     for (cmd, admitted) in commands.clone().zip(scratch.admitted.drain(..)) {
         let t0 = Instant::now();
-        out.set_style(cmd.style.with_resp3(client.resp3));
+        let style = cmd.style.with_resp3(client.resp3);
+        out.set_style(style);
         let mark = out.len();
         let mode_before = client.reply_mode;
         let (recorded, result) = match admitted {
@@ -385,14 +393,11 @@ pub fn execute<'a>(
         }
         if apply_reply_mode(client, mode_before) {
             out.truncate(mark);
-        } else if scratch.deferred {
-            scratch.styles.push(cmd.style);
+        } else if defer_commit {
+            scratch.styles.push(style);
         }
     }
     // Log while the shards are still locked: per-key WAL order = memory order.
-    if state.wal().is_none() || scratch.records.is_empty() {
-        scratch.styles.truncate(styles_start);
-    }
     let lsn = match (state.wal(), scratch.records.is_empty()) {
         (Some(wal), false) => Some(wal.append_in(db as u32, &scratch.records)),
         _ => None,
@@ -402,7 +407,7 @@ pub fn execute<'a>(
         stats.batch(count as u64);
     }
     if let (Some(wal), Some(lsn)) = (state.wal(), lsn) {
-        if wrote && scratch.deferred && wal.config().fsync == crate::wal::FsyncPolicy::Always {
+        if wrote && defer_commit {
             scratch.commit_lsn = Some(scratch.commit_lsn.map_or(lsn, |l| l.max(lsn)));
             scratch.uncommitted.push(UncommittedBatch {
                 replies: reply_start..out.len(),
@@ -410,7 +415,6 @@ pub fn execute<'a>(
             });
             return;
         }
-        scratch.styles.truncate(styles_start);
         if wrote {
             if let Err(e) = wal.commit(lsn) {
                 // The writes are applied in memory but not durable: do not say OK.
@@ -423,6 +427,8 @@ pub fn execute<'a>(
             }
         }
     }
+    // Nothing of this batch waits for a deferred commit.
+    scratch.styles.truncate(styles_start);
 }
 
 /// Applies `CLIENT REPLY` after a command ran; returns true when its reply

@@ -97,9 +97,12 @@ impl Worker {
     /// Runs passes until the pool stops the worker, then closes every client.
     pub fn run(mut self) {
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        // One clock read per pass; the poll timeout uses the previous pass's
+        // reading (a sweep may run late by one pass, which is harmless).
+        let mut now = Instant::now();
         loop {
             let timeout = if self.ready.is_empty() {
-                SWEEP_INTERVAL.saturating_sub(self.last_sweep.elapsed())
+                SWEEP_INTERVAL.saturating_sub(now.saturating_duration_since(self.last_sweep))
             } else {
                 Duration::ZERO
             };
@@ -140,9 +143,10 @@ impl Worker {
             if woken && self.take_mail() {
                 break;
             }
-            self.pass();
-            if self.last_sweep.elapsed() >= SWEEP_INTERVAL {
-                self.sweep();
+            now = Instant::now();
+            self.pass(now);
+            if now.saturating_duration_since(self.last_sweep) >= SWEEP_INTERVAL {
+                self.sweep(now);
             }
         }
         self.close_all();
@@ -212,8 +216,7 @@ impl Worker {
     }
 
     /// Steps 2–4 of the module doc: read and run, group commit, write.
-    fn pass(&mut self) {
-        let now = Instant::now();
+    fn pass(&mut self, now: Instant) {
         for _ in 0..self.ready.len() {
             let Some(key) = self.ready.pop_front() else {
                 break;
@@ -336,8 +339,7 @@ impl Worker {
     }
 
     /// Once a second: idle timeout, output soft limit, idle buffer release.
-    fn sweep(&mut self) {
-        let now = Instant::now();
+    fn sweep(&mut self, now: Instant) {
         self.last_sweep = now;
         let timeout = self.state.runtime.timeout();
         let limit = self.state.config.client_output_buffer_limit;
