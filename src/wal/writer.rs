@@ -209,6 +209,9 @@ pub struct Wal {
     commit: Mutex<CommitState>,
     failing: AtomicBool,
     last_error: Mutex<Option<String>>,
+    /// The current failure episode (leaf lock): logged once when it starts
+    /// and once, with its counts, when it ends — never per retry.
+    outage: Mutex<Outage>,
     pub(super) is_compacting: AtomicBool,
     pub(super) snapshot_source: Mutex<Option<Arc<dyn SnapshotSource>>>,
     flusher_ctl: Arc<FlusherCtl>,
@@ -217,6 +220,21 @@ pub struct Wal {
     pub(super) stopping: AtomicBool,
     pub(super) counters: Counters,
     pub(super) faults: Faults,
+}
+
+/// One stretch of failing writes, for the recovery log line.
+#[derive(Default)]
+struct Outage {
+    since: Option<Instant>,
+    failed_attempts: u64,
+}
+
+impl Outage {
+    /// Ends the episode: how many attempts failed and for how long.
+    fn end(&mut self) -> (u64, Duration) {
+        let lasted = self.since.take().map_or(Duration::ZERO, |t| t.elapsed());
+        (std::mem::take(&mut self.failed_attempts), lasted)
+    }
 }
 
 /// What `Wal::open` found and did, for the startup log line and `INFO`.
@@ -425,6 +443,7 @@ impl Wal {
                 failure_gen: 0,
             }),
             failing: AtomicBool::new(false),
+            outage: Mutex::new(Outage::default()),
             last_error: Mutex::new(None),
             is_compacting: AtomicBool::new(false),
             snapshot_source: Mutex::new(None),
@@ -750,7 +769,13 @@ impl Wal {
             .last_flush_us
             .store(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
         if self.failing.swap(false, Ordering::AcqRel) {
-            tracing::warn!(path = %self.path.display(), "WAL writes succeed again; accepting writes");
+            let (failed_attempts, lasted) = self.outage.lock().end();
+            tracing::warn!(
+                path = %self.path.display(),
+                failed_attempts,
+                "WAL writes succeed again after {failed_attempts} failed attempts over {:.1} s; accepting writes",
+                lasted.as_secs_f64()
+            );
         }
         Ok(())
     }
@@ -803,6 +828,11 @@ impl Wal {
             self.failing.store(true, Ordering::Release);
         }
         {
+            let mut outage = self.outage.lock();
+            outage.since.get_or_insert_with(Instant::now);
+            outage.failed_attempts += 1;
+        }
+        {
             let mut st = self.commit.lock();
             st.failed_upto = st.failed_upto.max(target);
             st.failure_gen += 1;
@@ -823,7 +853,13 @@ impl Wal {
     /// Clears the failing state after a compaction made the held-back bytes redundant.
     pub(super) fn clear_failing(&self) {
         if self.failing.swap(false, Ordering::AcqRel) {
-            tracing::warn!(path = %self.path.display(), "WAL rewritten by compaction; accepting writes again");
+            let (failed_attempts, lasted) = self.outage.lock().end();
+            tracing::warn!(
+                path = %self.path.display(),
+                failed_attempts,
+                "WAL rewritten by compaction after {failed_attempts} failed write attempts over {:.1} s; accepting writes again",
+                lasted.as_secs_f64()
+            );
         }
     }
 
