@@ -109,7 +109,10 @@ fn disk_full_refuses_writes_keeps_reads_and_recovers(policy: &'static str) {
     let log = server.stderr_text();
     let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
     assert_eq!(count("refusing writes (MISCONF)"), 1, "{log}");
-    let recovered: Vec<&str> = log.lines().filter(|l| l.contains("WAL writes succeed again")).collect();
+    let recovered: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WAL writes succeed again"))
+        .collect();
     assert_eq!(recovered.len(), 1, "{log}");
     assert!(recovered[0].contains("failed attempts over"), "{}", recovered[0]);
     let more = acked.last().unwrap() + 1_000_000;
