@@ -185,10 +185,11 @@ impl Session {
 
     /// Room to read into, uninitialised (the kernel writes it; nothing is
     /// zero-filled). The buffer grows only when full, by doubling, so a
-    /// client claiming a 512 MiB bulk costs memory only as bytes arrive —
-    /// except for the body of a big bulk argument whose header has been
-    /// read: the buffer grows to exactly the size that completes it, so a
-    /// 512 MiB value is read into 512 MiB and not into a 1 GiB doubling.
+    /// client claiming a 512 MiB bulk costs memory only as bytes arrive.
+    /// While the body of a big bulk argument is awaited, the doubling is
+    /// capped at exactly the size that completes it: a 512 MiB value ends in
+    /// a 512 MiB buffer, not in a 1 GiB one (growing a buffer that large is
+    /// an `mremap`, not a copy).
     pub fn read_space(&mut self) -> &mut [MaybeUninit<u8>] {
         let wanted = self.wanted_capacity();
         if wanted > self.buf.capacity() {
@@ -200,18 +201,16 @@ impl Session {
     /// The capacity the next read should have (see [`Session::read_space`]).
     fn wanted_capacity(&self) -> usize {
         let (len, capacity) = (self.buf.len(), self.buf.capacity());
+        if len < capacity {
+            return capacity;
+        }
+        let doubled = (capacity * 2).max(READ_CHUNK);
         // The parser's positions count from the buffer's first byte, where a
         // partial command always starts once a pass is over (unless commands
         // wait unrun: then the driver runs them before it reads).
-        if let Some((bulk, end)) = self.parser.awaited_bulk().filter(|_| !self.unrun_input) {
-            if bulk >= BIG_BULK && end > len {
-                return end;
-            }
-        }
-        if len < capacity {
-            capacity
-        } else {
-            (capacity * 2).max(READ_CHUNK)
+        match self.parser.awaited_bulk().filter(|_| !self.unrun_input) {
+            Some((bulk, end)) if bulk >= BIG_BULK && end > len => doubled.min(end),
+            _ => doubled,
         }
     }
 
