@@ -182,6 +182,13 @@ impl Session {
         &mut self.buf[self.filled..]
     }
 
+    /// Bytes of memory the session holds for unprocessed input (its read
+    /// buffer), so tests and the fuzz targets can check that a client cannot
+    /// make it grow beyond what its limits allow.
+    pub fn input_buffer_capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Records that `n` bytes were read into [`Session::read_buf`].
     pub fn commit_read(&mut self, n: usize) {
         self.filled = (self.filled + n).min(self.buf.len());

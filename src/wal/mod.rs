@@ -27,7 +27,7 @@ mod check;
 mod compact;
 mod fault;
 mod reader;
-mod record;
+pub(crate) mod record;
 mod writer;
 
 #[cfg(test)]
