@@ -11,6 +11,7 @@
 //! WAL threads   flusher (every flush-interval-ms), compaction (on demand)
 //! ```
 
+mod bounds;
 pub mod connection;
 mod fd_limit;
 pub mod pool;
@@ -45,7 +46,10 @@ static NONBLOCKING_FAILED_LOG: LogLimiter = LogLimiter::new(crate::log_limit::DE
 pub fn run(mut config: Config) -> anyhow::Result<()> {
     // Before anything slow: a SIGHUP during replay must not kill the process.
     let signals = daemon::SignalHandlers::install()?;
-    config.maxclients = fd_limit::fit_maxclients(config.maxclients);
+    // Before any thread, lock or socket: refuse what the system cannot give.
+    let workers = config.worker_threads();
+    bounds::check(config.workers, workers, pool::WORKER_STACK)?;
+    config.maxclients = fd_limit::fit_maxclients(config.maxclients, config.workers, workers)?;
     let _dir_lock = daemon::lock_data_dir(&config)?;
     // Bind before replaying: a busy port fails now, not after the whole WAL.
     let listener = TcpListener::bind((config.bind.as_str(), config.port))
@@ -62,8 +66,12 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
     signals.spawn(Arc::clone(&state))?;
     let stop_expiry = Arc::new(AtomicBool::new(false));
     let expiry = crate::store::spawn_expiry_thread(Arc::clone(&dbs), Arc::clone(&stop_expiry))?;
-    let workers = state.config.worker_threads();
-    let pool = pool::WorkerPool::start(workers, &state).context("cannot start worker threads")?;
+    let pool = pool::WorkerPool::start(workers, &state).with_context(|| {
+        format!(
+            "cannot start {workers} worker threads (threads are limited by RLIMIT_NPROC, \
+             kernel.threads-max and the cgroup's pids.max); lower workers or raise the limit"
+        )
+    })?;
 
     tracing::info!("listening on {addr}; loading the dataset (clients get -LOADING until it is done)");
     let loader = startup::start_loading(Arc::clone(&state), addr)?;

@@ -26,7 +26,7 @@ use crate::state::{KillNotifier, ServerState};
 pub const WAKER_TOKEN: Token = Token(usize::MAX);
 
 /// Worker thread stack size: handlers neither recurse nor keep big frames.
-const WORKER_STACK: usize = 2 * 1024 * 1024;
+pub const WORKER_STACK: usize = 2 * 1024 * 1024;
 
 /// What the listener and `CLIENT KILL` leave for a worker.
 #[derive(Default)]
@@ -93,20 +93,32 @@ impl WorkerPool {
             })
             .collect();
         state.clients.set_notifiers(notifiers);
-        let mut threads = Vec::with_capacity(size);
+        let mut pool = WorkerPool {
+            inboxes,
+            threads: Vec::with_capacity(size),
+            next: AtomicUsize::new(0),
+        };
         for (index, poll) in polls.into_iter().enumerate() {
-            let worker = Worker::new(index, Arc::clone(state), poll, Arc::clone(&inboxes[index]));
-            let thread = std::thread::Builder::new()
+            let worker = Worker::new(index, Arc::clone(state), poll, Arc::clone(&pool.inboxes[index]));
+            let spawned = std::thread::Builder::new()
                 .name(format!("kv-worker-{index}"))
                 .stack_size(WORKER_STACK)
-                .spawn(move || worker.run())?;
-            threads.push(thread);
+                .spawn(move || worker.run());
+            match spawned {
+                Ok(thread) => pool.threads.push(thread),
+                Err(e) => {
+                    // No half-started server: the workers already running stop
+                    // before the error is returned.
+                    pool.inboxes.truncate(index);
+                    pool.stop();
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!("cannot start worker thread {} of {size}: {e}", index + 1),
+                    ));
+                }
+            }
         }
-        Ok(WorkerPool {
-            inboxes,
-            threads,
-            next: AtomicUsize::new(0),
-        })
+        Ok(pool)
     }
 
     /// Hands client `id`'s `socket` to the worker serving the fewest clients.

@@ -23,6 +23,7 @@ mod proptest_parser;
 mod redis_py;
 mod resp;
 mod resp3;
+mod start_checks;
 mod text;
 mod transactions;
 mod twemproxy;

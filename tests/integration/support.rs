@@ -48,8 +48,27 @@ impl Server {
         Server::spawn(tempfile::tempdir().expect("tempdir"), data, &[], extra)
     }
 
+    /// A server (no WAL) with extra arguments, its command adjusted by
+    /// `configure` before it starts (e.g. resource limits in a `pre_exec`).
+    pub fn with_command(extra: &[&str], configure: impl FnOnce(&mut Command)) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().to_path_buf();
+        Server::spawn_configured(dir, &path, &["--no-wal"], extra, configure)
+    }
+
     fn spawn(dir: tempfile::TempDir, data: &std::path::Path, mode: &[&str], extra: &[&str]) -> Server {
-        let mut child = Command::new(KVSERVER)
+        Server::spawn_configured(dir, data, mode, extra, |_| ())
+    }
+
+    fn spawn_configured(
+        dir: tempfile::TempDir,
+        data: &std::path::Path,
+        mode: &[&str],
+        extra: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Server {
+        let mut command = Command::new(KVSERVER);
+        command
             .args(["--bind", "127.0.0.1", "--port", "0"])
             .args(mode)
             .arg("--dir")
@@ -59,9 +78,9 @@ impl Server {
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kvserver");
+            .stderr(Stdio::piped());
+        configure(&mut command);
+        let mut child = command.spawn().expect("spawn kvserver");
         let stderr = child.stderr.take().expect("stderr pipe");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
