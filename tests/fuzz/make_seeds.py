@@ -17,6 +17,7 @@ def resp(*args):
 
 
 def framed(flags, stream, cuts=()):
+    assert len(cuts) <= 16, "at most 16 cuts"
     return bytes([flags, len(cuts)]) + b"".join(struct.pack("<H", c) for c in cuts) + stream
 
 
@@ -64,6 +65,24 @@ STREAMS = {
 CUTS = [(), (3,), (1, 5, 9), (2, 7, 7, 30)]
 PARSER = {name: (i % 4, CUTS[i % 4]) for i, name in enumerate(STREAMS)}
 SESSION = {name: ((0, 1, 5, 3)[i % 4], CUTS[(i + 1) % 4]) for i, name in enumerate(STREAMS)}
+# The pre-authentication seeds run with requirepass (and the unauthenticated
+# parser), some cut right after the AUTH/HELLO that authenticates, where
+# framing must restart under the new limits: whole and split must agree.
+AUTH = len(resp("AUTH", "pw"))
+HELLO = len(resp("HELLO", "3", "AUTH", "default", "pw"))
+for name, cuts in [
+    ("hello_auth", (HELLO,)),
+    ("auth_then_big_bulk", (AUTH,)),
+    ("wrong_auth_then_big_bulk", (AUTH + 2,)),
+    ("noauth_commands", (5, 30)),
+    ("unauthenticated_long_multibulk", ()),
+]:
+    SESSION[name] = (1, cuts)
+    PARSER[name] = (1, cuts)
+SESSION["auth_then_big_bulk_whole"] = (5, ())
+SESSION["auth_then_big_bulk_in_bytes"] = (1, (3, 10, AUTH - 1, AUTH, AUTH + 4, AUTH + 11, AUTH + 20))
+STREAMS["auth_then_big_bulk_whole"] = STREAMS["auth_then_big_bulk"]
+STREAMS["auth_then_big_bulk_in_bytes"] = resp("AUTH", "pw") + b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$16385\r\n"
 
 
 def wal_payload(kind, *parts):
