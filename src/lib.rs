@@ -28,6 +28,7 @@ pub mod protocol;
 pub mod runtime;
 pub mod server;
 pub mod session;
+pub mod shared_bytes;
 pub mod state;
 pub mod stats;
 pub mod store;

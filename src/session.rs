@@ -7,13 +7,20 @@
 //! pipelined, garbage — and check the replies without a socket, and a
 //! different I/O driver could reuse the session unchanged.
 
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+
 use crate::command::{self, Args, CommandSpec, ExecScratch, Invocation};
 use crate::protocol::{ArgSource, Limits, Parsed, Parser, Protocol, ProtocolError, Replies, Style};
+use crate::shared_bytes::SHARE_THRESHOLD;
 use crate::state::{ClientNames, ClientState, ServerState};
 use crate::wal::{Lsn, WalError};
 
 /// Smallest read: also the initial buffer size.
 const READ_CHUNK: usize = 16 * 1024;
+/// A bulk argument at least this long is read into a buffer grown to exactly
+/// the size that completes it, not by doubling (Redis's `PROTO_MBULK_BIG_ARG`).
+const BIG_BULK: usize = 32 * 1024;
 /// An idle read buffer larger than this is shrunk back to [`READ_CHUNK`].
 const MAX_IDLE_BUFFER: usize = 1024 * 1024;
 
@@ -36,8 +43,9 @@ struct Pending {
 
 /// Per-client protocol state.
 pub struct Session {
+    /// Bytes read and not yet consumed; its spare capacity is the room the
+    /// next read may fill (never zero-filled: the kernel writes it).
     buf: Vec<u8>,
-    filled: usize,
     parser: Parser,
     pending: Vec<Pending>,
     arg_ranges: Vec<(usize, usize)>,
@@ -68,7 +76,6 @@ impl Session {
         client.authenticated |= !state.runtime.requirepass_set();
         Session {
             buf: Vec::new(),
-            filled: 0,
             parser: Parser::new(Limits {
                 max_inline: config.proto_inline_max_size,
                 max_multibulk: config.proto_max_multibulk_len,
@@ -124,7 +131,8 @@ impl Session {
     /// Gives the session a read buffer to use if it has none (a driver keeps
     /// one spare per thread, so idle clients hold no buffer at all).
     pub fn adopt_read_buffer(&mut self, spare: &mut Vec<u8>) {
-        if self.buf.is_empty() && !spare.is_empty() {
+        if self.buf.capacity() == 0 && spare.capacity() > 0 {
+            spare.clear();
             std::mem::swap(&mut self.buf, spare);
         }
     }
@@ -132,9 +140,12 @@ impl Session {
     /// Hands the read buffer back to the driver's spare slot when nothing is
     /// buffered in it.
     pub fn release_read_buffer(&mut self, spare: &mut Vec<u8>) {
-        if self.filled == 0 && spare.is_empty() && self.buf.len() <= MAX_IDLE_BUFFER {
+        if !self.buf.is_empty() {
+            return;
+        }
+        if spare.capacity() == 0 && self.buf.capacity() <= MAX_IDLE_BUFFER {
             std::mem::swap(&mut self.buf, spare);
-        } else if self.filled == 0 && self.buf.len() > MAX_IDLE_BUFFER {
+        } else if self.buf.capacity() > MAX_IDLE_BUFFER {
             self.buf = Vec::new();
         }
     }
@@ -157,7 +168,7 @@ impl Session {
         }
         handle
             .query_buffer
-            .store(self.filled, std::sync::atomic::Ordering::Relaxed);
+            .store(self.buf.len(), std::sync::atomic::Ordering::Relaxed);
         let client = &self.client;
         if client.name != self.published.name
             || client.lib_name != self.published.lib_name
@@ -172,14 +183,19 @@ impl Session {
         }
     }
 
-    /// Free space to read into. It grows by doubling only when full, so a
+    /// Room to read into, uninitialised (the kernel writes it; nothing is
+    /// zero-filled). The buffer grows only when full, by doubling, so a
     /// client claiming a 512 MiB bulk costs memory only as bytes arrive.
-    pub fn read_buf(&mut self) -> &mut [u8] {
-        if self.filled == self.buf.len() {
-            let new_len = (self.buf.len() * 2).max(READ_CHUNK);
-            self.buf.resize(new_len, 0);
+    /// While the body of a big bulk argument is awaited, the doubling is
+    /// capped at exactly the size that completes it: a 512 MiB value ends in
+    /// a 512 MiB buffer, not in a 1 GiB one (growing a buffer that large is
+    /// an `mremap`, not a copy).
+    pub fn read_space(&mut self) -> &mut [MaybeUninit<u8>] {
+        let wanted = self.wanted_capacity();
+        if wanted > self.buf.capacity() {
+            self.buf.reserve_exact(wanted - self.buf.len());
         }
-        &mut self.buf[self.filled..]
+        self.buf.spare_capacity_mut()
     }
 
     /// Bytes of memory the session holds for unprocessed input (its read
@@ -189,18 +205,39 @@ impl Session {
         self.buf.capacity()
     }
 
-    /// Records that `n` bytes were read into [`Session::read_buf`].
-    pub fn commit_read(&mut self, n: usize) {
-        self.filled = (self.filled + n).min(self.buf.len());
+    /// The capacity the next read should have (see [`Session::read_space`]).
+    fn wanted_capacity(&self) -> usize {
+        let (len, capacity) = (self.buf.len(), self.buf.capacity());
+        if len < capacity {
+            return capacity;
+        }
+        let doubled = (capacity * 2).max(READ_CHUNK);
+        // The parser's positions count from the buffer's first byte, where a
+        // partial command always starts once a pass is over (unless commands
+        // wait unrun: then the driver runs them before it reads).
+        match self.parser.awaited_bulk().filter(|_| !self.unrun_input) {
+            Some((bulk, end)) if bulk >= BIG_BULK && end > len => doubled.min(end),
+            _ => doubled,
+        }
     }
 
-    /// Convenience for tests and other drivers: copy `bytes` in and run.
+    /// Records that `n` bytes were read into [`Session::read_space`].
+    ///
+    /// # Safety
+    /// The first `n` bytes of the slice the last `read_space` returned must
+    /// have been written since.
+    pub unsafe fn commit_read(&mut self, n: usize) {
+        let n = n.min(self.buf.capacity() - self.buf.len());
+        // SAFETY: the caller wrote these `n` bytes of spare capacity.
+        unsafe { self.buf.set_len(self.buf.len() + n) };
+    }
+
+    /// Convenience for tests and other drivers: copy `bytes` in and run,
+    /// offering them in the pieces a socket read would (the same buffer sizes).
     pub fn feed(&mut self, state: &ServerState, mut bytes: &[u8]) {
         while !bytes.is_empty() && !self.closed {
-            let space = self.read_buf();
-            let n = space.len().min(bytes.len());
-            space[..n].copy_from_slice(&bytes[..n]);
-            self.commit_read(n);
+            let n = self.read_space().len().min(bytes.len());
+            self.buf.extend_from_slice(&bytes[..n]);
             bytes = &bytes[n..];
             self.run(state);
         }
@@ -255,7 +292,12 @@ impl Session {
             self.unrun_input = false;
         }
         let (framed, error, stopped_at_auth) = self.frame(gated);
-        let (consumed, stopped_early) = self.execute_pending(state, framed);
+        let shared = self.share_buffer_for_big_argument();
+        let (consumed, stopped_early) = self.execute_pending(state, framed, shared.as_ref());
+        let consumed = match shared {
+            Some(shared) => self.take_buffer_back(shared, consumed),
+            None => consumed,
+        };
         if stopped_early {
             // Commands after `consumed` are framed but not run: frame them
             // again next pass (the parser restarts at a command boundary).
@@ -275,7 +317,45 @@ impl Session {
             }
         }
         self.discard(consumed);
-        stopped_at_auth && !self.closed && self.filled > 0
+        stopped_at_auth && !self.closed && !self.buf.is_empty()
+    }
+
+    /// When a framed command carries an argument big enough to be stored
+    /// without a copy ([`SHARE_THRESHOLD`], and more than half the buffer, so
+    /// a kept value never pins much more than itself), turns the read buffer
+    /// into a shared one the command may keep a range of. The buffer was
+    /// sized for that argument ([`Session::read_space`]), so the value stays
+    /// where the socket put it.
+    fn share_buffer_for_big_argument(&mut self) -> Option<Arc<Vec<u8>>> {
+        if self.buf.len() < SHARE_THRESHOLD {
+            return None;
+        }
+        let capacity = self.buf.capacity();
+        let big = self.pending.iter().any(|p| {
+            p.source == ArgSource::Buffer
+                && self.arg_ranges[p.first_arg..p.first_arg + p.arg_count]
+                    .iter()
+                    .any(|&(start, end)| end - start >= SHARE_THRESHOLD && (end - start) * 2 > capacity)
+        });
+        big.then(|| Arc::new(std::mem::take(&mut self.buf)))
+    }
+
+    /// Takes the read buffer back after the commands ran: as it was if no
+    /// command kept part of it, otherwise a fresh buffer holding the bytes
+    /// from `consumed` on. Returns where the unconsumed bytes now start.
+    fn take_buffer_back(&mut self, shared: Arc<Vec<u8>>, consumed: usize) -> usize {
+        match Arc::try_unwrap(shared) {
+            Ok(buf) => {
+                self.buf = buf;
+                consumed
+            }
+            Err(shared) => {
+                let rest = &shared[consumed..];
+                self.buf = Vec::with_capacity(rest.len().max(READ_CHUNK));
+                self.buf.extend_from_slice(rest);
+                0
+            }
+        }
     }
 
     /// Frames commands from the buffer into `pending`. Returns how many bytes
@@ -288,7 +368,7 @@ impl Session {
         self.inline_bytes.clear();
         let mut pos = 0;
         loop {
-            match self.parser.parse(&self.buf[pos..self.filled]) {
+            match self.parser.parse(&self.buf[pos..]) {
                 Parsed::Command {
                     protocol,
                     source,
@@ -330,7 +410,7 @@ impl Session {
                 }
                 Parsed::Skip { len } => pos += len,
                 Parsed::Incomplete => {
-                    if self.filled - pos > self.query_buffer_limit {
+                    if self.buf.len() - pos > self.query_buffer_limit {
                         return (pos, Some(ProtocolError::QueryBufferLimit), false);
                     }
                     return (pos, None, false);
@@ -345,9 +425,15 @@ impl Session {
     /// anything else runs alone. Stops after QUIT or SHUTDOWN, and once the
     /// output budget is spent. Returns how far into the buffer the commands
     /// that ran reach (`framed` when all ran) and whether it stopped early.
-    fn execute_pending(&mut self, state: &ServerState, framed: usize) -> (usize, bool) {
+    fn execute_pending(
+        &mut self,
+        state: &ServerState,
+        framed: usize,
+        shared: Option<&Arc<Vec<u8>>>,
+    ) -> (usize, bool) {
         let view = ArgsView {
-            buf: &self.buf[..self.filled],
+            buf: shared.map_or(&self.buf[..], |shared| &shared[..]),
+            shared,
             inline_bytes: &self.inline_bytes,
             arg_ranges: &self.arg_ranges,
         };
@@ -407,11 +493,9 @@ impl Session {
 
     /// Drops the first `consumed` bytes, keeping a partial command.
     fn discard(&mut self, consumed: usize) {
-        self.buf.copy_within(consumed..self.filled, 0);
-        self.filled -= consumed;
-        if self.buf.len() > MAX_IDLE_BUFFER && self.filled < READ_CHUNK {
-            self.buf.truncate(READ_CHUNK);
-            self.buf.shrink_to_fit();
+        self.buf.drain(..consumed);
+        if self.buf.capacity() > MAX_IDLE_BUFFER && self.buf.len() < READ_CHUNK {
+            self.buf.shrink_to(READ_CHUNK);
         }
     }
 }
@@ -419,6 +503,8 @@ impl Session {
 /// The buffers a [`Pending`] command's arguments point into.
 struct ArgsView<'a> {
     buf: &'a [u8],
+    /// `buf`'s owner when it was shared for a big argument.
+    shared: Option<&'a Arc<Vec<u8>>>,
     inline_bytes: &'a [u8],
     arg_ranges: &'a [(usize, usize)],
 }
@@ -427,7 +513,7 @@ impl<'a> ArgsView<'a> {
     fn args(&self, p: &Pending) -> Args<'a> {
         let ranges = &self.arg_ranges[p.first_arg..p.first_arg + p.arg_count];
         match p.source {
-            ArgSource::Buffer => Args::new(&self.buf[p.base..], ranges),
+            ArgSource::Buffer => Args::new(&self.buf[p.base..], ranges).shared_from(self.shared, p.base),
             ArgSource::Scratch => Args::new(self.inline_bytes, ranges),
         }
     }

@@ -154,6 +154,18 @@ fn set(c: &mut Ctx<'_, '_>) -> CommandResult {
         seen.push(canonical.to_string());
         set_one(&mut next, &name, &value).map_err(|reason| failed(&name, &reason))?;
     }
+    // A higher maxclients needs the descriptors for it, as Redis checks.
+    if next.maxclients > c.state.runtime.maxclients() {
+        let workers = c.state.config.worker_threads();
+        if let Err(possible) = crate::server::fd_limit::fit_at_run_time(next.maxclients, workers) {
+            return Err(failed(
+                "maxclients",
+                &format!(
+                    "The operating system is not able to handle the specified number of clients, try with {possible}"
+                ),
+            ));
+        }
+    }
     // Hash thresholds are read on every hash write.
     let limits = crate::store::hash::limits();
     limits.set_max_entries(next.hash_max_listpack_entries);

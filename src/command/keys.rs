@@ -69,6 +69,9 @@ fn rename_key(c: &mut Ctx<'_, '_>, only_if_free: bool) -> Result<bool, CommandEr
             value: bytes,
             expires_at_ms: (expires_at != 0).then_some(expires_at),
         }),
+        Value::Shared(bytes) => c
+            .log
+            .push_shared_set(dst, bytes, (expires_at != 0).then_some(expires_at)),
         Value::Hash(h) => {
             c.log.push(Record::Del { key: dst });
             let mut record = c.log.hash_record(RecordKind::HashSet, dst);

@@ -38,6 +38,7 @@ pub use hash::hash_records;
 pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
 
 use crate::protocol::{Replies, Style};
+use crate::shared_bytes::SharedBytes;
 use crate::state::{ClientState, ReplyMode, ServerState};
 use crate::store::{Locked, ShardMap, ShardSet};
 use crate::wal::{HashFields, Lsn, Record, RecordKind, WalError, FRAME_HEADER_LEN};
@@ -64,6 +65,9 @@ pub struct Ctx<'a, 'l> {
 /// Where handlers put the WAL records of their writes.
 pub struct RecordLog<'a> {
     buf: &'a mut Vec<u8>,
+    /// Big values referenced instead of copied: `(offset in buf, value)`.
+    /// `None` where the records must be plain bytes (an `EXEC`'s frame).
+    pieces: Option<&'a mut Vec<(usize, SharedBytes)>>,
     enabled: bool,
 }
 
@@ -72,6 +76,25 @@ impl RecordLog<'_> {
     pub fn push(&mut self, record: Record<'_>) {
         if self.enabled {
             record.encode(self.buf);
+        }
+    }
+
+    /// Logs `SET key value` for a big value kept without a copy: the WAL
+    /// holds a reference to the value until it is written, not a copy.
+    pub fn push_shared_set(&mut self, key: &[u8], value: &SharedBytes, expires_at_ms: Option<u64>) {
+        if !self.enabled {
+            return;
+        }
+        match self.pieces.as_deref_mut() {
+            Some(pieces) => {
+                let at = crate::wal::encode_set_around_value(key, value, expires_at_ms, self.buf);
+                pieces.push((at, value.clone()));
+            }
+            None => self.push(Record::Set {
+                key,
+                value,
+                expires_at_ms,
+            }),
         }
     }
 }
@@ -168,6 +191,8 @@ pub struct Invocation<'a> {
 #[derive(Default)]
 pub struct ExecScratch {
     records: Vec<u8>,
+    /// Big values of `records`, spliced in by the WAL (see [`RecordLog`]).
+    pieces: Vec<(usize, SharedBytes)>,
     /// An `EXEC`'s records wrapped as one transaction frame.
     framed: Vec<u8>,
     admitted: Vec<Result<&'static CommandSpec, CommandError>>,
@@ -363,6 +388,7 @@ pub fn execute<'a>(
                     db: locked.as_mut(),
                     log: RecordLog {
                         buf: &mut scratch.records,
+                        pieces: Some(&mut scratch.pieces),
                         enabled: logging,
                     },
                     now,
@@ -399,9 +425,12 @@ pub fn execute<'a>(
     }
     // Log while the shards are still locked: per-key WAL order = memory order.
     let lsn = match (state.wal(), scratch.records.is_empty()) {
-        (Some(wal), false) => Some(wal.append_in(db as u32, &scratch.records)),
+        (Some(wal), false) => Some(wal.append_parts_in(db as u32, &scratch.records, &scratch.pieces)),
         _ => None,
     };
+    // The WAL holds its own references: a big value is freed as soon as the
+    // store and the log are done with it.
+    scratch.pieces.clear();
     drop(locked);
     if count > 1 {
         stats.batch(count as u64);

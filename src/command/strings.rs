@@ -4,6 +4,7 @@
 //! `APPEND`/`SETRANGE` a `Patch`: the bytes written, their offset and the
 //! resulting length, which replays to the same value however often it runs.
 
+use super::Args;
 use super::{int_arg, is, locate, CommandError, CommandResult, Ctx};
 use crate::store::{Entry, ShardMap, ValueKind};
 use crate::wal::Record;
@@ -116,7 +117,7 @@ fn with_amount((ms_per_unit, absolute): (i64, bool), amount: &[u8]) -> Result<Ex
 
 /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]
 pub fn set(c: &mut Ctx<'_, '_>) -> CommandResult {
-    let (key, value) = (c.args.get(1), c.args.get(2));
+    let key = c.args.get(1);
     let (mut nx, mut xx, mut get) = (false, false, false);
     let mut expiry = ExpiryOption::None;
     let mut timed: Option<((i64, bool), &[u8])> = None;
@@ -171,20 +172,24 @@ pub fn set(c: &mut Ctx<'_, '_>) -> CommandResult {
         ExpiryOption::KeepTtl => old.and_then(|s| s.expires_at()),
         _ => expires_at,
     };
-    store_value(map, hash, key, value, expires_at, c.now, &mut c.log);
+    store_value(map, hash, key, c.args, 2, expires_at, c.now, &mut c.log);
     if !get {
         c.out.ok();
     }
     Ok(())
 }
 
-/// Stores `value` under `key` and logs it. An expiry already in the past
-/// (EXAT/PXAT) deletes the key instead, as Redis does.
+/// Stores argument `value_at` under `key` and logs it. An expiry already in
+/// the past (EXAT/PXAT) deletes the key instead, as Redis does. A big value
+/// that arrived in a read buffer of its own is kept without a copy, in the
+/// store and in the WAL buffer alike.
+#[allow(clippy::too_many_arguments)]
 fn store_value(
     map: &mut ShardMap,
     hash: u64,
     key: &[u8],
-    value: &[u8],
+    args: Args<'_>,
+    value_at: usize,
     expires_at: Option<u64>,
     now: u64,
     log: &mut super::RecordLog<'_>,
@@ -195,6 +200,12 @@ fn store_value(
         }
         return;
     }
+    if let Some(value) = args.shared(value_at) {
+        log.push_shared_set(key, &value, expires_at);
+        map.set_shared(hash, key, value, expires_at.unwrap_or(0));
+        return;
+    }
+    let value = args.get(value_at);
     map.set(hash, key, value, expires_at.unwrap_or(0));
     log.push(Record::Set {
         key,
@@ -205,23 +216,23 @@ fn store_value(
 
 /// SETNX key value
 pub fn setnx(c: &mut Ctx<'_, '_>) -> CommandResult {
-    let (key, value) = (c.args.get(1), c.args.get(2));
+    let key = c.args.get(1);
     let (map, hash) = locate(&mut c.db, key)?;
     if map.get_live(hash, key, c.now).0.is_some() {
         c.out.int(0);
     } else {
-        store_value(map, hash, key, value, None, c.now, &mut c.log);
+        store_value(map, hash, key, c.args, 2, None, c.now, &mut c.log);
         c.out.int(1);
     }
     Ok(())
 }
 
 fn set_with_ttl(c: &mut Ctx<'_, '_>, ms_per_unit: i64, command: &'static str) -> CommandResult {
-    let (key, value) = (c.args.get(1), c.args.get(3));
+    let key = c.args.get(1);
     let amount = int_arg(c.args.get(2))?;
     let expires_at = absolute_expiry(ExpiryOption::Relative { ms_per_unit, amount }, c.now, command)?;
     let (map, hash) = locate(&mut c.db, key)?;
-    store_value(map, hash, key, value, expires_at, c.now, &mut c.log);
+    store_value(map, hash, key, c.args, 3, expires_at, c.now, &mut c.log);
     c.out.ok();
     Ok(())
 }
@@ -238,11 +249,11 @@ pub fn psetex(c: &mut Ctx<'_, '_>) -> CommandResult {
 
 /// GETSET key value
 pub fn getset(c: &mut Ctx<'_, '_>) -> CommandResult {
-    let (key, value) = (c.args.get(1), c.args.get(2));
+    let key = c.args.get(1);
     let (map, hash) = locate(&mut c.db, key)?;
     c.out
         .bulk_or_nil(live_string(map, hash, key, c.now)?.map(|s| s.value()));
-    store_value(map, hash, key, value, None, c.now, &mut c.log);
+    store_value(map, hash, key, c.args, 2, None, c.now, &mut c.log);
     Ok(())
 }
 
@@ -334,9 +345,9 @@ pub fn mset(c: &mut Ctx<'_, '_>) -> CommandResult {
 
 fn set_pairs(c: &mut Ctx<'_, '_>) {
     for i in (1..c.args.len()).step_by(2) {
-        let (key, value) = (c.args.get(i), c.args.get(i + 1));
+        let key = c.args.get(i);
         if let Ok((map, hash)) = locate(&mut c.db, key) {
-            store_value(map, hash, key, value, None, c.now, &mut c.log);
+            store_value(map, hash, key, c.args, i + 1, None, c.now, &mut c.log);
         }
     }
 }

@@ -443,6 +443,7 @@ fn exec(
                     db,
                     log: RecordLog {
                         buf: &mut scratch.records,
+                        pieces: None,
                         enabled: logging,
                     },
                     now,

@@ -204,6 +204,16 @@ impl Parser {
         self.partial.is_some()
     }
 
+    /// While the body of a bulk argument is awaited: its length, and how many
+    /// bytes from the start of the command must be buffered to complete it
+    /// (its `\r\n` included). Lets the session size its buffer for a big
+    /// argument exactly instead of growing it by doubling.
+    pub fn awaited_bulk(&self) -> Option<(usize, usize)> {
+        let partial = self.partial?;
+        let len = partial.pending_bulk?;
+        Some((len, partial.cursor + len + 2))
+    }
+
     /// Tries to frame one command from `buf`, which must begin at the first
     /// byte of a command (or of the partial command seen by earlier calls).
     pub fn parse(&mut self, buf: &[u8]) -> Parsed {

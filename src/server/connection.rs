@@ -6,7 +6,9 @@
 //! session's. Replies stay in the session's buffer until the socket takes
 //! them (what a partial write took is dropped from the front).
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -75,12 +77,13 @@ impl Connection {
     pub fn read(&mut self, spare: &mut Vec<u8>) -> ReadOutcome {
         self.session.adopt_read_buffer(spare);
         loop {
-            let space = self.session.read_buf();
+            let space = self.session.read_space();
             let offered = space.len();
-            match self.stream.read(space) {
+            match read_uninit(&self.stream, space) {
                 Ok(0) => return ReadOutcome::Closed,
                 Ok(n) => {
-                    self.session.commit_read(n);
+                    // SAFETY: `read_uninit` wrote the first `n` bytes of `space`.
+                    unsafe { self.session.commit_read(n) };
                     return ReadOutcome::Data { filled: n == offered };
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -114,5 +117,19 @@ impl Connection {
         }
         self.handle.output_buffer.store(self.unsent(), Ordering::Relaxed);
         true
+    }
+}
+
+/// `read(2)` into uninitialised memory: `std::io::Read` wants an initialised
+/// slice, which would mean zero-filling every byte of a big value's buffer
+/// before the kernel overwrites it. Returns how many bytes were written.
+fn read_uninit(stream: &TcpStream, space: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe `space`, which we own mutably;
+    // the kernel writes at most `space.len()` bytes into it.
+    let n = unsafe { libc::read(stream.as_raw_fd(), space.as_mut_ptr().cast(), space.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
     }
 }

@@ -42,10 +42,17 @@ pub fn clients_within(
     }
 }
 
-/// Returns the `maxclients` the process can honour beside `workers`
-/// workers, raising the soft open-files limit as far as needed (and
-/// allowed); an error when the limit leaves no room for a single client.
-pub fn fit_maxclients(maxclients: usize, workers_setting: usize, workers: usize) -> anyhow::Result<usize> {
+/// The open-files limit after [`raise_for`]: the soft limit now in force
+/// and the hard limit it may not pass.
+struct OpenFiles {
+    granted: u64,
+    hard: u64,
+}
+
+/// Raises the soft open-files limit toward what `maxclients` clients and
+/// `workers` workers need (never past the hard limit). None when the limit
+/// cannot be read.
+fn raise_for(maxclients: usize, workers: usize) -> Option<OpenFiles> {
     let wanted = maxclients as u64 + RESERVED_FDS + FDS_PER_WORKER * workers as u64;
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -53,11 +60,13 @@ pub fn fit_maxclients(maxclients: usize, workers_setting: usize, workers: usize)
     };
     // SAFETY: getrlimit writes into the struct we pass.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        tracing::warn!("cannot read the open-files limit; keeping maxclients = {maxclients}");
-        return Ok(maxclients);
+        return None;
     }
     if limit.rlim_cur >= wanted {
-        return Ok(maxclients);
+        return Some(OpenFiles {
+            granted: limit.rlim_cur,
+            hard: limit.rlim_max,
+        });
     }
     let target = if limit.rlim_max == libc::RLIM_INFINITY {
         wanted
@@ -70,22 +79,51 @@ pub fn fit_maxclients(maxclients: usize, workers_setting: usize, workers: usize)
     };
     // SAFETY: setrlimit reads the struct we pass.
     let granted = if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+        tracing::info!(open_files = target, "raised the open-files limit for maxclients");
         target
     } else {
         limit.rlim_cur
     };
-    let fitted = clients_within(maxclients, workers_setting, workers, granted).map_err(anyhow::Error::msg)?;
-    if fitted == maxclients {
-        tracing::info!(open_files = granted, "raised the open-files limit for maxclients");
-    } else {
+    Some(OpenFiles {
+        granted,
+        hard: limit.rlim_max,
+    })
+}
+
+/// Returns the `maxclients` the process can honour beside `workers`
+/// workers, raising the soft open-files limit as far as needed (and
+/// allowed); an error when the limit leaves no room for a single client.
+pub fn fit_maxclients(maxclients: usize, workers_setting: usize, workers: usize) -> anyhow::Result<usize> {
+    let Some(open) = raise_for(maxclients, workers) else {
+        tracing::warn!("cannot read the open-files limit; keeping maxclients = {maxclients}");
+        return Ok(maxclients);
+    };
+    let fitted =
+        clients_within(maxclients, workers_setting, workers, open.granted).map_err(anyhow::Error::msg)?;
+    if fitted < maxclients {
         tracing::warn!(
-            "the open-files limit is {granted} (hard limit {}), so maxclients is lowered from \
+            "the open-files limit is {} (hard limit {}), so maxclients is lowered from \
              {maxclients} to {fitted} ({RESERVED_FDS} reserved, {FDS_PER_WORKER} per worker); \
              raise it with `ulimit -n` or LimitNOFILE= in the systemd unit",
-            limit.rlim_max
+            open.granted,
+            open.hard
         );
     }
     Ok(fitted)
+}
+
+/// For `CONFIG SET maxclients` while running (Redis's `updateMaxclients`):
+/// raises the open-files limit for `maxclients`, or returns the most
+/// clients the limit allows beside `workers` workers when it cannot.
+pub fn fit_at_run_time(maxclients: usize, workers: usize) -> Result<(), usize> {
+    let Some(open) = raise_for(maxclients, workers) else {
+        return Ok(());
+    };
+    match clients_within(maxclients, workers, workers, open.granted) {
+        Ok(fitted) if fitted >= maxclients => Ok(()),
+        Ok(fitted) => Err(fitted),
+        Err(_) => Err(0),
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 
 mod bounds;
 pub mod connection;
-mod fd_limit;
+pub mod fd_limit;
 pub mod pool;
 mod replay;
 mod startup;

@@ -88,7 +88,7 @@ impl Worker {
             conns: Slab::new(),
             ready: VecDeque::new(),
             touched: Vec::new(),
-            spare_read: vec![0; SPARE_READ_BUFFER],
+            spare_read: Vec::with_capacity(SPARE_READ_BUFFER),
             mail: InboxQueue::default(),
             last_sweep: Instant::now(),
         }

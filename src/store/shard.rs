@@ -26,10 +26,18 @@
 //! allocation to power-of-two sizes so repeated appends stay amortised O(1).
 //!
 //! # Typed values
-//! A slot holds a string or a hash. A hash slot sets [`HASH_FLAG`] in
+//! A slot holds a string or a hash. A hash slot sets [`BOXED_FLAG`] in
 //! `key_len` and its pointer owns a boxed [`HashBody`] (the key and the
 //! [`Hash`]) instead of `key ++ value` bytes: strings pay nothing for types
 //! (the slot stays 24 bytes) and adding a type is one more flag and body.
+//!
+//! # Big strings without a copy
+//! A string of at least [`SHARE_THRESHOLD`] bytes that arrived in a read
+//! buffer of its own is stored as a boxed [`SharedBody`]: the key and a
+//! [`SharedBytes`] range of that buffer, which the WAL may hold too until
+//! the record is written. The value is never copied on the way in; the
+//! first edit in place (`APPEND`, `SETRANGE`) copies it into an ordinary
+//! slot allocation, where further edits grow it amortised.
 //! Hashes with per-field TTLs are listed in `hfe` (like `ttl` for key TTLs)
 //! so the active expiry cycle samples only them.
 
@@ -40,6 +48,9 @@ use std::ptr::NonNull;
 use hashbrown::HashTable;
 
 use super::hash::Hash;
+use crate::shared_bytes::SharedBytes;
+#[cfg(doc)]
+use crate::shared_bytes::SHARE_THRESHOLD;
 
 /// Sentinel `key_len` of a vacant slot.
 const VACANT: u32 = u32::MAX;
@@ -49,10 +60,15 @@ const NO_TTL: u32 = u32::MAX;
 const SPARE: u32 = 1 << 31;
 /// The length bits of `value_len`.
 const LEN_MASK: u32 = !SPARE;
-/// Flag in `key_len`: the slot holds a hash (its pointer owns a `HashBody`).
-/// Keys are at most `proto-max-bulk-len` ≤ `i32::MAX` bytes, so bit 31 is free
-/// in every live slot (only `VACANT` has all bits set).
-const HASH_FLAG: u32 = 1 << 31;
+/// Flag in `key_len`: the slot's pointer owns a boxed body instead of
+/// `key ++ value` bytes, and `value_len` says which body ([`BODY_HASH`] or
+/// [`BODY_SHARED`]). Keys are at most `proto-max-bulk-len` ≤ `i32::MAX`
+/// bytes, so bit 31 is free in every live slot (only `VACANT` has all bits set).
+const BOXED_FLAG: u32 = 1 << 31;
+/// `value_len` of a boxed slot whose pointer owns a [`HashBody`].
+const BODY_HASH: u32 = 0;
+/// `value_len` of a boxed slot whose pointer owns a [`SharedBody`].
+const BODY_SHARED: u32 = 1;
 /// Above this, a growing value gets 1 MiB steps instead of doubling (as Redis's sds).
 const MAX_DOUBLING: usize = 1024 * 1024;
 
@@ -104,10 +120,19 @@ struct HashBody {
     hfe_pos: u32,
 }
 
+/// What a shared-string slot's pointer owns.
+#[derive(Debug)]
+struct SharedBody {
+    key: Box<[u8]>,
+    value: SharedBytes,
+}
+
 /// An owned value taken out of the map (RENAME moves values of any type).
 #[derive(Debug)]
 pub enum Value {
     String(Vec<u8>),
+    /// A big string kept without a copy (see the module doc).
+    Shared(SharedBytes),
     Hash(Hash),
 }
 
@@ -171,8 +196,8 @@ impl Slot {
         });
         Slot {
             ptr: NonNull::from(Box::leak(body)).cast::<u8>(),
-            key_len: key.len() as u32 | HASH_FLAG,
-            value_len: 0,
+            key_len: key.len() as u32 | BOXED_FLAG,
+            value_len: BODY_HASH,
             ttl_pos: NO_TTL,
             access,
         }
@@ -182,8 +207,38 @@ impl Slot {
         self.key_len == VACANT
     }
 
+    /// A string slot owning a [`SharedBody`].
+    fn new_shared(key: &[u8], value: SharedBytes, access: u32) -> Slot {
+        let body = Box::new(SharedBody {
+            key: key.into(),
+            value,
+        });
+        Slot {
+            ptr: NonNull::from(Box::leak(body)).cast::<u8>(),
+            key_len: key.len() as u32 | BOXED_FLAG,
+            value_len: BODY_SHARED,
+            ttl_pos: NO_TTL,
+            access,
+        }
+    }
+
+    fn is_boxed(&self) -> bool {
+        self.key_len != VACANT && self.key_len & BOXED_FLAG != 0
+    }
+
     fn is_hash(&self) -> bool {
-        self.key_len != VACANT && self.key_len & HASH_FLAG != 0
+        self.is_boxed() && self.value_len == BODY_HASH
+    }
+
+    fn is_shared(&self) -> bool {
+        self.is_boxed() && self.value_len == BODY_SHARED
+    }
+
+    fn shared_body(&self) -> Option<&SharedBody> {
+        // SAFETY: a shared slot's pointer came from `Box<SharedBody>`
+        // (new_shared) and is owned by this slot until `clear`/`drop`.
+        self.is_shared()
+            .then(|| unsafe { &*(self.ptr.as_ptr() as *const SharedBody) })
     }
 
     fn hash_body(&self) -> Option<&HashBody> {
@@ -199,19 +254,36 @@ impl Slot {
             .then(|| unsafe { &mut *(self.ptr.as_ptr() as *mut HashBody) })
     }
 
-    /// Frees a hash slot's body (the caller then marks the slot vacant or reuses it).
-    fn drop_hash_body(&mut self) {
+    /// Frees a boxed slot's body (the caller then marks the slot vacant or reuses it).
+    fn drop_body(&mut self) {
         if self.is_hash() {
             // SAFETY: see `hash_body`; the flag is cleared so this runs once.
             drop(unsafe { Box::from_raw(self.ptr.as_ptr() as *mut HashBody) });
-            self.ptr = NonNull::dangling();
-            self.key_len = 0;
-            self.value_len = 0;
+        } else if self.is_shared() {
+            // SAFETY: see `shared_body`; the flag is cleared so this runs once.
+            drop(unsafe { Box::from_raw(self.ptr.as_ptr() as *mut SharedBody) });
+        } else {
+            return;
         }
+        self.ptr = NonNull::dangling();
+        self.key_len = 0;
+        self.value_len = 0;
+    }
+
+    /// Turns a shared string into an ordinary `key ++ value` allocation (one
+    /// copy) so it can be edited in place.
+    fn unshare(&mut self) {
+        let Some(body) = self.shared_body() else {
+            return;
+        };
+        let inline = Slot::new(&body.key, &body.value, self.access);
+        let ttl_pos = self.ttl_pos;
+        *self = inline;
+        self.ttl_pos = ttl_pos;
     }
 
     fn total(&self) -> usize {
-        if self.is_vacant() || self.is_hash() {
+        if self.is_vacant() || self.is_boxed() {
             return 0;
         }
         self.key_len as usize + (self.value_len & LEN_MASK) as usize
@@ -235,14 +307,20 @@ impl Slot {
 
     /// The key bytes.
     pub fn key(&self) -> &[u8] {
-        match self.hash_body() {
-            Some(body) => &body.key,
-            None => &self.bytes()[..self.key_len as usize],
+        if let Some(body) = self.hash_body() {
+            return &body.key;
         }
+        if let Some(body) = self.shared_body() {
+            return &body.key;
+        }
+        &self.bytes()[..self.key_len as usize]
     }
 
-    /// The value bytes.
+    /// The value bytes (empty for a hash).
     pub fn value(&self) -> &[u8] {
+        if let Some(body) = self.shared_body() {
+            return &body.value;
+        }
         if self.is_hash() {
             return &[];
         }
@@ -253,6 +331,7 @@ impl Slot {
     /// `min(old, len)` value bytes and zero-filling the rest. `spare` picks
     /// geometric growth (appends) over an exact fit (plain overwrites).
     fn resize_value(&mut self, len: usize, spare: bool) {
+        self.unshare();
         let old_total = self.total();
         let old_capacity = self.capacity();
         let new_total = self.key_len as usize + len;
@@ -268,6 +347,13 @@ impl Slot {
 
     /// Replaces the value (reusing the allocation if the length is unchanged).
     fn set_value(&mut self, value: &[u8]) {
+        if self.is_shared() {
+            let fresh = Slot::new(self.key(), value, self.access);
+            let ttl_pos = self.ttl_pos;
+            *self = fresh;
+            self.ttl_pos = ttl_pos;
+            return;
+        }
         let spare = self.value_len & SPARE != 0
             && capacity_for(self.key_len as usize + value.len(), true) == self.capacity();
         self.resize_value(value.len(), spare);
@@ -277,7 +363,7 @@ impl Slot {
 
     /// Frees the allocation and marks the slot vacant.
     fn clear(&mut self) {
-        self.drop_hash_body();
+        self.drop_body();
         let capacity = self.capacity();
         self.ptr = reallocate(self.ptr, capacity, 0);
         self.key_len = VACANT;
@@ -288,7 +374,7 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.drop_hash_body();
+        self.drop_body();
         if !self.is_vacant() {
             let capacity = self.capacity();
             reallocate(self.ptr, capacity, 0);
@@ -388,6 +474,12 @@ impl<'a> Entry<'a> {
         } else {
             0
         };
+        if let Some(shared) = self.slot.shared_body() {
+            let body = crate::memory::chunk_size(std::mem::size_of::<SharedBody>())
+                + crate::memory::chunk_size(shared.key.len())
+                + crate::memory::chunk_size(shared.value.allocated());
+            return body + std::mem::size_of::<Slot>() + table + ttl;
+        }
         let body = match self.slot.hash_body() {
             Some(h) => {
                 crate::memory::chunk_size(std::mem::size_of::<HashBody>())
@@ -538,6 +630,25 @@ impl ShardMap {
         }
     }
 
+    /// [`ShardMap::set`] for a big value kept without a copy (see the module doc).
+    pub fn set_shared(&mut self, hash: u64, key: &[u8], value: SharedBytes, expires_at: u64) {
+        self.touch(key);
+        match self.find(hash, key) {
+            Some(i) => {
+                self.untrack_hfe(i);
+                let slot = &mut self.slots[i as usize];
+                let mut fresh = Slot::new_shared(key, value, slot.access);
+                fresh.ttl_pos = slot.ttl_pos;
+                *slot = fresh;
+                self.set_expiry_slot(i, expires_at);
+            }
+            None => {
+                let slot = Slot::new_shared(key, value, super::evict::initial_access());
+                self.insert_slot(hash, slot, expires_at);
+            }
+        }
+    }
+
     /// Appends to `key`'s value (creating it), keeping its TTL. Returns the new length.
     pub fn append(&mut self, hash: u64, key: &[u8], tail: &[u8]) -> usize {
         self.touch(key);
@@ -570,6 +681,7 @@ impl ShardMap {
             return None;
         }
         self.touch(key);
+        self.slots[i as usize].unshare();
         let mut value = ValueMut {
             slot: &mut self.slots[i as usize],
         };
@@ -762,7 +874,7 @@ impl ShardMap {
         }
         self.untrack_hfe(i);
         let slot = &mut self.slots[i as usize];
-        slot.drop_hash_body();
+        slot.drop_body();
         let (access, ttl_pos) = (slot.access, slot.ttl_pos);
         let mut fresh = Slot::new(key, b"", access);
         fresh.ttl_pos = ttl_pos;
@@ -882,6 +994,7 @@ impl ShardMap {
         self.touch(key);
         match value {
             Value::String(v) => self.set(hash, key, &v, expires_at),
+            Value::Shared(v) => self.set_shared(hash, key, v, expires_at),
             Value::Hash(h) => {
                 if let Some(i) = self.find(hash, key) {
                     self.remove_slot(i);
@@ -901,9 +1014,12 @@ impl ShardMap {
         let expires_at = self.expires_at_of(i);
         let slot = &mut self.slots[i as usize];
         // Move the value out but keep the key: remove_slot reads it.
-        let value = match slot.hash_body_mut() {
-            Some(body) => Value::Hash(std::mem::take(&mut body.hash)),
-            None => Value::String(slot.value().to_vec()),
+        let value = if let Some(body) = slot.shared_body() {
+            Value::Shared(body.value.clone())
+        } else if let Some(body) = slot.hash_body_mut() {
+            Value::Hash(std::mem::take(&mut body.hash))
+        } else {
+            Value::String(slot.value().to_vec())
         };
         self.remove_slot(i);
         Some((value, expires_at))

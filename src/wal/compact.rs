@@ -27,6 +27,7 @@ use std::thread;
 use std::time::Instant;
 
 use super::fault::{crash_point_from_env, maybe_crash, CrashPoint};
+use super::log_buf::LogBuf;
 use super::record::file_header;
 use super::writer::sync_dir;
 use super::{FsyncPolicy, SnapshotSource, Wal, WalError, COMPACT_TMP_FILE_NAME};
@@ -53,7 +54,7 @@ impl Wal {
             if b.rewrite.is_some() || self.is_compacting.load(Ordering::Acquire) {
                 return;
             }
-            b.rewrite = Some(Vec::new());
+            b.rewrite = Some(LogBuf::default());
             // The rewrite buffer follows a snapshot that ends in database 0. If the log is in
             // another one, both streams get a `Select` with the next database-scoped append.
             if b.db != Some(0) {
@@ -151,6 +152,7 @@ impl Wal {
 
         // Step 3: drain the rewrite buffer in big chunks without holding the buffer mutex
         // during the write.
+        let mut drained = LogBuf::default();
         loop {
             {
                 let mut b = self.buf.lock();
@@ -162,18 +164,21 @@ impl Wal {
                 if rw.len() < DRAIN_FINAL_THRESHOLD {
                     break;
                 }
-                std::mem::swap(rw, &mut chunk);
+                std::mem::swap(rw, &mut drained);
             }
-            tmp.write_all_at(&chunk, off).map_err(|e| tmp_err("writing", e))?;
-            off += chunk.len() as u64;
-            chunk.clear();
+            drained
+                .write_all_at(&tmp, off, 0)
+                .map_err(|e| tmp_err("writing", e))?;
+            off += drained.len() as u64;
+            drained.clear();
         }
+        drop(chunk);
 
         // Step 4: the switch, under the I/O mutex so no other writer touches either file.
         let mut io = self.io.lock();
         let switch_lsn = {
             let mut b = self.buf.lock();
-            chunk = b.rewrite.take().unwrap_or_default();
+            drained = b.rewrite.take().unwrap_or_default();
             b.move_pending_into(&mut io.carry);
             b.appended_lsn
         };
@@ -184,9 +189,11 @@ impl Wal {
         if let Err(e) = self.write_carry(&mut io, switch_lsn, sync_old) {
             tracing::warn!("flushing the old WAL before the compaction switch failed: {e}");
         }
-        tmp.write_all_at(&chunk, off).map_err(|e| tmp_err("writing", e))?;
-        off += chunk.len() as u64;
-        drop(chunk);
+        drained
+            .write_all_at(&tmp, off, 0)
+            .map_err(|e| tmp_err("writing", e))?;
+        off += drained.len() as u64;
+        drop(drained);
         tmp.sync_all().map_err(|e| tmp_err("fsyncing", e))?;
         maybe_crash(&crash_at, CrashPoint::BeforeRename);
         fs::rename(tmp_path, &self.path).map_err(|e| tmp_err("renaming", e))?;

@@ -26,6 +26,7 @@
 mod check;
 mod compact;
 mod fault;
+mod log_buf;
 mod reader;
 pub(crate) mod record;
 mod writer;
@@ -42,8 +43,8 @@ pub use check::{check, CheckReport};
 pub use fault::CRASH_AT_ENV;
 pub use reader::{KindCounts, ReadEnd};
 pub use record::{
-    encode_transaction, HashField, HashFields, Record, RecordKind, FILE_HEADER_LEN, FILE_MAGIC,
-    FORMAT_VERSION, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN,
+    encode_set_around_value, encode_transaction, HashField, HashFields, Record, RecordKind, FILE_HEADER_LEN,
+    FILE_MAGIC, FORMAT_VERSION, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN,
 };
 pub use writer::{ReplayReport, Wal, WalStats};
 

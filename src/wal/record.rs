@@ -391,6 +391,33 @@ impl Record<'_> {
     }
 }
 
+/// Encodes a `Set` record of `key` and a value that is not copied into `out`:
+/// the frame's bytes before the value and after it are appended, the CRC
+/// covers the value all the same, and the return value is the offset in
+/// `out` where the value's bytes belong. Writing `out[..at]`, the value,
+/// then `out[at..]` gives exactly what [`Record::encode`] would.
+pub fn encode_set_around_value(
+    key: &[u8],
+    value: &[u8],
+    expires_at_ms: Option<u64>,
+    out: &mut Vec<u8>,
+) -> usize {
+    let payload_len = 4 + key.len() + 4 + value.len() + expiry_len(expires_at_ms);
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 4]); // crc, filled in below
+    out.extend_from_slice(&(payload_len as u32).to_le_bytes());
+    out.push(RecordKind::Set as u8);
+    put_bytes(out, key);
+    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    let at = out.len();
+    put_expiry(out, expires_at_ms);
+    let crc = crc32c::crc32c(&out[start + 4..at]);
+    let crc = crc32c::crc32c_append(crc, value);
+    let crc = crc32c::crc32c_append(crc, &out[at..]);
+    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+    at
+}
+
 /// Reads fields out of a payload slice, failing (never panicking) when a length overruns.
 struct Cursor<'a> {
     buf: &'a [u8],
@@ -719,5 +746,30 @@ mod hash_record_tests {
         let crc = crc32c::crc32c(&out[4..]);
         out[..4].copy_from_slice(&crc.to_le_bytes());
         assert!(matches!(parse_frame(&out), Frame::Bad(_)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_encoded_around_its_value_equals_the_plain_encoding() {
+        for expires in [None, Some(1_700_000_000_000)] {
+            let (key, value) = (b"big".as_slice(), vec![7u8; 5000]);
+            let mut plain = Vec::new();
+            Record::Set {
+                key,
+                value: &value,
+                expires_at_ms: expires,
+            }
+            .encode(&mut plain);
+            let mut around = b"earlier records".to_vec();
+            let at = encode_set_around_value(key, &value, expires, &mut around);
+            let mut joined = around[..at].to_vec();
+            joined.extend_from_slice(&value);
+            joined.extend_from_slice(&around[at..]);
+            assert_eq!(&joined[b"earlier records".len()..], &plain[..]);
+        }
     }
 }

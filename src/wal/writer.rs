@@ -19,10 +19,12 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::fault::{self, Faults};
+use super::log_buf::LogBuf;
 use super::reader::{read_header, scan, HeaderState, KindCounts, ReadEnd};
 use super::record::{file_header, Record};
 use super::{FsyncPolicy, Lsn, SnapshotSource, WalConfig, WalError, COMPACT_TMP_FILE_NAME};
 use crate::log_limit::{LogLimiter, DEFAULT_INTERVAL};
+use crate::shared_bytes::SharedBytes;
 
 /// A file that cannot be truncated (made immutable, say) fails the same way
 /// on every retry: one line per interval.
@@ -35,9 +37,9 @@ const MAX_RETAINED_BUFFER: usize = 16 * 1024 * 1024;
 /// Bytes appended but not yet handed to the writer. Guarded by the buffer mutex.
 pub(super) struct BufState {
     /// Appended, not yet taken by a writer.
-    pub pending: Vec<u8>,
+    pub pending: LogBuf,
     /// While compacting: every append since the compaction started (see `compact.rs`).
-    pub rewrite: Option<Vec<u8>>,
+    pub rewrite: Option<LogBuf>,
     /// LSN of the end of the last append.
     pub appended_lsn: Lsn,
     /// The database the log's last `Select` switched to (`None`: unknown, so the next
@@ -48,26 +50,24 @@ pub(super) struct BufState {
 impl BufState {
     /// Appends encoded records to the pending bytes (and the rewrite buffer while compacting).
     fn push(&mut self, encoded: &[u8]) {
-        self.pending.extend_from_slice(encoded);
+        self.push_parts(encoded, &[]);
+    }
+
+    /// Appends `encoded` with shared `pieces` spliced in (see [`LogBuf`]).
+    fn push_parts(&mut self, encoded: &[u8], pieces: &[(usize, SharedBytes)]) {
+        let before = self.pending.len();
+        self.pending.push_parts(encoded, pieces);
         if let Some(rw) = self.rewrite.as_mut() {
-            rw.extend_from_slice(encoded);
+            rw.push_parts(encoded, pieces);
         }
-        self.appended_lsn += encoded.len() as u64;
+        self.appended_lsn += (self.pending.len() - before) as u64;
     }
 
     /// Moves every pending byte to the end of `carry`: a swap of the two
     /// buffers when `carry` is empty (no copy, and the allocations are reused),
     /// an append when a failed write left bytes in it.
-    pub fn move_pending_into(&mut self, carry: &mut Vec<u8>) {
-        if self.pending.is_empty() {
-            return;
-        }
-        if carry.is_empty() {
-            std::mem::swap(carry, &mut self.pending);
-        } else {
-            carry.extend_from_slice(&self.pending);
-            self.pending.clear();
-        }
+    pub fn move_pending_into(&mut self, carry: &mut LogBuf) {
+        carry.append(&mut self.pending);
     }
 }
 
@@ -78,7 +78,7 @@ pub(super) struct IoState {
     pub file_len: u64,
     /// Bytes taken from `pending` that are not yet written (non-empty only after a failure or
     /// between take and write). Never dropped except when a compaction has made them redundant.
-    pub carry: Vec<u8>,
+    pub carry: LogBuf,
     /// How much of `carry` a failed attempt already wrote at `file_len..` (partial writes are
     /// kept, as Redis keeps them: when the disk fills, the next attempt continues after them, so
     /// writing resumes as soon as any space frees instead of when the whole batch fits).
@@ -209,6 +209,9 @@ pub struct Wal {
     commit: Mutex<CommitState>,
     failing: AtomicBool,
     last_error: Mutex<Option<String>>,
+    /// The current failure episode (leaf lock): logged once when it starts
+    /// and once, with its counts, when it ends — never per retry.
+    outage: Mutex<Outage>,
     pub(super) is_compacting: AtomicBool,
     pub(super) snapshot_source: Mutex<Option<Arc<dyn SnapshotSource>>>,
     flusher_ctl: Arc<FlusherCtl>,
@@ -217,6 +220,21 @@ pub struct Wal {
     pub(super) stopping: AtomicBool,
     pub(super) counters: Counters,
     pub(super) faults: Faults,
+}
+
+/// One stretch of failing writes, for the recovery log line.
+#[derive(Default)]
+struct Outage {
+    since: Option<Instant>,
+    failed_attempts: u64,
+}
+
+impl Outage {
+    /// Ends the episode: how many attempts failed and for how long.
+    fn end(&mut self) -> (u64, Duration) {
+        let lasted = self.since.take().map_or(Duration::ZERO, |t| t.elapsed());
+        (std::mem::take(&mut self.failed_attempts), lasted)
+    }
 }
 
 /// What `Wal::open` found and did, for the startup log line and `INFO`.
@@ -402,7 +420,7 @@ impl Wal {
         counters.compact_base_size.store(file_len, Ordering::Relaxed);
         let wal = Arc::new(Wal {
             buf: Mutex::new(BufState {
-                pending: Vec::new(),
+                pending: LogBuf::default(),
                 rewrite: None,
                 appended_lsn: file_len,
                 db: Some(last_db),
@@ -410,7 +428,7 @@ impl Wal {
             io: Mutex::new(IoState {
                 file,
                 file_len,
-                carry: Vec::new(),
+                carry: LogBuf::default(),
                 carry_written: 0,
                 written_lsn: file_len,
                 synced_lsn: file_len,
@@ -425,6 +443,7 @@ impl Wal {
                 failure_gen: 0,
             }),
             failing: AtomicBool::new(false),
+            outage: Mutex::new(Outage::default()),
             last_error: Mutex::new(None),
             is_compacting: AtomicBool::new(false),
             snapshot_source: Mutex::new(None),
@@ -528,6 +547,13 @@ impl Wal {
     /// in another database. `encoded` may switch databases itself (MOVE) if it ends in `db`.
     /// A single-database server never pays for the `Select`: the log starts in database 0.
     pub fn append_in(&self, db: u32, encoded: &[u8]) -> Lsn {
+        self.append_parts_in(db, encoded, &[])
+    }
+
+    /// [`Wal::append_in`] where big values are shared pieces spliced into
+    /// `encoded` at their offsets (see [`LogBuf`]), not copies: appending a
+    /// 512 MiB `SET` copies its few header bytes.
+    pub fn append_parts_in(&self, db: u32, encoded: &[u8], pieces: &[(usize, SharedBytes)]) -> Lsn {
         let mut b = self.buf.lock();
         if b.db != Some(db) {
             // Allocates only when the log changes database.
@@ -536,7 +562,7 @@ impl Wal {
             b.push(&select);
             b.db = Some(db);
         }
-        b.push(encoded);
+        b.push_parts(encoded, pieces);
         self.counters
             .appended_lsn
             .store(b.appended_lsn, Ordering::Relaxed);
@@ -718,7 +744,7 @@ impl Wal {
                 .fetch_add(io.carry.len() as u64, Ordering::Relaxed);
             c.flushes.fetch_add(1, Ordering::Relaxed);
             if io.carry.capacity() > MAX_RETAINED_BUFFER {
-                io.carry = Vec::new();
+                io.carry.release();
             } else {
                 io.carry.clear();
             }
@@ -743,7 +769,13 @@ impl Wal {
             .last_flush_us
             .store(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
         if self.failing.swap(false, Ordering::AcqRel) {
-            tracing::warn!(path = %self.path.display(), "WAL writes succeed again; accepting writes");
+            let (failed_attempts, lasted) = self.outage.lock().end();
+            tracing::warn!(
+                path = %self.path.display(),
+                failed_attempts,
+                "WAL writes succeed again after {failed_attempts} failed attempts over {:.1} s; accepting writes",
+                lasted.as_secs_f64()
+            );
         }
         Ok(())
     }
@@ -755,7 +787,9 @@ impl Wal {
         let end = fault.map_or(io.carry.len(), |n| io.carry_written + n);
         while io.carry_written < end {
             let at = good + io.carry_written as u64;
-            match io.file.write_at(&io.carry[io.carry_written..end], at) {
+            let run = io.carry.run_at(io.carry_written);
+            let run = &run[..run.len().min(end - io.carry_written)];
+            match io.file.write_at(run, at) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => io.carry_written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -794,6 +828,11 @@ impl Wal {
             self.failing.store(true, Ordering::Release);
         }
         {
+            let mut outage = self.outage.lock();
+            outage.since.get_or_insert_with(Instant::now);
+            outage.failed_attempts += 1;
+        }
+        {
             let mut st = self.commit.lock();
             st.failed_upto = st.failed_upto.max(target);
             st.failure_gen += 1;
@@ -814,7 +853,13 @@ impl Wal {
     /// Clears the failing state after a compaction made the held-back bytes redundant.
     pub(super) fn clear_failing(&self) {
         if self.failing.swap(false, Ordering::AcqRel) {
-            tracing::warn!(path = %self.path.display(), "WAL rewritten by compaction; accepting writes again");
+            let (failed_attempts, lasted) = self.outage.lock().end();
+            tracing::warn!(
+                path = %self.path.display(),
+                failed_attempts,
+                "WAL rewritten by compaction after {failed_attempts} failed write attempts over {:.1} s; accepting writes again",
+                lasted.as_secs_f64()
+            );
         }
     }
 

@@ -104,6 +104,17 @@ fn disk_full_refuses_writes_keeps_reads_and_recovers(policy: &'static str) {
     }
     let wal = c.stats()["wal"].clone();
     assert_eq!(wal["failing"], serde_json::Value::Bool(false), "STATS wal: {wal}");
+    // The outage is logged once when it starts and once, with its count of
+    // failed attempts, when it ends: never once per retry.
+    let log = server.stderr_text();
+    let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("refusing writes (MISCONF)"), 1, "{log}");
+    let recovered: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WAL writes succeed again"))
+        .collect();
+    assert_eq!(recovered.len(), 1, "{log}");
+    assert!(recovered[0].contains("failed attempts over"), "{}", recovered[0]);
     let more = acked.last().unwrap() + 1_000_000;
     for i in more..more + 100 {
         assert!(c.cmd(&["SET", &format!("df:{i}"), &value(i)]).is_ok());

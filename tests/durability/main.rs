@@ -10,6 +10,7 @@
 mod support;
 
 mod batching;
+mod big_values;
 mod compaction;
 mod crash;
 mod daemon;

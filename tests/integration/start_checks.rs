@@ -1,7 +1,8 @@
 //! Start-up bounds: `workers` and `maxclients` the system cannot give are
 //! refused at start with one clear line and a non-zero exit (never a panic,
 //! an abort or a signal), and a low open-files limit lowers `maxclients`
-//! with a warning while the server still serves. Limits are set on the
+//! with a warning while the server still serves (and `CONFIG SET
+//! maxclients` above what it allows is refused, as Redis does). Limits are set on the
 //! child only, in a `pre_exec`; the decision rules themselves are unit tests
 //! in `src/server/bounds.rs` and `src/server/fd_limit.rs`.
 
@@ -266,4 +267,27 @@ fn a_worker_thread_that_cannot_be_spawned_ends_the_start_cleanly_instead_of_abor
         "{}",
         refused.stderr
     );
+}
+
+#[test]
+fn config_set_maxclients_beyond_the_open_files_limit_is_refused_with_the_most_it_allows() {
+    let nofile = Rlimit {
+        resource: libc::RLIMIT_NOFILE,
+        value: 200,
+    };
+    let server = Server::with_command(&["--workers", "2", "--maxclients", "100"], |command| {
+        limit(command, &[nofile], false)
+    });
+    let mut c = server.raw();
+    assert_eq!(
+        show(&c.cmd(&["CONFIG", "SET", "maxclients", "1000"])),
+        "-ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system \
+         is not able to handle the specified number of clients, try with 164\r\n"
+    );
+    assert_eq!(
+        show(&c.cmd(&["CONFIG", "GET", "maxclients"])),
+        "*2\r\n$10\r\nmaxclients\r\n$3\r\n100\r\n"
+    );
+    assert_eq!(show(&c.cmd(&["CONFIG", "SET", "maxclients", "164"])), "+OK\r\n");
+    assert_eq!(show(&c.cmd(&["CONFIG", "SET", "maxclients", "5"])), "+OK\r\n");
 }
