@@ -16,6 +16,10 @@
 pub mod command;
 pub mod config;
 pub mod daemon;
+/// Fuzz targets shared by `tests/fuzz` (cargo fuzz, nightly) and the stable
+/// property tests; not part of the server's API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod info;
 pub mod log_limit;
 pub mod logging;

@@ -198,6 +198,13 @@ impl Session {
         self.buf.spare_capacity_mut()
     }
 
+    /// Bytes of memory the session holds for unprocessed input (its read
+    /// buffer), so tests and the fuzz targets can check that a client cannot
+    /// make it grow beyond what its limits allow.
+    pub fn input_buffer_capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The capacity the next read should have (see [`Session::read_space`]).
     fn wanted_capacity(&self) -> usize {
         let (len, capacity) = (self.buf.len(), self.buf.capacity());

@@ -28,7 +28,7 @@ mod compact;
 mod fault;
 mod log_buf;
 mod reader;
-mod record;
+pub(crate) mod record;
 mod writer;
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Integration tests of kvserver: each test starts its own server process on
 //! a free loopback port (no WAL, temp dir) and talks to it over TCP, except
-//! `proptest_parser`, which exercises the protocol parser in-process.
+//! `proptest_parser` and `fuzz_targets`, which exercise the parser, the
+//! session and the WAL record decoder in-process.
 //! Every read is bounded by a socket timeout; no test asserts on timing.
 
 mod support;
@@ -11,6 +12,7 @@ mod clients;
 mod concurrency;
 mod databases;
 mod expiry;
+mod fuzz_targets;
 mod hardening;
 mod hash;
 mod introspection;

@@ -1,46 +1,24 @@
 //! Property tests of the request parser, run on the library directly (no
-//! server): arbitrary bytes never panic, RESP round-trips however it is
-//! split, inline tokens round-trip.
+//! server): arbitrary bytes frame the same however they are split (the
+//! `parser` fuzz target's body, see `fuzz_targets.rs`), RESP round-trips
+//! however it is split, inline tokens round-trip.
 
-use kvserver::protocol::{ArgSource, Limits, Parsed, Parser};
+use kvserver::fuzzing::{self, Framed};
+use kvserver::protocol::Limits;
 use proptest::prelude::*;
 
-/// Drives a parser over `chunks` the way the server does: bytes are appended
-/// to a buffer whose front is the current command start; after a command or
-/// skip, `len` bytes are dropped. Returns the commands and whether it ended
-/// with an error.
+/// Drives a parser over `chunks` the way the server does (the fuzz targets'
+/// driver, which also checks the parser's contract on every call). Returns
+/// the commands and whether it ended with an error.
 fn drive(chunks: &[Vec<u8>]) -> (Vec<Vec<Vec<u8>>>, bool) {
-    let mut parser = Parser::new(Limits::default());
-    let mut buf: Vec<u8> = Vec::new();
+    let chunks: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+    let (events, _) = fuzzing::frame_chunks(Limits::default(), false, &chunks);
     let mut commands = Vec::new();
-    for chunk in chunks {
-        buf.extend_from_slice(chunk);
-        loop {
-            match parser.parse(&buf) {
-                Parsed::Command { source, len, .. } => {
-                    assert!(len > 0 && len <= buf.len(), "len {len} of {}", buf.len());
-                    let base: &[u8] = match source {
-                        ArgSource::Buffer => &buf,
-                        ArgSource::Scratch => parser.scratch(),
-                    };
-                    let args = parser
-                        .args()
-                        .iter()
-                        .map(|&(s, e)| {
-                            assert!(s <= e && e <= base.len(), "range {s}..{e} of {}", base.len());
-                            base[s..e].to_vec()
-                        })
-                        .collect();
-                    commands.push(args);
-                    buf.drain(..len);
-                }
-                Parsed::Skip { len } => {
-                    assert!(len > 0 && len <= buf.len(), "skip {len} of {}", buf.len());
-                    buf.drain(..len);
-                }
-                Parsed::Incomplete => break,
-                Parsed::Error(_) => return (commands, true),
-            }
+    for event in events {
+        match event {
+            Framed::Command { args, .. } => commands.push(args),
+            Framed::Skip(_) => {}
+            Framed::Error(_) => return (commands, true),
         }
     }
     (commands, false)
@@ -58,16 +36,6 @@ fn split_at_cuts(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
         prev = p;
     }
     out.push(bytes[prev..].to_vec());
-    out
-}
-
-fn encode_resp(args: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
     out
 }
 
@@ -98,11 +66,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn arbitrary_bytes_never_panic(
+    fn arbitrary_bytes_frame_the_same_whole_split_and_byte_by_byte(
+        flags in any::<u8>(),
         bytes in interesting_bytes(),
-        cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        cuts in proptest::collection::vec(any::<u16>(), 0..8),
     ) {
-        let _ = drive(&split_at_cuts(&bytes, &cuts));
+        // The `parser` fuzz target's body, on protocol-looking noise.
+        let mut input = vec![flags, cuts.len() as u8];
+        for cut in &cuts {
+            input.extend_from_slice(&cut.to_le_bytes());
+        }
+        input.extend_from_slice(&bytes);
+        fuzzing::parser_framing(&input);
     }
 
     #[test]
@@ -115,7 +90,7 @@ proptest! {
     ) {
         let mut wire = Vec::new();
         for c in &commands {
-            wire.extend(encode_resp(c));
+            wire.extend(fuzzing::encode_resp(c));
         }
         let (parsed, error) = drive(&split_at_cuts(&wire, &cuts));
         prop_assert!(!error);
@@ -126,7 +101,7 @@ proptest! {
     fn resp_split_at_every_byte(
         args in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..20), 1..4),
     ) {
-        let wire = encode_resp(&args);
+        let wire = fuzzing::encode_resp(&args);
         let chunks: Vec<Vec<u8>> = wire.iter().map(|&b| vec![b]).collect();
         let (parsed, error) = drive(&chunks);
         prop_assert!(!error);
