@@ -158,6 +158,10 @@ pub struct Parser {
     /// Applies the much smaller pre-authentication limits.
     unauthenticated: bool,
     partial: Option<Partial>,
+    /// Bytes of an incomplete inline line already searched for its newline:
+    /// a line that arrives a byte at a time is scanned once, not once per
+    /// read (quadratic up to the 64 KiB limit).
+    inline_scanned: usize,
     args: Vec<(usize, usize)>,
     scratch: Vec<u8>,
 }
@@ -190,6 +194,7 @@ impl Parser {
     /// had framed but not yet run).
     pub fn reset(&mut self) {
         self.partial = None;
+        self.inline_scanned = 0;
     }
 
     /// Switches the pre-authentication limits on or off ([`UNAUTHENTICATED_MAX_ARGS`],
@@ -228,10 +233,12 @@ impl Parser {
     }
 
     fn parse_inline(&mut self, buf: &[u8]) -> Parsed {
-        let Some(newline) = memchr(b'\n', buf) else {
+        let from = std::mem::take(&mut self.inline_scanned).min(buf.len());
+        let Some(newline) = memchr(b'\n', &buf[from..]).map(|i| from + i) else {
             if buf.len() > self.limits.max_inline {
                 return Parsed::Error(ProtocolError::TooBigInline);
             }
+            self.inline_scanned = buf.len();
             return Parsed::Incomplete;
         };
         if newline > self.limits.max_inline {
@@ -514,6 +521,21 @@ mod tests {
         assert_eq!(parser.parse(b"*10\r\n$16384\r\n"), Parsed::Incomplete);
         let mut parser = Parser::new(Limits::default());
         assert_eq!(parser.parse(b"*11\r\n$1048576\r\n"), Parsed::Incomplete);
+    }
+
+    #[test]
+    fn a_long_inline_line_arriving_a_byte_at_a_time_parses_once_complete() {
+        let mut line = b"SET k ".to_vec();
+        line.extend(std::iter::repeat_n(b'v', 60_000));
+        line.extend_from_slice(b"\r\n");
+        let mut parser = Parser::default();
+        for end in 1..line.len() {
+            assert_eq!(parser.parse(&line[..end]), Parsed::Incomplete);
+        }
+        assert!(matches!(parser.parse(&line), Parsed::Command { len, .. } if len == line.len()));
+        assert_eq!(args_of(&parser, &line, ArgSource::Scratch)[2].len(), 60_000);
+        // The next command starts afresh.
+        assert!(matches!(parser.parse(b"PING\n"), Parsed::Command { len: 5, .. }));
     }
 
     #[test]
