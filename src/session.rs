@@ -275,7 +275,7 @@ impl Session {
         loop {
             let gated = !self.client.authenticated && state.config.requirepass.is_some();
             self.parser.set_unauthenticated(gated);
-            if !self.run_once(state, gated) {
+            if !self.run_once(state, gated, state.config.requirepass.is_some()) {
                 return;
             }
         }
@@ -283,7 +283,7 @@ impl Session {
 
     /// One frame-and-execute round. True when it stopped at a command that
     /// may have changed the authentication state and input remains.
-    fn run_once(&mut self, state: &ServerState, gated: bool) -> bool {
+    fn run_once(&mut self, state: &ServerState, gated: bool, gating: bool) -> bool {
         if self.closed {
             return false;
         }
@@ -291,7 +291,7 @@ impl Session {
             self.parser.reset();
             self.unrun_input = false;
         }
-        let (framed, error, stopped_at_auth) = self.frame(gated);
+        let (framed, error, stopped_at_auth) = self.frame(gated, gating);
         let shared = self.share_buffer_for_big_argument();
         let (consumed, stopped_early) = self.execute_pending(state, framed, shared.as_ref());
         let consumed = match shared {
@@ -361,8 +361,9 @@ impl Session {
     /// Frames commands from the buffer into `pending`. Returns how many bytes
     /// were consumed, the framing error that stopped it, if any, and whether
     /// it stopped early after a command allowed before authentication
-    /// (only when `gated`).
-    fn frame(&mut self, gated: bool) -> (usize, Option<ProtocolError>, bool) {
+    /// (when `gated`), or after a RESET, which drops the authentication
+    /// (when `gating`: the pre-authentication limits exist at all).
+    fn frame(&mut self, gated: bool, gating: bool) -> (usize, Option<ProtocolError>, bool) {
         self.pending.clear();
         self.arg_ranges.clear();
         self.inline_bytes.clear();
@@ -404,7 +405,9 @@ impl Session {
                         end: pos + len,
                     });
                     pos += len;
-                    if gated && spec.is_some_and(|spec| spec.flags.no_auth) {
+                    if spec
+                        .is_some_and(|spec| spec.flags.no_auth && (gated || (gating && spec.name == "reset")))
+                    {
                         return (pos, None, true);
                     }
                 }
@@ -713,6 +716,24 @@ mod tests {
         assert_eq!(
             out,
             &b"-WRONGPASS invalid username-password pair or user is disabled.\r\n-ERR Protocol error: unauthenticated bulk length\r\n"[..]
+        );
+    }
+
+    #[test]
+    fn a_reset_pipelined_after_auth_brings_back_the_pre_authentication_limits() {
+        let st = state_with(Config {
+            requirepass: Some("secret".into()),
+            ..Config::default()
+        });
+        let mut s = session(&st);
+        let out = exchange(
+            &st,
+            &mut s,
+            b"*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n*1\r\n$5\r\nRESET\r\n*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$20000\r\n",
+        );
+        assert_eq!(
+            out,
+            &b"+OK\r\n+RESET\r\n-NOAUTH Authentication required.\r\n-ERR Protocol error: unauthenticated bulk length\r\n"[..]
         );
     }
 }

@@ -280,6 +280,7 @@ fn allowed_while_loading(spec: &CommandSpec) -> bool {
         "info"
             | "auth"
             | "hello"
+            | "reset"
             | "quit"
             | "shutdown"
             | "client"

@@ -1,4 +1,4 @@
-//! Connection and server commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO,
+//! Connection and server commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, RESET,
 //! CONFIG, COMMAND, INFO, STATS, HELP, SHUTDOWN, FLUSH, COMPACT, TIME.
 
 use std::fmt::Write as _;
@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use super::table::{CommandSpec, KeySpec, COMMANDS};
 use super::{int_arg, is, CommandError, CommandResult, Ctx};
 use crate::protocol::Style;
+use crate::state::ReplyMode;
 
 /// PING [message]
 pub fn ping(c: &mut Ctx<'_, '_>) -> CommandResult {
@@ -27,6 +28,31 @@ pub fn echo(c: &mut Ctx<'_, '_>) -> CommandResult {
 pub fn quit(c: &mut Ctx<'_, '_>) -> CommandResult {
     c.client.close_after_reply = true;
     c.out.ok();
+    Ok(())
+}
+
+/// RESET: puts the connection back in the state it had on connect, as
+/// Redis's `clearClientConnectionState`: the transaction and every watch are
+/// discarded, database 0 selected, RESP2 spoken again, `CLIENT REPLY` back to
+/// ON, the name cleared (the library name and version stay: they describe the
+/// client library, not the session), and authentication back to the default
+/// user's, which with `requirepass` set means not authenticated.
+/// `CLIENT NO-EVICT` and `NO-TOUCH` keep no state here, so nothing to clear.
+pub fn reset(c: &mut Ctx<'_, '_>) -> CommandResult {
+    c.client.tx.reset();
+    c.client.db = 0;
+    c.client.resp3 = false;
+    if c.out.style().is_resp() {
+        c.out.set_style(Style::Resp.with_resp3(false));
+    }
+    // A pending `CLIENT REPLY SKIP` still skips this reply, as in Redis (which
+    // clears the OFF and SKIP_NEXT flags but not the one of the running command).
+    if c.client.reply_mode != ReplyMode::Skipping {
+        c.client.reply_mode = ReplyMode::On;
+    }
+    c.client.name = None;
+    c.client.authenticated = !c.state.runtime.requirepass_set();
+    c.out.simple("RESET");
     Ok(())
 }
 
@@ -203,6 +229,13 @@ fn group_of(spec: &CommandSpec) -> &'static str {
     ];
     if ["multi", "exec", "discard", "watch", "unwatch"].contains(&spec.name) {
         return "transactions";
+    }
+    if [
+        "ping", "echo", "quit", "select", "auth", "hello", "client", "reset",
+    ]
+    .contains(&spec.name)
+    {
+        return "connection";
     }
     match spec.keys {
         None | Some(KeySpec::All) => "server",

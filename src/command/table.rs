@@ -234,6 +234,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("select", 2, R, None, databases::select, "index", "Select the database of this connection"),
     cmd!("auth", -2, NA, None, server::auth, "[username] password", "Authenticate"),
     cmd!("hello", -1, NA, None, server::hello, "[2|3 [AUTH user pass] [SETNAME name]]", "Handshake: choose RESP2 or RESP3, authenticate, name the connection"),
+    cmd!("reset", 1, NA, None, server::reset, "", "Reset the connection: discard MULTI and WATCH, database 0, RESP2, replies on, no name, authentication as on connect"),
     cmd!("client", -2, R, None, client::client, "ID|INFO|LIST|KILL|SETNAME|GETNAME|SETINFO|REPLY|NO-EVICT|NO-TOUCH ...", "Connection properties and introspection"),
     cmd!("config", -2, A, None, config::config, "GET pattern ...|SET name value ...|RESETSTAT|REWRITE", "Read and change configuration"),
     cmd!("command", -1, R, None, server::command, "[COUNT|DOCS|INFO ...]", "Command table introspection"),

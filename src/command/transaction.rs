@@ -6,7 +6,7 @@
 //!   with its arguments copied out of the read buffer, answering `+QUEUED`.
 //!   A command refused there makes the transaction fail at `EXEC` with
 //!   `EXECABORT`; errors while *running* stay per command in the `EXEC` reply.
-//!   `EXEC`, `DISCARD`, `MULTI`, `WATCH` and `QUIT` are never queued.
+//!   `EXEC`, `DISCARD`, `MULTI`, `WATCH`, `QUIT` and `RESET` are never queued.
 //! * `EXEC` is atomic across threads: it locks the union of the shards of
 //!   every queued command's keys and of the watched keys — every shard if a
 //!   queued command is keyless (`FLUSHALL`, `KEYS`, `INFO`...) — checks the
@@ -19,6 +19,11 @@
 //!   shard map (`store::shard`). A client records the counter when it watches;
 //!   `EXEC` compares under the locks. A shard with no watched key pays one
 //!   `is_empty` test per change, so clients that never `WATCH` cost nothing.
+//! * A watch belongs to the logical database it was made in, as in Redis:
+//!   `SWAPDB` moves the two databases' watch tables with their table entries
+//!   and touches the watched keys it changes (present on either side), under
+//!   the shard locks it already holds (`ShardMap::swap_watches`).
+//! * `RESET` discards the transaction and every watch ([`TxState::reset`]).
 //!
 //! This module must never write to a socket or keep a shard lock past `EXEC`.
 
@@ -84,8 +89,10 @@ struct Watched {
     key: Box<[u8]>,
     hash: u64,
     version: u64,
-    /// The physical store of the key's database when it was watched.
-    physical: usize,
+    /// The logical database the key was watched in. Its watch entry lives in
+    /// that database's current physical store: SWAPDB moves the watch tables
+    /// along with the table entries (`ShardMap::swap_watches`).
+    db: usize,
 }
 
 /// The keys a client watches. Dropping it (a disconnect) unregisters them
@@ -125,15 +132,24 @@ impl WatchList {
             return;
         };
         for w in self.keys.drain(..) {
-            let store = dbs.physical(w.physical);
-            store.lock(store.shard_of(w.hash)).unwatch(w.hash, &w.key);
+            // Re-check the table under the shard lock: a SWAPDB in between
+            // moved the entry to the other store.
+            loop {
+                let physical = dbs.physical_index(w.db);
+                let store = dbs.physical(physical);
+                let mut map = store.lock(store.shard_of(w.hash));
+                if dbs.physical_index(w.db) == physical {
+                    map.unwatch(w.hash, &w.key);
+                    break;
+                }
+            }
         }
     }
 
     /// Unregisters every key through shards the caller already holds.
-    fn unwatch_locked(&mut self, held: &mut Held<'_>) {
+    fn unwatch_locked(&mut self, dbs: &Databases, held: &mut Held<'_>) {
         for w in self.keys.drain(..) {
-            if let Some(map) = held.map(w.physical, w.hash) {
+            if let Some(map) = held.map(dbs.physical_index(w.db), w.hash) {
                 map.unwatch(w.hash, &w.key);
             }
         }
@@ -142,10 +158,11 @@ impl WatchList {
     /// True if any watched key changed since it was watched, or expired since
     /// (a key already expired when watched was reaped by WATCH, so its removal
     /// is no change — Redis's "stale key" rule). The shards must be locked.
-    fn changed(&self, held: &mut Held<'_>, now: u64) -> bool {
+    fn changed(&self, dbs: &Databases, held: &mut Held<'_>, now: u64) -> bool {
         self.keys.iter().any(|w| {
-            // A key whose database was swapped away since WATCH counts as changed.
-            let Some(map) = held.map(w.physical, w.hash) else {
+            // Held locks pin the table (see `Held`); a shard not held is a bug,
+            // answered safely by failing the EXEC.
+            let Some(map) = held.map(dbs.physical_index(w.db), w.hash) else {
                 return true;
             };
             map.watch_version(w.hash, &w.key) != Some(w.version)
@@ -180,6 +197,11 @@ impl TxState {
     /// Number of watched keys (CLIENT LIST's `watch=`).
     pub fn watched(&self) -> usize {
         self.watch.len()
+    }
+
+    /// `RESET`: leaves `MULTI` if in it and forgets every watch.
+    pub fn reset(&mut self) {
+        self.discard();
     }
 
     /// Leaves `MULTI`, forgetting the queue and every watch.
@@ -237,8 +259,7 @@ pub fn watch(c: &mut Ctx<'_, '_>) -> CommandResult {
             key: key.into(),
             hash,
             version,
-            // Stable: the executor holds this database's locks, which SWAPDB needs.
-            physical: c.state.dbs.physical_index(c.client.db),
+            db: c.client.db,
         });
     }
     c.out.ok();
@@ -265,7 +286,8 @@ pub fn in_multi(
     let name = cmd.spec.map(|s| s.name);
     match name {
         Some("exec") => exec(state, client, out, scratch, cmd, worker),
-        Some("multi" | "discard" | "watch" | "quit") => {
+        // RESET too, as Redis: it ends the transaction instead of joining it.
+        Some("multi" | "discard" | "watch" | "quit" | "reset") => {
             super::execute(state, client, out, scratch, std::iter::once(cmd), worker)
         }
         _ => {
@@ -379,10 +401,9 @@ fn exec(
             Some(KeySpec::All) | None => every_shard = true,
         }
     }
-    let here = dbs.physical_index(first_db);
     for w in &client.tx.watch.keys {
         shards.insert(dbs.store(first_db).shard_of(w.hash));
-        every_shard |= w.physical != here;
+        every_shard |= w.db != first_db;
     }
     let mut held = if every_shard {
         let (serial, all) = dbs.lock_everything();
@@ -396,8 +417,8 @@ fn exec(
     }
     let now = crate::store::now_ms();
     if let Some(held) = held.as_mut() {
-        let changed = client.tx.watch.changed(held, now);
-        client.tx.watch.unwatch_locked(held);
+        let changed = client.tx.watch.changed(dbs, held, now);
+        client.tx.watch.unwatch_locked(dbs, held);
         if changed {
             out.null_array();
             return;
@@ -622,6 +643,116 @@ mod tests {
         run(&st, &mut other, b"SET present v\r\n");
         assert_eq!(run(&st, &mut a, b"WATCH present\r\n"), "OK\r\n");
         run(&st, &mut other, b"FLUSHALL\r\n");
+        assert_eq!(
+            run(&st, &mut a, b"MULTI\r\nPING\r\nEXEC\r\n"),
+            "OK\r\nQUEUED\r\n(nil)\r\n"
+        );
+    }
+
+    /// Distinct watched keys over every shard of every physical store.
+    fn watched_everywhere(state: &ServerState) -> usize {
+        state
+            .dbs
+            .stores()
+            .map(|store| {
+                (0..store.shard_count())
+                    .map(|i| store.lock(i).watched_len())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Stores `key` in database `db` with an expiry long past: a stale key
+    /// that nothing reaped yet (these tests run no active expiry cycle, the
+    /// way Redis's use `DEBUG SET-ACTIVE-EXPIRE 0`).
+    fn stale(state: &ServerState, db: usize, key: &[u8]) {
+        let store = state.dbs.store(db);
+        let hash = store.hash(key);
+        store.lock(store.shard_of(hash)).set(hash, key, b"v", 1);
+    }
+
+    #[test]
+    fn a_watch_moved_by_swapdb_is_released_by_unwatch_exec_and_disconnect() {
+        let st = state();
+        let mut a = Session::new(&st, ClientState::default(), 0);
+        let mut other = Session::new(&st, ClientState::default(), 0);
+        assert_eq!(run(&st, &mut a, b"WATCH k1 k2\r\n"), "OK\r\n");
+        run(&st, &mut other, b"SWAPDB 0 1\r\n");
+        assert_eq!(watched_everywhere(&st), 2);
+        assert_eq!(run(&st, &mut a, b"UNWATCH\r\n"), "OK\r\n");
+        assert_eq!(watched_everywhere(&st), 0);
+
+        assert_eq!(run(&st, &mut a, b"WATCH k1\r\n"), "OK\r\n");
+        run(&st, &mut other, b"SWAPDB 1 0\r\n");
+        assert_eq!(
+            run(&st, &mut a, b"MULTI\r\nPING\r\nEXEC\r\n"),
+            "OK\r\nQUEUED\r\n1) PONG\r\n"
+        );
+        assert_eq!(watched_everywhere(&st), 0);
+
+        assert_eq!(run(&st, &mut a, b"WATCH k1\r\n"), "OK\r\n");
+        run(&st, &mut other, b"SWAPDB 0 1\r\n");
+        drop(a);
+        assert_eq!(watched_everywhere(&st), 0);
+    }
+
+    #[test]
+    fn swapdb_does_not_touch_watched_stale_keys() {
+        // multi.tcl: an expired key replaced with no key is no change.
+        let st = state();
+        let mut a = Session::new(&st, ClientState::default(), 0);
+        let mut other = Session::new(&st, ClientState::default(), 0);
+        stale(&st, 1, b"x");
+        run(&st, &mut a, b"SELECT 1\r\n");
+        assert_eq!(run(&st, &mut a, b"WATCH x\r\n"), "OK\r\n");
+        run(&st, &mut other, b"SWAPDB 0 1\r\n");
+        assert_eq!(
+            run(&st, &mut a, b"MULTI\r\nPING\r\nEXEC\r\n"),
+            "OK\r\nQUEUED\r\n1) PONG\r\n"
+        );
+    }
+
+    #[test]
+    fn swapdb_does_not_touch_a_missing_key_replaced_with_a_stale_key() {
+        let st = state();
+        let mut a = Session::new(&st, ClientState::default(), 0);
+        let mut other = Session::new(&st, ClientState::default(), 0);
+        stale(&st, 0, b"x");
+        run(&st, &mut a, b"SELECT 1\r\n");
+        assert_eq!(run(&st, &mut a, b"WATCH x\r\n"), "OK\r\n");
+        run(&st, &mut other, b"SWAPDB 0 1\r\n");
+        assert_eq!(
+            run(&st, &mut a, b"MULTI\r\nPING\r\nEXEC\r\n"),
+            "OK\r\nQUEUED\r\n1) PONG\r\n"
+        );
+    }
+
+    #[test]
+    fn swapdb_does_not_touch_a_stale_key_replaced_with_another_stale_key() {
+        let st = state();
+        let mut a = Session::new(&st, ClientState::default(), 0);
+        let mut other = Session::new(&st, ClientState::default(), 0);
+        stale(&st, 1, b"x");
+        stale(&st, 0, b"x");
+        run(&st, &mut a, b"SELECT 1\r\n");
+        assert_eq!(run(&st, &mut a, b"WATCH x\r\n"), "OK\r\n");
+        run(&st, &mut other, b"SWAPDB 0 1\r\n");
+        assert_eq!(
+            run(&st, &mut a, b"MULTI\r\nPING\r\nEXEC\r\n"),
+            "OK\r\nQUEUED\r\n1) PONG\r\n"
+        );
+    }
+
+    #[test]
+    fn swapdb_touches_a_stale_watched_key_replaced_with_a_live_one() {
+        let st = state();
+        let mut a = Session::new(&st, ClientState::default(), 0);
+        let mut other = Session::new(&st, ClientState::default(), 0);
+        // Reaped by WATCH, so missing, then replaced with a live key: a change.
+        stale(&st, 0, b"y");
+        run(&st, &mut other, b"SELECT 1\r\nSET y v\r\n");
+        assert_eq!(run(&st, &mut a, b"WATCH y\r\n"), "OK\r\n");
+        run(&st, &mut other, b"SWAPDB 0 1\r\n");
         assert_eq!(
             run(&st, &mut a, b"MULTI\r\nPING\r\nEXEC\r\n"),
             "OK\r\nQUEUED\r\n(nil)\r\n"

@@ -163,6 +163,15 @@ impl Databases {
     pub fn swap_held(&self, a: usize, b: usize) {
         let pa = self.map[a].load(Ordering::Acquire);
         let pb = self.map[b].load(Ordering::Acquire);
+        if pa != pb {
+            // `Store::lock` hands out the shards this thread's EXEC lent.
+            let now = super::now_ms();
+            for i in 0..self.shard_count() {
+                let mut sa = self.stores[pa].lock(i);
+                let mut sb = self.stores[pb].lock(i);
+                sa.swap_watches(&mut sb, now);
+            }
+        }
         self.map[a].store(pb, Ordering::Release);
         self.map[b].store(pa, Ordering::Release);
     }
@@ -174,6 +183,8 @@ impl Databases {
     }
 
     /// `SWAPDB a b`: swaps the two databases with every shard of both held.
+    /// Watched keys stay with their logical database, touched where the swap
+    /// changes them ([`super::ShardMap::swap_watches`]), as in Redis.
     /// `log` runs while the locks are still held, so the caller can append
     /// the WAL record at the same point of the log as the swap in memory; it
     /// returns what it logged (passed back to the caller).
@@ -182,13 +193,17 @@ impl Databases {
         if a == b {
             return log();
         }
-        let guards = self.lock_pair_set(a, b, self.all_shards());
+        let (mut la, mut lb) = self.lock_pair_set(a, b, self.all_shards());
         let logged = log();
+        let now = super::now_ms();
+        for (sa, sb) in la.all_maps().zip(lb.all_maps()) {
+            sa.swap_watches(sb, now);
+        }
         let pa = self.map[a].load(Ordering::Acquire);
         let pb = self.map[b].load(Ordering::Acquire);
         self.map[a].store(pb, Ordering::Release);
         self.map[b].store(pa, Ordering::Release);
-        drop(guards);
+        drop((la, lb));
         logged
     }
 

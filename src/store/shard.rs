@@ -786,6 +786,48 @@ impl ShardMap {
         self.watched.get(key).map(|e| e.version)
     }
 
+    /// `SWAPDB` of the databases whose shard (of the same index) `self` and
+    /// `other` are. A watch belongs to a *logical* database, as in Redis, but
+    /// the tables live in the physical maps, so the two watch tables trade
+    /// places: afterwards each follows its database to the data it now
+    /// holds. Before that, each watched key the swap changes is touched, by
+    /// Redis's rule (`touchAllWatchedKeysInDb`): a key present on either side
+    /// changed; a key missing on both did not. Expired keys: WATCH reaps a key
+    /// that is already expired (see `command::transaction`), so a watched key
+    /// missing here whose replacement is merely expired is reaped from the
+    /// other side instead (as lazy expiry would) and counts as no change,
+    /// which is what Redis's "stale key" flag achieves.
+    pub fn swap_watches(&mut self, other: &mut ShardMap, now: u64) {
+        if self.watched.is_empty() && other.watched.is_empty() {
+            return;
+        }
+        self.touch_for_swap(other, now);
+        other.touch_for_swap(self, now);
+        std::mem::swap(&mut self.watched, &mut other.watched);
+    }
+
+    /// Touches the keys watched in `self` (the side being replaced) that a
+    /// swap with `replacement` changes; see [`ShardMap::swap_watches`].
+    #[cold]
+    fn touch_for_swap(&mut self, replacement: &mut ShardMap, now: u64) {
+        let mut watched = std::mem::take(&mut self.watched);
+        for (key, entry) in watched.iter_mut() {
+            let here = self.find(entry.hash, key).is_some();
+            let there = match replacement.get_raw(entry.hash, key).map(|e| e.is_expired(now)) {
+                Some(true) if !here => {
+                    // Missing replaced with expired: logically still missing.
+                    replacement.get_live(entry.hash, key, now);
+                    false
+                }
+                found => found.is_some(),
+            };
+            if here || there {
+                entry.version += 1;
+            }
+        }
+        self.watched = watched;
+    }
+
     /// Number of distinct watched keys in this shard.
     pub fn watched_len(&self) -> usize {
         self.watched.len()

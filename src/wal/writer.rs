@@ -768,15 +768,7 @@ impl Wal {
         self.counters
             .last_flush_us
             .store(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
-        if self.failing.swap(false, Ordering::AcqRel) {
-            let (failed_attempts, lasted) = self.outage.lock().end();
-            tracing::warn!(
-                path = %self.path.display(),
-                failed_attempts,
-                "WAL writes succeed again after {failed_attempts} failed attempts over {:.1} s; accepting writes",
-                lasted.as_secs_f64()
-            );
-        }
+        self.end_outage("WAL writes succeed again");
         Ok(())
     }
 
@@ -852,12 +844,17 @@ impl Wal {
 
     /// Clears the failing state after a compaction made the held-back bytes redundant.
     pub(super) fn clear_failing(&self) {
+        self.end_outage("WAL rewritten by compaction");
+    }
+
+    /// Clears the failing flag, if set, and logs the outage's end once, with its counts.
+    fn end_outage(&self, how: &str) {
         if self.failing.swap(false, Ordering::AcqRel) {
             let (failed_attempts, lasted) = self.outage.lock().end();
             tracing::warn!(
                 path = %self.path.display(),
                 failed_attempts,
-                "WAL rewritten by compaction after {failed_attempts} failed write attempts over {:.1} s; accepting writes again",
+                "{how} after {failed_attempts} failed attempts over {:.1} s; accepting writes",
                 lasted.as_secs_f64()
             );
         }

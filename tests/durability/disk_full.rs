@@ -105,7 +105,13 @@ fn disk_full_refuses_writes_keeps_reads_and_recovers(policy: &'static str) {
     let wal = c.stats()["wal"].clone();
     assert_eq!(wal["failing"], serde_json::Value::Bool(false), "STATS wal: {wal}");
     // The outage is logged once when it starts and once, with its count of
-    // failed attempts, when it ends: never once per retry.
+    // failed attempts, when it ends: never once per retry. (The recovery line
+    // is written just after writes are accepted again, and read from the
+    // server's stderr pipe by another thread: wait for it.)
+    let deadline = Instant::now() + WAIT;
+    while !server.stderr_text().contains("WAL writes succeed again") && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
     let log = server.stderr_text();
     let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
     assert_eq!(count("refusing writes (MISCONF)"), 1, "{log}");

@@ -6,14 +6,19 @@ use std::io::Write;
 
 use crate::support::*;
 
-/// Peak resident memory of the server in KiB (`VmHWM`), from /proc.
-fn peak_rss_kib(server: &Server) -> u64 {
+/// A memory figure of the server in KiB (`VmHWM`: peak resident, `VmRSS`:
+/// resident now), from /proc.
+fn status_kib(server: &Server, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM line")
+        .unwrap_or_else(|| panic!("no {field} line"))
+}
+
+fn peak_rss_kib(server: &Server) -> u64 {
+    status_kib(server, "VmHWM")
 }
 
 #[test]
@@ -112,16 +117,6 @@ fn a_thousand_refused_connections_log_a_bounded_number_of_lines() {
     );
 }
 
-/// `VmRSS` of the server in KiB.
-fn rss_kib(server: &Server) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line")
-}
-
 /// A value whose every byte is known, `\r\n` and zero bytes included.
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
@@ -137,7 +132,7 @@ fn a_64_mib_set_costs_the_value_once_not_its_copies() {
     assert_eq!(show(&c.cmd(&["PING"])), "+PONG\r\n");
     let value = pattern(BIG);
     let wire = resp(&[&b"SET"[..], b"big", &value]);
-    let before = rss_kib(&server);
+    let before = status_kib(&server, "VmRSS");
     c.send(&wire);
     assert_eq!(show(&c.read_reply()), "+OK\r\n");
     let grown = (peak_rss_kib(&server).saturating_sub(before) * 1024) as f64 / BIG as f64;

@@ -21,6 +21,7 @@ mod maxmemory;
 mod pipelining;
 mod proptest_parser;
 mod redis_py;
+mod reset;
 mod resp;
 mod resp3;
 mod start_checks;

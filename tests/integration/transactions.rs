@@ -399,3 +399,155 @@ fn exec_on_a_resp3_connection_nests_resp3_replies() {
         "*2\r\n_\r\n%1\r\n$7\r\ntimeout\r\n$1\r\n0\r\n"
     );
 }
+
+/// Runs `MULTI PING EXEC` on `c` and tells whether the EXEC ran.
+fn exec_runs(c: &mut Raw) -> bool {
+    ok(c, &["MULTI"]);
+    queued(c, &["PING"]);
+    match show(&c.cmd(&["EXEC"])).as_str() {
+        "*1\r\n+PONG\r\n" => true,
+        "*-1\r\n" => false,
+        other => panic!("unexpected EXEC reply {other:?}"),
+    }
+}
+
+#[test]
+fn swapdb_touches_a_watched_key_that_exists() {
+    // multi.tcl "SWAPDB is able to touch the watched keys that exist".
+    let server = Server::start();
+    let mut c = server.raw();
+    ok(&mut c, &["SET", "x", "30"]);
+    ok(&mut c, &["WATCH", "x"]);
+    ok(&mut c, &["SWAPDB", "0", "1"]);
+    assert!(!exec_runs(&mut c));
+}
+
+#[test]
+fn swapdb_touches_a_watched_key_that_it_brings_in() {
+    // multi.tcl "SWAPDB is able to touch the watched keys that do not exist".
+    let server = Server::start();
+    let mut c = server.raw();
+    ok(&mut c, &["SELECT", "1"]);
+    ok(&mut c, &["SET", "x", "30"]);
+    ok(&mut c, &["SELECT", "0"]);
+    ok(&mut c, &["WATCH", "x"]);
+    ok(&mut c, &["SWAPDB", "0", "1"]);
+    assert!(!exec_runs(&mut c));
+}
+
+#[test]
+fn swapdb_does_not_touch_a_watched_key_missing_from_both_databases() {
+    let server = Server::start();
+    let mut c = server.raw();
+    ok(&mut c, &["SET", "other", "v"]);
+    ok(&mut c, &["WATCH", "x"]);
+    ok(&mut c, &["SWAPDB", "0", "1"]);
+    assert!(exec_runs(&mut c));
+    // Swapping databases nobody watches in changes nothing either.
+    ok(&mut c, &["SET", "x", "v"]);
+    ok(&mut c, &["WATCH", "x"]);
+    ok(&mut c, &["SWAPDB", "2", "3"]);
+    assert!(exec_runs(&mut c));
+}
+
+#[test]
+fn a_watch_stays_with_its_database_across_swapdb() {
+    // As Redis, a watch names (database, key), not the data it held: after
+    // SWAPDB a change to the key in the watcher's database fails the EXEC,
+    // a change in the other database does not.
+    let server = Server::start();
+    let mut c = server.raw();
+    let mut other = server.raw();
+    ok(&mut c, &["WATCH", "x"]);
+    ok(&mut other, &["SWAPDB", "0", "1"]);
+    ok(&mut other, &["SELECT", "1"]);
+    ok(&mut other, &["SET", "x", "in-1"]);
+    assert!(
+        exec_runs(&mut c),
+        "a write to database 1 is not a change of 0's x"
+    );
+
+    ok(&mut other, &["FLUSHALL"]);
+    ok(&mut c, &["WATCH", "x"]);
+    ok(&mut other, &["SWAPDB", "0", "1"]);
+    ok(&mut other, &["SELECT", "0"]);
+    ok(&mut other, &["SET", "x", "in-0"]);
+    assert!(!exec_runs(&mut c), "a write to database 0 changes the watched x");
+
+    // A watch in another database (SELECT after WATCH) follows it too.
+    ok(&mut other, &["FLUSHALL"]);
+    ok(&mut c, &["WATCH", "y"]);
+    ok(&mut c, &["SELECT", "5"]);
+    ok(&mut other, &["SWAPDB", "0", "7"]);
+    ok(&mut other, &["SELECT", "0"]);
+    ok(&mut other, &["SET", "y", "v"]);
+    assert!(!exec_runs(&mut c));
+    ok(&mut c, &["SELECT", "0"]);
+}
+
+#[test]
+fn swapdb_inside_a_transaction_touches_other_clients_watched_keys() {
+    let server = Server::start();
+    let mut watcher = server.raw();
+    let mut swapper = server.raw();
+    ok(&mut watcher, &["SET", "x", "1"]);
+    ok(&mut watcher, &["WATCH", "x", "missing"]);
+    ok(&mut swapper, &["MULTI"]);
+    queued(&mut swapper, &["SWAPDB", "0", "1"]);
+    assert_eq!(show(&swapper.cmd(&["EXEC"])), "*1\r\n+OK\r\n");
+    assert!(!exec_runs(&mut watcher));
+
+    // And a missing key stays untouched, its watch still in database 0.
+    ok(&mut watcher, &["WATCH", "missing"]);
+    ok(&mut swapper, &["MULTI"]);
+    queued(&mut swapper, &["SWAPDB", "0", "1"]);
+    assert_eq!(show(&swapper.cmd(&["EXEC"])), "*1\r\n+OK\r\n");
+    assert!(exec_runs(&mut watcher));
+}
+
+#[test]
+fn watches_execs_and_unwatches_race_swapdb_without_deadlock() {
+    // Watchers WATCH, EXEC and UNWATCH while another client swaps the two
+    // databases in a loop: UNWATCH must find each entry in whichever store
+    // holds it now, and every command answers.
+    let server = Server::start();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let stop = Arc::clone(&stop);
+        let mut c = server.raw();
+        thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                ok(&mut c, &["SWAPDB", "0", "1"]);
+                n += 1;
+            }
+            n
+        })
+    };
+    let watchers: Vec<_> = (0..2)
+        .map(|t| {
+            let mut c = server.raw();
+            thread::spawn(move || {
+                for i in 0..200 {
+                    let key = format!("k{t}-{}", i % 5);
+                    ok(&mut c, &["WATCH", &key, "shared"]);
+                    if i % 3 == 0 {
+                        ok(&mut c, &["SET", &key, "v"]);
+                    }
+                    let _ = exec_runs(&mut c);
+                    if i % 7 == 0 {
+                        ok(&mut c, &["WATCH", &key]);
+                        ok(&mut c, &["UNWATCH"]);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in watchers {
+        w.join().expect("watcher");
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(swapper.join().expect("swapper") > 0);
+    let mut c = server.raw();
+    assert_eq!(show(&c.cmd(&["PING"])), "+PONG\r\n");
+}
