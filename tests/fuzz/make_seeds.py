@@ -79,6 +79,10 @@ for name, cuts in [
 ]:
     SESSION[name] = (1, cuts)
     PARSER[name] = (1, cuts)
+# A bulk above the session's 32 KiB "big argument" size, whose read buffer
+# grows to exactly the size that completes it, pipelined between commands.
+STREAMS["big_bulk_pipelined"] = resp("SET", "k", "b" * 40000) + resp("STRLEN", "k") + resp("GETRANGE", "k", "39998", "-1")
+SESSION["big_bulk_pipelined"] = (0, (9, 20000, 40000))
 SESSION["auth_then_big_bulk_whole"] = (5, ())
 SESSION["auth_then_big_bulk_in_bytes"] = (1, (3, 10, AUTH - 1, AUTH, AUTH + 4, AUTH + 11, AUTH + 20))
 STREAMS["auth_then_big_bulk_whole"] = STREAMS["auth_then_big_bulk"]
