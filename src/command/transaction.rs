@@ -696,66 +696,51 @@ mod tests {
         assert_eq!(watched_everywhere(&st), 0);
     }
 
+    /// A client WATCHes `key` in database `watch_db`, another runs
+    /// `SWAPDB 0 1`, then the first runs a one-command transaction: the
+    /// replies from MULTI on (`(nil)` for EXEC when the swap touched the key).
+    fn transaction_after_swapdb(st: &ServerState, watch_db: usize, key: &str) -> String {
+        let mut a = Session::new(st, ClientState::default(), 0);
+        let mut other = Session::new(st, ClientState::default(), 0);
+        run(st, &mut a, format!("SELECT {watch_db}\r\n").as_bytes());
+        assert_eq!(run(st, &mut a, format!("WATCH {key}\r\n").as_bytes()), "OK\r\n");
+        run(st, &mut other, b"SWAPDB 0 1\r\n");
+        run(st, &mut a, b"MULTI\r\nPING\r\nEXEC\r\n")
+    }
+
+    const COMMITTED: &str = "OK\r\nQUEUED\r\n1) PONG\r\n";
+    const ABORTED: &str = "OK\r\nQUEUED\r\n(nil)\r\n";
+
     #[test]
     fn swapdb_does_not_touch_watched_stale_keys() {
         // multi.tcl: an expired key replaced with no key is no change.
         let st = state();
-        let mut a = Session::new(&st, ClientState::default(), 0);
-        let mut other = Session::new(&st, ClientState::default(), 0);
         stale(&st, 1, b"x");
-        run(&st, &mut a, b"SELECT 1\r\n");
-        assert_eq!(run(&st, &mut a, b"WATCH x\r\n"), "OK\r\n");
-        run(&st, &mut other, b"SWAPDB 0 1\r\n");
-        assert_eq!(
-            run(&st, &mut a, b"MULTI\r\nPING\r\nEXEC\r\n"),
-            "OK\r\nQUEUED\r\n1) PONG\r\n"
-        );
+        assert_eq!(transaction_after_swapdb(&st, 1, "x"), COMMITTED);
     }
 
     #[test]
     fn swapdb_does_not_touch_a_missing_key_replaced_with_a_stale_key() {
         let st = state();
-        let mut a = Session::new(&st, ClientState::default(), 0);
-        let mut other = Session::new(&st, ClientState::default(), 0);
         stale(&st, 0, b"x");
-        run(&st, &mut a, b"SELECT 1\r\n");
-        assert_eq!(run(&st, &mut a, b"WATCH x\r\n"), "OK\r\n");
-        run(&st, &mut other, b"SWAPDB 0 1\r\n");
-        assert_eq!(
-            run(&st, &mut a, b"MULTI\r\nPING\r\nEXEC\r\n"),
-            "OK\r\nQUEUED\r\n1) PONG\r\n"
-        );
+        assert_eq!(transaction_after_swapdb(&st, 1, "x"), COMMITTED);
     }
 
     #[test]
     fn swapdb_does_not_touch_a_stale_key_replaced_with_another_stale_key() {
         let st = state();
-        let mut a = Session::new(&st, ClientState::default(), 0);
-        let mut other = Session::new(&st, ClientState::default(), 0);
         stale(&st, 1, b"x");
         stale(&st, 0, b"x");
-        run(&st, &mut a, b"SELECT 1\r\n");
-        assert_eq!(run(&st, &mut a, b"WATCH x\r\n"), "OK\r\n");
-        run(&st, &mut other, b"SWAPDB 0 1\r\n");
-        assert_eq!(
-            run(&st, &mut a, b"MULTI\r\nPING\r\nEXEC\r\n"),
-            "OK\r\nQUEUED\r\n1) PONG\r\n"
-        );
+        assert_eq!(transaction_after_swapdb(&st, 1, "x"), COMMITTED);
     }
 
     #[test]
     fn swapdb_touches_a_stale_watched_key_replaced_with_a_live_one() {
-        let st = state();
-        let mut a = Session::new(&st, ClientState::default(), 0);
-        let mut other = Session::new(&st, ClientState::default(), 0);
         // Reaped by WATCH, so missing, then replaced with a live key: a change.
+        let st = state();
         stale(&st, 0, b"y");
+        let mut other = Session::new(&st, ClientState::default(), 0);
         run(&st, &mut other, b"SELECT 1\r\nSET y v\r\n");
-        assert_eq!(run(&st, &mut a, b"WATCH y\r\n"), "OK\r\n");
-        run(&st, &mut other, b"SWAPDB 0 1\r\n");
-        assert_eq!(
-            run(&st, &mut a, b"MULTI\r\nPING\r\nEXEC\r\n"),
-            "OK\r\nQUEUED\r\n(nil)\r\n"
-        );
+        assert_eq!(transaction_after_swapdb(&st, 0, "y"), ABORTED);
     }
 }
