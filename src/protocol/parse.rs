@@ -158,10 +158,11 @@ pub struct Parser {
     /// Applies the much smaller pre-authentication limits.
     unauthenticated: bool,
     partial: Option<Partial>,
-    /// Bytes of an incomplete inline line already searched for its newline:
-    /// a line that arrives a byte at a time is scanned once, not once per
-    /// read (quadratic up to the 64 KiB limit).
-    inline_scanned: usize,
+    /// How far (from the command's first byte) the incomplete line being
+    /// waited for — an inline command, or a `*`/`$` header — was already
+    /// searched for its end: a line that arrives a byte at a time is scanned
+    /// once, not once per read (quadratic up to the 64 KiB line limit).
+    line_scanned: usize,
     args: Vec<(usize, usize)>,
     scratch: Vec<u8>,
 }
@@ -194,7 +195,7 @@ impl Parser {
     /// had framed but not yet run).
     pub fn reset(&mut self) {
         self.partial = None;
-        self.inline_scanned = 0;
+        self.line_scanned = 0;
     }
 
     /// Switches the pre-authentication limits on or off ([`UNAUTHENTICATED_MAX_ARGS`],
@@ -222,23 +223,24 @@ impl Parser {
     /// Tries to frame one command from `buf`, which must begin at the first
     /// byte of a command (or of the partial command seen by earlier calls).
     pub fn parse(&mut self, buf: &[u8]) -> Parsed {
-        if self.partial.is_none() {
-            match buf.first() {
-                None => return Parsed::Incomplete,
-                Some(b'*') => {}
-                Some(_) => return self.parse_inline(buf),
-            }
+        let parsed = match (self.partial.is_none(), buf.first()) {
+            (true, None) => Parsed::Incomplete,
+            (true, Some(&first)) if first != b'*' => self.parse_inline(buf),
+            _ => self.parse_multibulk(buf),
+        };
+        if parsed != Parsed::Incomplete {
+            self.line_scanned = 0;
         }
-        self.parse_multibulk(buf)
+        parsed
     }
 
     fn parse_inline(&mut self, buf: &[u8]) -> Parsed {
-        let from = std::mem::take(&mut self.inline_scanned).min(buf.len());
+        let from = self.line_scanned.min(buf.len());
         let Some(newline) = memchr(b'\n', &buf[from..]).map(|i| from + i) else {
             if buf.len() > self.limits.max_inline {
                 return Parsed::Error(ProtocolError::TooBigInline);
             }
-            self.inline_scanned = buf.len();
+            self.line_scanned = buf.len();
             return Parsed::Incomplete;
         };
         if newline > self.limits.max_inline {
@@ -270,6 +272,7 @@ impl Parser {
                     0,
                     self.limits.max_inline,
                     ProtocolError::TooBigMultibulkCount,
+                    &mut self.line_scanned,
                 ) {
                     Err(e) => return Parsed::Error(e),
                     Ok(None) => return Parsed::Incomplete,
@@ -320,6 +323,7 @@ impl Parser {
                         state.cursor,
                         self.limits.max_inline,
                         ProtocolError::TooBigBulkCount,
+                        &mut self.line_scanned,
                     );
                     let (len, header_len) = match header {
                         Err(e) => return Parsed::Error(e),
@@ -358,27 +362,35 @@ impl Parser {
 
 /// Reads a `*N\r\n` or `$N\r\n` line starting at `at`. Returns the number
 /// (None if it is not a valid integer) and the line's length including CRLF,
-/// or Ok(None) if the line is not complete yet.
+/// or Ok(None) if the line is not complete yet. `scanned` (see
+/// `Parser::line_scanned`) says how far an earlier call already searched
+/// this line for its `\r`, and is updated.
 #[allow(clippy::type_complexity)]
 fn read_header(
     buf: &[u8],
     at: usize,
     max_line: usize,
     too_big: ProtocolError,
+    scanned: &mut usize,
 ) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
     let rest = &buf[at..];
-    let Some(cr) = memchr(b'\r', rest) else {
+    let from = scanned.saturating_sub(at).min(rest.len());
+    let Some(cr) = memchr(b'\r', &rest[from..]).map(|i| from + i) else {
         if rest.len() > max_line {
             return Err(too_big);
         }
+        *scanned = buf.len();
         return Ok(None);
     };
     if cr > max_line {
         return Err(too_big);
     }
     if rest.len() < cr + 2 {
+        // The `\r` is here, its `\n` not yet: search from the `\r` next time.
+        *scanned = at + cr;
         return Ok(None);
     }
+    *scanned = 0;
     Ok(Some((parse_i64(&rest[1..cr]), cr + 2)))
 }
 
@@ -536,6 +548,25 @@ mod tests {
         assert_eq!(args_of(&parser, &line, ArgSource::Scratch)[2].len(), 60_000);
         // The next command starts afresh.
         assert!(matches!(parser.parse(b"PING\n"), Parsed::Command { len: 5, .. }));
+    }
+
+    #[test]
+    fn a_long_header_line_arriving_a_byte_at_a_time_gives_the_same_error_as_whole() {
+        for header in [b"*".to_vec(), b"*2\r\n$".to_vec()] {
+            let mut line = header.clone();
+            line.extend(std::iter::repeat_n(b'1', 70_000));
+            let whole = Parser::default().parse(&line);
+            let mut parser = Parser::default();
+            let mut split = Parsed::Incomplete;
+            for end in 1..=line.len() {
+                split = parser.parse(&line[..end]);
+                if split != Parsed::Incomplete {
+                    break;
+                }
+            }
+            assert_eq!(split, whole);
+            assert!(matches!(whole, Parsed::Error(_)), "{whole:?}");
+        }
     }
 
     #[test]
