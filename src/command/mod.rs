@@ -360,7 +360,10 @@ pub fn execute<'a>(
     let logging = state.wal().is_some();
     let mut locked = (!shards.is_empty()).then(|| state.dbs.lock_set(db, shards));
     let count = scratch.admitted.len();
-    let lock_wait = started.elapsed() / count.max(1) as u32;
+    // One clock read per command: each command's span ends where the next
+    // one's begins (and the first begins once the locks are held).
+    let mut t0 = Instant::now();
+    let lock_wait = (t0 - started) / count.max(1) as u32;
     let mut wrote = false;
     // One clock read per batch: expiry decisions inside a batch share "now".
     let now = crate::store::now_ms();
@@ -373,7 +376,6 @@ pub fn execute<'a>(
             .is_some_and(|wal| wal.fsync() == crate::wal::FsyncPolicy::Always);
     let styles_start = scratch.styles.len();
     for (cmd, admitted) in commands.clone().zip(scratch.admitted.drain(..)) {
-        let t0 = Instant::now();
         let style = cmd.style.with_resp3(client.resp3);
         out.set_style(style);
         let mark = out.len();
@@ -407,9 +409,12 @@ pub fn execute<'a>(
             stats.error_reply(&message);
             out.error(&message);
         }
+        let t1 = Instant::now();
+        let elapsed = t1 - t0;
+        t0 = t1;
         match recorded {
             Some((index, hits, misses)) => {
-                stats.record(index, t0.elapsed() + lock_wait, result.is_err(), hits, misses);
+                stats.record(index, elapsed + lock_wait, result.is_err(), hits, misses);
                 client.last_command = Some(index);
             }
             None => {

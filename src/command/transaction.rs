@@ -433,8 +433,9 @@ fn exec(
     // The database the records so far are in: a SELECT inside the transaction
     // makes the following commands' records need a Select record first.
     let mut records_db = first_db;
+    // One clock read per command: each span ends where the next begins.
+    let mut t0 = Instant::now();
     for q in &queue.commands {
-        let t0 = Instant::now();
         let mark = out.len();
         let cmd_db = client.db;
         let records_before = scratch.records.len();
@@ -485,7 +486,9 @@ fn exec(
             scratch.records.splice(records_before..records_before, select);
             records_db = cmd_db;
         }
-        stats.record(q.spec.index(), t0.elapsed(), result.is_err(), hits, misses);
+        let t1 = Instant::now();
+        stats.record(q.spec.index(), t1 - t0, result.is_err(), hits, misses);
+        t0 = t1;
     }
     if records_db != first_db {
         Record::Select { db: first_db as u32 }.encode(&mut scratch.records);
