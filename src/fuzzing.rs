@@ -267,7 +267,7 @@ pub fn run_session(flags: u8, chunks: &[&[u8]]) -> SessionOutcome {
     let mut session = Session::new(&state, ClientState::default(), 0);
     let mut replies = Vec::new();
     let check_bound = |session: &Session| {
-        if state.config.requirepass.is_some() && !session.client.authenticated {
+        if state.runtime.requirepass_set() && !session.client.authenticated {
             let held = session.input_buffer_capacity();
             assert!(
                 held <= UNAUTHENTICATED_BUFFER_BOUND,
@@ -281,7 +281,7 @@ pub fn run_session(flags: u8, chunks: &[&[u8]]) -> SessionOutcome {
         session.clear_replies();
         check_bound(&session);
     }
-    if flags & SESSION_FILLER != 0 && state.config.requirepass.is_some() {
+    if flags & SESSION_FILLER != 0 && state.runtime.requirepass_set() {
         let filler = vec![b'x'; 64 * 1024];
         let mut sent = 0;
         while sent < FILLER_BYTES && !session.should_close() && !session.client.authenticated {

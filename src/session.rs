@@ -273,9 +273,12 @@ impl Session {
     /// again under the limits that command leaves in force.
     pub fn run(&mut self, state: &ServerState) {
         loop {
-            let gated = !self.client.authenticated && state.config.requirepass.is_some();
+            // The live setting (`CONFIG SET requirepass` may add or remove
+            // it), as the executor's NOAUTH check reads it.
+            let gating = state.runtime.requirepass_set();
+            let gated = !self.client.authenticated && gating;
             self.parser.set_unauthenticated(gated);
-            if !self.run_once(state, gated, state.config.requirepass.is_some()) {
+            if !self.run_once(state, gated, gating) {
                 return;
             }
         }

@@ -68,6 +68,31 @@ fn an_unauthenticated_one_megabyte_bulk_gets_the_protocol_error_and_costs_no_mem
 }
 
 #[test]
+fn a_password_set_at_runtime_brings_the_pre_authentication_limits_to_new_clients() {
+    let server = Server::start();
+    let mut admin = server.raw();
+    assert_eq!(
+        show(&admin.cmd(&["CONFIG", "SET", "requirepass", "secret"])),
+        "+OK\r\n"
+    );
+    // The admin connected before the password: it stays authenticated.
+    assert_eq!(show(&admin.cmd(&["PING"])), "+PONG\r\n");
+    let mut newcomer = server.raw();
+    newcomer.send(&resp(&[&b"SET"[..], b"big", &vec![b'x'; 100_000]]));
+    assert_eq!(
+        show(&newcomer.read_to_eof()),
+        "-ERR Protocol error: unauthenticated bulk length\r\n"
+    );
+    // Removing it lifts them again.
+    assert_eq!(show(&admin.cmd(&["CONFIG", "SET", "requirepass", ""])), "+OK\r\n");
+    let mut later = server.raw();
+    assert_eq!(
+        show(&later.cmd(&["PING"; 11])),
+        "-ERR wrong number of arguments for 'ping' command\r\n"
+    );
+}
+
+#[test]
 fn an_authenticated_client_may_still_send_a_big_bulk() {
     let server = Server::with_args(&["--requirepass", "secret"]);
     let mut c = server.raw();
