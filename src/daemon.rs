@@ -18,7 +18,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -107,30 +107,10 @@ fn is_loopback(ip: IpAddr) -> bool {
 }
 
 /// The protected-mode decision, as Redis makes it: refuse a client when
-/// protected mode is on, no password is set, and the client is not on the
-/// loopback interface.
-pub fn protected_mode_refuses(config: &Config, peer: IpAddr) -> bool {
-    config.protected_mode && config.requirepass.is_none() && !is_loopback(peer)
-}
-
-/// Applies protected mode to a freshly accepted client: if it is refused, it
-/// gets [`DENIED_REPLY`] and is closed, and this returns true.
-pub fn refuse_if_protected(config: &Config, socket: &TcpStream) -> bool {
-    let Ok(peer) = socket.peer_addr() else {
-        return false;
-    };
-    if !protected_mode_refuses(config, peer.ip()) {
-        return false;
-    }
-    tracing::warn!(client = %peer, "refused a non-loopback client: protected mode (no password set)");
-    let mut socket = socket;
-    let _ = socket.set_nonblocking(true);
-    let _ = socket.write_all(DENIED_REPLY);
-    let _ = socket.shutdown(std::net::Shutdown::Write);
-    // Drain what the client already sent so the close is not a reset that destroys the reply.
-    let mut sink = [0u8; 4096];
-    let _ = socket.read(&mut sink);
-    true
+/// protected mode is on, no password is set (the live setting: `CONFIG SET
+/// requirepass` changes it), and the client is not on the loopback interface.
+pub fn protected_mode_refuses(config: &Config, password_set: bool, peer: IpAddr) -> bool {
+    config.protected_mode && !password_set && !is_loopback(peer)
 }
 
 /// Startup warnings about who can reach the server.
@@ -198,20 +178,16 @@ mod tests {
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
         let config = Config::default();
-        assert!(protected_mode_refuses(&config, remote));
-        assert!(!protected_mode_refuses(&config, local));
-        assert!(!protected_mode_refuses(&config, mapped));
-        assert!(!protected_mode_refuses(&config, "::1".parse().unwrap()));
-        let with_password = Config {
-            requirepass: Some("secret".into()),
-            ..Config::default()
-        };
-        assert!(!protected_mode_refuses(&with_password, remote));
+        assert!(protected_mode_refuses(&config, false, remote));
+        assert!(!protected_mode_refuses(&config, false, local));
+        assert!(!protected_mode_refuses(&config, false, mapped));
+        assert!(!protected_mode_refuses(&config, false, "::1".parse().unwrap()));
+        assert!(!protected_mode_refuses(&config, true, remote));
         let unprotected = Config {
             protected_mode: false,
             ..Config::default()
         };
-        assert!(!protected_mode_refuses(&unprotected, remote));
+        assert!(!protected_mode_refuses(&unprotected, false, remote));
     }
 
     #[test]

@@ -39,6 +39,7 @@ const MAX_CLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
 /// A client can be refused, or `accept` fail, thousands of times a second:
 /// one line per interval, with a count (`INFO stats` has the totals).
 static REJECTED_LOG: LogLimiter = LogLimiter::new(crate::log_limit::DEFAULT_INTERVAL);
+static PROTECTED_LOG: LogLimiter = LogLimiter::new(crate::log_limit::DEFAULT_INTERVAL);
 static ACCEPT_FAILED_LOG: LogLimiter = LogLimiter::new(crate::log_limit::DEFAULT_INTERVAL);
 static NONBLOCKING_FAILED_LOG: LogLimiter = LogLimiter::new(crate::log_limit::DEFAULT_INTERVAL);
 
@@ -109,7 +110,15 @@ fn accept_loop(listener: &TcpListener, pool: &pool::WorkerPool, state: &ServerSt
                 continue;
             }
         };
-        if crate::daemon::refuse_if_protected(&state.config, &socket) {
+        let protected = socket.peer_addr().is_ok_and(|peer| {
+            crate::daemon::protected_mode_refuses(&state.config, state.runtime.requirepass_set(), peer.ip())
+        });
+        if protected {
+            refuse(socket, crate::daemon::DENIED_REPLY);
+            crate::warn_limited!(
+                PROTECTED_LOG,
+                "refused a non-loopback client: protected mode (no password set)"
+            );
             continue;
         }
         let connected = state
@@ -118,7 +127,8 @@ fn accept_loop(listener: &TcpListener, pool: &pool::WorkerPool, state: &ServerSt
             .load(std::sync::atomic::Ordering::Relaxed);
         if connected >= state.runtime.maxclients() {
             state.stats.client_rejected();
-            reject(socket);
+            refuse(socket, MAX_CLIENTS_ERROR);
+            crate::warn_limited!(REJECTED_LOG, "rejected a client: max number of clients reached");
             continue;
         }
         if let Err(e) = socket.set_nonblocking(true) {
@@ -133,15 +143,14 @@ fn accept_loop(listener: &TcpListener, pool: &pool::WorkerPool, state: &ServerSt
     }
 }
 
-/// Tells a client the server is full and closes it without blocking the
+/// Sends a refused client its error line and closes it without blocking the
 /// accept loop.
-fn reject(mut socket: TcpStream) {
+fn refuse(mut socket: TcpStream, reply: &[u8]) {
     let _ = socket.set_nonblocking(true);
-    let _ = socket.write_all(MAX_CLIENTS_ERROR);
+    let _ = socket.write_all(reply);
     let _ = socket.shutdown(std::net::Shutdown::Write);
     // Drain what the client already sent, so closing does not turn into a
     // reset that could destroy the error before the client reads it.
     let mut sink = [0u8; 4096];
     let _ = socket.read(&mut sink);
-    crate::warn_limited!(REJECTED_LOG, "rejected a client: max number of clients reached");
 }
