@@ -53,7 +53,7 @@ impl ServerState {
     /// Shared state for a server that is still replaying its WAL into `dbs`:
     /// commands are refused with `-LOADING` until [`ServerState::finish_loading`].
     pub fn loading(config: Config, dbs: Arc<Databases>) -> ServerState {
-        let workers = config.workers.max(1);
+        let workers = config.worker_threads();
         ServerState {
             runtime: RuntimeConfig::new(&config),
             config,
