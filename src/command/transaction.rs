@@ -248,7 +248,11 @@ pub fn watch(c: &mut Ctx<'_, '_>) -> CommandResult {
     for key in c.args.iter_from(1) {
         let (map, hash) = super::locate(&mut c.db, key)?;
         let list = &mut c.client.tx.watch;
-        if list.keys.iter().any(|w| w.hash == hash && *w.key == *key) {
+        if list
+            .keys
+            .iter()
+            .any(|w| w.db == c.client.db && w.hash == hash && *w.key == *key)
+        {
             continue;
         }
         // Reap a key that is already expired: its later removal is then no change.
@@ -713,6 +717,19 @@ mod tests {
 
     const COMMITTED: &str = "OK\r\nQUEUED\r\n1) PONG\r\n";
     const ABORTED: &str = "OK\r\nQUEUED\r\n(nil)\r\n";
+
+    #[test]
+    fn the_same_key_watched_in_two_databases_is_watched_in_both() {
+        let st = state();
+        let mut a = Session::new(&st, ClientState::default(), 0);
+        let mut other = Session::new(&st, ClientState::default(), 0);
+        assert_eq!(
+            run(&st, &mut a, b"WATCH k\r\nSELECT 1\r\nWATCH k\r\n"),
+            "OK\r\nOK\r\nOK\r\n"
+        );
+        run(&st, &mut other, b"SELECT 1\r\nSET k v\r\n");
+        assert_eq!(run(&st, &mut a, b"MULTI\r\nPING\r\nEXEC\r\n"), ABORTED);
+    }
 
     #[test]
     fn swapdb_does_not_touch_watched_stale_keys() {
