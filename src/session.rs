@@ -688,6 +688,28 @@ mod tests {
     }
 
     #[test]
+    fn a_claimed_big_bulk_reserves_only_what_arrives_and_a_sent_one_exactly_its_size() {
+        let st = state();
+        let mut s = session(&st);
+        // A 512 MiB claim and 10 bytes: the buffer stays at its first chunk.
+        s.feed(&st, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$536870912\r\n0123456789");
+        assert_eq!(s.input_buffer_capacity(), READ_CHUNK);
+        // A 3 MiB value arriving in pieces ends in a buffer of exactly the
+        // command's size, not in the 4 MiB of plain doubling.
+        let mut s = session(&st);
+        let header = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3145728\r\n";
+        s.feed(&st, header);
+        let mut largest = 0;
+        for _ in 0..3 * 16 {
+            s.feed(&st, &[b'v'; 64 * 1024]);
+            largest = largest.max(s.input_buffer_capacity());
+        }
+        assert_eq!(largest, header.len() + 3 * 1024 * 1024 + 2);
+        s.feed(&st, b"\r\n");
+        assert_eq!(s.replies(), b"+OK\r\n");
+    }
+
+    #[test]
     fn a_big_bulk_pipelined_right_after_auth_is_accepted() {
         let st = state_with(Config {
             requirepass: Some("secret".into()),

@@ -36,6 +36,11 @@ fn big_values_survive_kill_replay_and_compaction_whatever_was_done_to_them() {
     let (a, b, d) = (value(1, 3 * MIB), value(2, 2 * MIB), value(3, MIB + 17));
     assert!(c.cmd(&["SET", "a", &a]).is_ok());
     assert!(c.cmd(&["SET", "b", &b, "EX", "100000"]).is_ok());
+    // A rename and a SETEX of a value that is still shared (never edited).
+    let f = value(5, MIB + 3);
+    assert!(c.cmd(&["SET", "fresh", &f]).is_ok());
+    assert!(c.cmd(&["RENAME", "fresh", "renamed"]).is_ok());
+    assert!(c.cmd(&["SETEX", "with-ttl", "100000", &f]).is_ok());
     assert!(c.cmd(&["SET", "gone", &d]).is_ok());
     assert_eq!(c.cmd(&["DEL", "gone"]).int(), 1);
     assert!(c.cmd(&["SET", "small-later", &d]).is_ok());
@@ -66,6 +71,9 @@ fn big_values_survive_kill_replay_and_compaction_whatever_was_done_to_them() {
         ("p1", Some(d.clone())),
         ("p2", Some(a.clone())),
         ("p3", Some("small".to_string())),
+        ("fresh", None),
+        ("renamed", Some(f.clone())),
+        ("with-ttl", Some(f)),
     ];
     drop(c);
     server.kill9();
@@ -78,6 +86,10 @@ fn big_values_survive_kill_replay_and_compaction_whatever_was_done_to_them() {
     assert!(
         c.cmd(&["TTL", "b2"]).int() > 0,
         "RENAME keeps the TTL through replay"
+    );
+    assert!(
+        c.cmd(&["TTL", "with-ttl"]).int() > 0,
+        "SETEX of a big value keeps its TTL"
     );
     // A compaction while a new big value is written; both logs must hold it.
     assert!(c.compact());

@@ -198,4 +198,15 @@ fn big_values_pipelined_back_to_back_each_keep_their_own_bytes() {
     assert_eq!(show(&c.cmd(&["GETRANGE", "b", "0", "1"])), "$2\r\nXb\r\n");
     assert_eq!(show(&c.cmd(&["RENAME", "b", "c"])), "+OK\r\n");
     assert_eq!(show(&c.cmd(&["STRLEN", "c"])), format!(":{}\r\n", b.len()));
+    // RENAME and MOVE of a value still shared with its read buffer.
+    c.send(&resp(&[&b"SET"[..], b"d", &b]));
+    assert_eq!(show(&c.read_reply()), "+OK\r\n");
+    assert_eq!(show(&c.cmd(&["RENAME", "d", "e"])), "+OK\r\n");
+    assert_eq!(show(&c.cmd(&["MOVE", "e", "1"])), ":1\r\n");
+    assert_eq!(show(&c.cmd(&["SELECT", "1"])), "+OK\r\n");
+    let got = c.cmd(&["GET", "e"]);
+    let mut expected = format!("${}\r\n", b.len()).into_bytes();
+    expected.extend_from_slice(&b);
+    expected.extend_from_slice(b"\r\n");
+    assert!(got == expected, "GET after RENAME and MOVE differs");
 }
