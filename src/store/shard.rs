@@ -86,8 +86,9 @@ fn capacity_for(total: usize, spare: bool) -> usize {
 
 fn layout(size: usize) -> Layout {
     // Alignment 1 and a size below isize::MAX (values are capped at 2 GiB by
-    // config validation), so this cannot fail.
-    Layout::from_size_align(size, 1).unwrap_or_else(|_| Layout::new::<u8>())
+    // config validation), so this cannot fail; if it ever did, failing the
+    // allocation is the only sound answer.
+    Layout::from_size_align(size, 1).unwrap_or_else(|_| alloc::handle_alloc_error(Layout::new::<u8>()))
 }
 
 /// The type of a stored value (`TYPE`, `SCAN ... TYPE`, `WRONGTYPE`).
@@ -277,9 +278,15 @@ impl Slot {
             return;
         };
         let inline = Slot::new(&body.key, &body.value, self.access);
-        let ttl_pos = self.ttl_pos;
-        *self = inline;
-        self.ttl_pos = ttl_pos;
+        self.replace_with(inline);
+    }
+
+    /// Puts `fresh` in this slot's place (dropping the old allocation or
+    /// body), keeping the slot's access word and TTL-index position.
+    fn replace_with(&mut self, mut fresh: Slot) {
+        fresh.access = self.access;
+        fresh.ttl_pos = self.ttl_pos;
+        *self = fresh;
     }
 
     fn total(&self) -> usize {
@@ -348,10 +355,7 @@ impl Slot {
     /// Replaces the value (reusing the allocation if the length is unchanged).
     fn set_value(&mut self, value: &[u8]) {
         if self.is_shared() {
-            let fresh = Slot::new(self.key(), value, self.access);
-            let ttl_pos = self.ttl_pos;
-            *self = fresh;
-            self.ttl_pos = ttl_pos;
+            self.replace_with(Slot::new(self.key(), value, self.access));
             return;
         }
         let spare = self.value_len & SPARE != 0
@@ -637,9 +641,7 @@ impl ShardMap {
             Some(i) => {
                 self.untrack_hfe(i);
                 let slot = &mut self.slots[i as usize];
-                let mut fresh = Slot::new_shared(key, value, slot.access);
-                fresh.ttl_pos = slot.ttl_pos;
-                *slot = fresh;
+                slot.replace_with(Slot::new_shared(key, value, slot.access));
                 self.set_expiry_slot(i, expires_at);
             }
             None => {
@@ -916,11 +918,7 @@ impl ShardMap {
         }
         self.untrack_hfe(i);
         let slot = &mut self.slots[i as usize];
-        slot.drop_body();
-        let (access, ttl_pos) = (slot.access, slot.ttl_pos);
-        let mut fresh = Slot::new(key, b"", access);
-        fresh.ttl_pos = ttl_pos;
-        *slot = fresh;
+        slot.replace_with(Slot::new(key, b"", slot.access));
     }
 
     /// The live hash at `key`: `Ok(None)` if the key is missing (or expired,

@@ -340,10 +340,7 @@ impl Record<'_> {
     pub fn encode(&self, out: &mut Vec<u8>) {
         let payload_len = self.payload_len();
         out.reserve(FRAME_HEADER_LEN + payload_len);
-        let start = out.len();
-        out.extend_from_slice(&[0u8; 4]); // crc, filled in below
-        out.extend_from_slice(&(payload_len as u32).to_le_bytes());
-        out.push(self.kind() as u8);
+        let start = put_frame_header(out, self.kind(), payload_len);
         match self {
             Record::Set {
                 key,
@@ -391,6 +388,16 @@ impl Record<'_> {
     }
 }
 
+/// Appends a frame header with a zero CRC (the caller fills it in once the
+/// payload is written) and returns where the frame starts.
+fn put_frame_header(out: &mut Vec<u8>, kind: RecordKind, payload_len: usize) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 4]);
+    out.extend_from_slice(&(payload_len as u32).to_le_bytes());
+    out.push(kind as u8);
+    start
+}
+
 /// Encodes a `Set` record of `key` and a value that is not copied into `out`:
 /// the frame's bytes before the value and after it are appended, the CRC
 /// covers the value all the same, and the return value is the offset in
@@ -402,11 +409,12 @@ pub fn encode_set_around_value(
     expires_at_ms: Option<u64>,
     out: &mut Vec<u8>,
 ) -> usize {
-    let payload_len = 4 + key.len() + 4 + value.len() + expiry_len(expires_at_ms);
-    let start = out.len();
-    out.extend_from_slice(&[0u8; 4]); // crc, filled in below
-    out.extend_from_slice(&(payload_len as u32).to_le_bytes());
-    out.push(RecordKind::Set as u8);
+    let record = Record::Set {
+        key,
+        value,
+        expires_at_ms,
+    };
+    let start = put_frame_header(out, RecordKind::Set, record.payload_len());
     put_bytes(out, key);
     out.extend_from_slice(&(value.len() as u32).to_le_bytes());
     let at = out.len();
