@@ -65,12 +65,6 @@ impl LogLimiter {
     }
 }
 
-impl Default for LogLimiter {
-    fn default() -> Self {
-        LogLimiter::new(DEFAULT_INTERVAL)
-    }
-}
-
 /// Milliseconds since the first call, never zero (so a limiter's initial
 /// `next_ms = 0` always lets the first event through).
 fn monotonic_ms() -> u64 {

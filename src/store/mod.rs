@@ -111,9 +111,9 @@ impl Store {
         ((hash >> 40) & self.mask) as usize
     }
 
-    /// Locks one shard — or, on a thread running `EXEC` that holds it and
-    /// lent it ([`Locked::lend`]), hands out the held shard instead of
-    /// deadlocking on it. Used by everything outside the command hot path
+    /// Locks one shard — or, on a thread running `EXEC` that holds every
+    /// shard and lent them ([`lend_every_store`]), hands out the held shard
+    /// instead of deadlocking on it. Used by everything outside the command hot path
     /// (keyspace scans, expiry, replay); commands use [`Store::lock_set`].
     pub fn lock(&self, index: usize) -> ShardGuard<'_> {
         let mut guard = self.lock_uncounted(index);
@@ -122,12 +122,11 @@ impl Store {
     }
 
     fn lock_uncounted(&self, index: usize) -> ShardGuard<'_> {
-        let (owner, mask) = LENT.with(Cell::get);
-        if (owner == self as *const Store as usize || owner == LENT_EVERY_STORE) && mask & (1 << index) != 0 {
-            // SAFETY: this thread holds shard `index`'s lock in a `Locked`
-            // that is mutably borrowed by the live `Lent` which published the
-            // mask, so nothing else can reach this map until `Lent` drops;
-            // Store's methods hold at most one guard of a shard at a time.
+        if LENT.with(Cell::get) {
+            // SAFETY: this thread holds every shard's lock of every store in
+            // `Locked`s that are mutably borrowed by the live `LentEvery`
+            // which set the flag, so nothing else can reach this map until it
+            // drops; Store's methods hold at most one guard of a shard at a time.
             return ShardGuard::Lent(unsafe { &mut *self.shards[index].0.data_ptr() });
         }
         ShardGuard::Own(self.shards[index].0.lock())
@@ -364,9 +363,9 @@ impl Store {
 }
 
 thread_local! {
-    /// (store address, shard mask) this thread's `EXEC` lends to keyless
-    /// commands it runs; (0, 0) when nothing is lent.
-    static LENT: Cell<(usize, u64)> = const { Cell::new((0, 0)) };
+    /// True while this thread's `EXEC` lends every shard it holds to the
+    /// keyless commands it runs ([`lend_every_store`]).
+    static LENT: Cell<bool> = const { Cell::new(false) };
 }
 
 /// One shard's map, locked by [`Store::lock`].
@@ -396,16 +395,12 @@ impl DerefMut for ShardGuard<'_> {
     }
 }
 
-/// `LENT`'s owner when this thread's `EXEC` holds every shard of every store
-/// ([`lend_every_store`]).
-const LENT_EVERY_STORE: usize = usize::MAX;
-
 /// Lends every shard of every store in `locked` (which must hold them all:
 /// `Databases::lock_everything`) to this thread's [`Store::lock`] calls
 /// while the returned guard lives. `EXEC` does this for keyless commands that
 /// may touch any database (FLUSHALL, MOVE, SWAPDB, INFO, SELECT + KEYS).
 pub fn lend_every_store<'b, 'a>(locked: &'b mut [Locked<'a>]) -> LentEvery<'b, 'a> {
-    LENT.with(|c| c.set((LENT_EVERY_STORE, u64::MAX)));
+    LENT.with(|c| c.set(true));
     LentEvery { _locked: locked }
 }
 
@@ -413,7 +408,7 @@ pub fn lend_every_store<'b, 'a>(locked: &'b mut [Locked<'a>]) -> LentEvery<'b, '
 /// commands that span databases then use [`Store::lock`] instead of taking
 /// locks of their own, which this thread already holds.
 pub fn lending_every_store() -> bool {
-    LENT.with(|c| c.get().0 == LENT_EVERY_STORE)
+    LENT.with(Cell::get)
 }
 
 /// The guard of [`lend_every_store`].
@@ -423,19 +418,7 @@ pub struct LentEvery<'b, 'a> {
 
 impl Drop for LentEvery<'_, '_> {
     fn drop(&mut self) {
-        LENT.with(|c| c.set((0, 0)));
-    }
-}
-
-/// Shards of a [`Locked`] lent to this thread's [`Store::lock`] calls while
-/// it lives; holding `&mut Locked` keeps the lender from touching them.
-pub struct Lent<'b, 'a> {
-    _locked: &'b mut Locked<'a>,
-}
-
-impl Drop for Lent<'_, '_> {
-    fn drop(&mut self) {
-        LENT.with(|c| c.set((0, 0)));
+        LENT.with(|c| c.set(false));
     }
 }
 
@@ -457,20 +440,6 @@ impl<'a> Locked<'a> {
     /// The store these locks belong to.
     pub fn store(&self) -> &Store {
         self.store
-    }
-
-    /// Lends the held shards to [`Store::lock`] on this thread until the
-    /// returned guard drops: `EXEC` runs keyless commands that scan the
-    /// keyspace (KEYS, DBSIZE, INFO) while it holds every shard.
-    pub fn lend(&mut self) -> Lent<'_, 'a> {
-        let mut mask = 0u64;
-        for (i, g) in self.guards.iter().enumerate() {
-            if g.is_some() {
-                mask |= 1 << i;
-            }
-        }
-        LENT.with(|c| c.set((self.store as *const Store as usize, mask)));
-        Lent { _locked: self }
     }
 
     /// Every locked shard (FLUSHALL).
