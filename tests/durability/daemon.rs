@@ -137,6 +137,8 @@ fn every_command_gets_loading_until_the_replay_is_done() {
         }
     }
     assert_eq!(c.info("persistence")["loading"], "1");
+    // RESET is allowed while loading, as in Redis.
+    assert!(matches!(c.cmd(&["RESET"]), Reply::Simple(s) if s == "RESET"));
     std::fs::remove_file(&hold).unwrap();
     assert!(eventually(
         || matches!(c.cmd(&["PING"]), Reply::Simple(s) if s == "PONG")

@@ -193,6 +193,16 @@ fn a_compaction_while_the_log_is_failing_loses_nothing_acknowledged() {
         );
         assert!(c.cmd(&["SET", "ow:after", "x"]).is_ok());
         last.insert("ow:after".to_string(), "x".to_string());
+        // The outage's end is logged once, by the compaction, with its count.
+        let ended = "WAL rewritten by compaction after";
+        let deadline = Instant::now() + WAIT;
+        while !server.stderr_text().contains(ended) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        let log = server.stderr_text();
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(ended)).collect();
+        assert_eq!(lines.len(), 1, "{log}");
+        assert!(lines[0].contains("failed attempts over"), "{}", lines[0]);
     }
     let keys: Vec<String> = last.keys().cloned().collect();
     let before: Vec<Option<String>> = keys.iter().map(|k| last.get(k).cloned()).collect();
