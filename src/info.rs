@@ -27,6 +27,10 @@ const SECTIONS: &[&str] = &[
 
 /// Renders the requested INFO sections (all default ones if `wanted` is empty).
 pub fn render(state: &ServerState, wanted: &[String]) -> String {
+    // Read before INFO allocates anything of its own (the latency summary
+    // merges histograms: hundreds of KB for a moment), so `used_memory` is the
+    // figure eviction sees, not one inflated by this command.
+    let used = crate::memory::used();
     let everything = wanted.iter().any(|w| w == "all" || w == "everything");
     let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
     let want =
@@ -77,7 +81,6 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
     }
     if want("memory") {
         section(&mut out, "Memory");
-        let used = crate::memory::used();
         let rss = rss_bytes();
         let peak = crate::memory::peak().max(used);
         let maxmemory = state.runtime.maxmemory();

@@ -132,6 +132,18 @@ pub fn used_precise() -> u64 {
     (USED.load(Ordering::Relaxed) + own).max(0) as u64
 }
 
+/// Folds the calling thread's pending delta into the shared total, so that
+/// [`used`] — what `INFO` reports — is exact for this thread. The eviction
+/// loop calls it once it is done: without it, a worker that just freed 7 KB
+/// would leave `used_memory` reading 7 KB over the limit it enforced.
+pub fn publish_pending() {
+    if let Ok(own) = PENDING.try_with(|pending| pending.replace(0)) {
+        if own != 0 {
+            publish(own);
+        }
+    }
+}
+
 /// The most [`used`] has been since start or the last [`reset_peak`].
 pub fn peak() -> u64 {
     PEAK.load(Ordering::Relaxed).max(0) as u64

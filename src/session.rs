@@ -481,7 +481,7 @@ impl Session {
                 style: p.style,
                 spec: p.spec,
             });
-            command::execute(
+            i += command::execute(
                 state,
                 &mut self.client,
                 &mut self.replies,
@@ -489,7 +489,6 @@ impl Session {
                 group,
                 self.worker,
             );
-            i += n;
         }
         if self.client.close_after_reply {
             self.closed = true;

@@ -1,5 +1,13 @@
-//! Staying under `maxmemory`: before a batch containing a `denyoom` command
-//! runs, evict until `used_memory` is at most the limit, or refuse.
+//! Staying under `maxmemory`: before every `denyoom` command runs, evict
+//! until `used_memory` is at most the limit, or refuse — as Redis does in
+//! `performEvictions` before each such command.
+//!
+//! A pipelined batch holds its shards' locks while it runs, and eviction locks
+//! shards one at a time, so eviction cannot happen in the middle of a batch.
+//! Instead the executor checks [`over_limit`] before each `denyoom` command
+//! of a batch and, when it is over, ends the batch there; the next batch
+//! starts with [`make_room`]. A batch therefore overshoots by at most one
+//! command's growth, never by a whole pipeline's.
 //!
 //! Each eviction is a delete through the store's ordinary delete path,
 //! logged to the WAL as a `Del` record while the key's shard is locked (so a
@@ -31,11 +39,20 @@ pub fn make_room_fully(state: &ServerState) -> Result<(), CommandError> {
     make_room_within(state, usize::MAX)
 }
 
-fn make_room_within(state: &ServerState, max_evictions: usize) -> Result<(), CommandError> {
+/// True when a limit is set and this thread's view of `used_memory` is over
+/// it: one relaxed load when no limit is set, a thread-local and one more
+/// relaxed load otherwise.
+#[inline]
+pub fn over_limit(state: &ServerState) -> bool {
     let limit = state.runtime.maxmemory();
-    if limit == 0 || memory::used() <= limit {
+    limit != 0 && memory::used_precise() > limit
+}
+
+fn make_room_within(state: &ServerState, max_evictions: usize) -> Result<(), CommandError> {
+    if !over_limit(state) {
         return Ok(());
     }
+    let limit = state.runtime.maxmemory();
     let policy = state.runtime.policy();
     if policy == EvictionPolicy::NoEviction {
         return Err(CommandError::OutOfMemory);
@@ -51,14 +68,16 @@ fn make_room_within(state: &ServerState, max_evictions: usize) -> Result<(), Com
         }
     };
     let mut evicted = 0;
-    while memory::used_precise() > limit {
-        if evicted >= max_evictions {
-            return Ok(());
+    let outcome = loop {
+        if memory::used_precise() <= limit || evicted >= max_evictions {
+            break Ok(());
         }
         if !state.dbs.evict_one(policy, samples, &mut on_evict) {
-            return Err(CommandError::OutOfMemory);
+            break Err(CommandError::OutOfMemory);
         }
         evicted += 1;
-    }
-    Ok(())
+    };
+    // What this thread freed shows in `used_memory` at once.
+    memory::publish_pending();
+    outcome
 }

@@ -310,7 +310,10 @@ pub fn batchable(spec: Option<&CommandSpec>, argc: usize) -> bool {
 }
 
 /// Runs `commands` (all batchable, or a single command of any kind) and
-/// appends their replies to `out`.
+/// appends their replies to `out`. Returns how many ran: a batch ends early,
+/// before a `denyoom` command that finds memory over `maxmemory` (see
+/// [`maxmemory`]); the caller runs the rest as a new batch, which begins by
+/// evicting. At least one command always runs.
 pub fn execute<'a>(
     state: &ServerState,
     client: &mut ClientState,
@@ -318,7 +321,7 @@ pub fn execute<'a>(
     scratch: &mut ExecScratch,
     commands: impl Iterator<Item = Invocation<'a>> + Clone,
     worker: usize,
-) {
+) -> usize {
     let started = Instant::now();
     let reply_start = out.len();
     let stats = state.stats.worker(worker);
@@ -327,12 +330,12 @@ pub fn execute<'a>(
     let db = client.db;
     // Admission and the union of shards to lock.
     let mut shards = ShardSet::default();
-    let mut needs_memory = false;
+    let mut first_needs_memory = false;
     scratch.admitted.clear();
     for cmd in commands.clone() {
         let admitted = admit(state, client, &cmd);
         if let Ok(spec) = admitted {
-            needs_memory |= spec.flags.denyoom;
+            first_needs_memory |= scratch.admitted.is_empty() && spec.flags.denyoom;
             match spec.keys {
                 Some(KeySpec::All) => shards = state.dbs.all_shards(),
                 Some(keys) => {
@@ -346,14 +349,11 @@ pub fn execute<'a>(
         scratch.admitted.push(admitted);
     }
     // Over maxmemory: evict before locking anything (eviction locks shards
-    // one at a time); if that cannot make room, refuse what needs memory.
-    if needs_memory {
+    // one at a time); if that cannot make room, refuse the command. Later
+    // commands of the batch are checked as they come (the loop below).
+    if first_needs_memory {
         if let Err(oom) = maxmemory::make_room(state) {
-            for admitted in scratch.admitted.iter_mut() {
-                if admitted.as_ref().is_ok_and(|spec| spec.flags.denyoom) {
-                    *admitted = Err(oom.clone());
-                }
-            }
+            scratch.admitted[0] = Err(oom);
         }
     }
     scratch.records.clear();
@@ -375,7 +375,13 @@ pub fn execute<'a>(
             .wal()
             .is_some_and(|wal| wal.fsync() == crate::wal::FsyncPolicy::Always);
     let styles_start = scratch.styles.len();
+    let mut ran = 0;
     for (cmd, admitted) in commands.clone().zip(scratch.admitted.drain(..)) {
+        if ran > 0 && admitted.as_ref().is_ok_and(|spec| spec.flags.denyoom) && maxmemory::over_limit(state) {
+            // Evicting needs the shards this batch holds: end it here.
+            break;
+        }
+        ran += 1;
         let style = cmd.style.with_resp3(client.resp3);
         out.set_style(style);
         let mark = out.len();
@@ -438,8 +444,8 @@ pub fn execute<'a>(
     // store and the log are done with it.
     scratch.pieces.clear();
     drop(locked);
-    if count > 1 {
-        stats.batch(count as u64);
+    if ran > 1 {
+        stats.batch(ran as u64);
     }
     if let (Some(wal), Some(lsn)) = (state.wal(), lsn) {
         if wrote && defer_commit {
@@ -448,14 +454,14 @@ pub fn execute<'a>(
                 replies: reply_start..out.len(),
                 styles: styles_start..scratch.styles.len(),
             });
-            return;
+            return ran;
         }
         if wrote {
             if let Err(e) = wal.commit(lsn) {
                 // The writes are applied in memory but not durable: do not say OK.
                 crate::error_limited!(crate::wal::COMMIT_FAILED_LOG, "WAL commit failed: {e}");
                 out.truncate(reply_start);
-                for cmd in commands {
+                for cmd in commands.take(ran) {
                     out.set_style(cmd.style.with_resp3(client.resp3));
                     out.error(&e.to_string());
                 }
@@ -464,6 +470,7 @@ pub fn execute<'a>(
     }
     // Nothing of this batch waits for a deferred commit.
     scratch.styles.truncate(styles_start);
+    ran
 }
 
 /// Applies `CLIENT REPLY` after a command ran; returns true when its reply

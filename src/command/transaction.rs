@@ -292,7 +292,7 @@ pub fn in_multi(
         Some("exec") => exec(state, client, out, scratch, cmd, worker),
         // RESET too, as Redis: it ends the transaction instead of joining it.
         Some("multi" | "discard" | "watch" | "quit" | "reset") => {
-            super::execute(state, client, out, scratch, std::iter::once(cmd), worker)
+            super::execute(state, client, out, scratch, std::iter::once(cmd), worker);
         }
         _ => {
             out.set_style(cmd.style.with_resp3(client.resp3));
