@@ -123,6 +123,9 @@ pub struct ClientState {
     pub last_command: Option<usize>,
     /// `CLIENT REPLY ON|OFF|SKIP`.
     pub reply_mode: ReplyMode,
+    /// `CLIENT NO-TOUCH ON`: this client's commands other than TOUCH leave
+    /// keys' access times alone (CLIENT LIST flag `T`).
+    pub no_touch: bool,
     /// What other threads see of this client (None in unit tests).
     pub handle: Option<Arc<ClientHandle>>,
 }

@@ -32,12 +32,13 @@ pub fn client(c: &mut Ctx<'_, '_>) -> CommandResult {
         kill(c)?;
     } else if is(sub, "reply") && argc == 3 {
         reply(c)?;
-    } else if (is(sub, "no-evict") || is(sub, "no-touch")) && argc == 3 {
-        // Accepted for compatibility: there is no eviction to opt out of yet,
-        // and reads do not update an access clock.
-        if !(is(c.args.get(2), "on") || is(c.args.get(2), "off")) {
-            return Err(CommandError::Syntax);
-        }
+    } else if is(sub, "no-touch") && argc == 3 {
+        c.client.no_touch = on_off(c.args.get(2))?;
+        c.out.ok();
+    } else if is(sub, "no-evict") && argc == 3 {
+        // Accepted for compatibility: kvserver never evicts clients (its
+        // output limits disconnect them instead), so there is nothing to opt out of.
+        on_off(c.args.get(2))?;
         c.out.ok();
     } else if is(sub, "help") && argc == 2 {
         help(c);
@@ -50,6 +51,17 @@ pub fn client(c: &mut Ctx<'_, '_>) -> CommandResult {
         return Err(unknown_subcommand(sub));
     }
     Ok(())
+}
+
+/// `ON` or `OFF`, case-insensitively; anything else is a syntax error.
+fn on_off(arg: &[u8]) -> Result<bool, CommandError> {
+    if is(arg, "on") {
+        Ok(true)
+    } else if is(arg, "off") {
+        Ok(false)
+    } else {
+        Err(CommandError::Syntax)
+    }
 }
 
 /// Every subcommand, for telling a wrong argument count from an unknown name.

@@ -22,21 +22,22 @@ pub fn del(c: &mut Ctx<'_, '_>) -> CommandResult {
 }
 
 /// EXISTS key [key ...]: how many of the keys exist (repeats count again).
+/// Not an access: the key's idle time goes on (Redis's `LOOKUP_NOTOUCH`).
 pub fn exists(c: &mut Ctx<'_, '_>) -> CommandResult {
     let mut count = 0;
     for key in c.args.iter_from(1) {
         let (map, hash) = locate(&mut c.db, key)?;
-        count += i64::from(map.get_live(hash, key, c.now).0.is_some());
+        count += i64::from(map.get_live_untouched(hash, key, c.now).0.is_some());
     }
     c.out.int(count);
     Ok(())
 }
 
-/// TYPE key: `string`, `hash` or `none`.
+/// TYPE key: `string`, `hash` or `none`. Not an access.
 pub fn type_(c: &mut Ctx<'_, '_>) -> CommandResult {
     let key = c.args.get(1);
     let (map, hash) = locate(&mut c.db, key)?;
-    c.out.simple(match map.get_live(hash, key, c.now).0 {
+    c.out.simple(match map.get_live_untouched(hash, key, c.now).0 {
         Some(slot) => slot.kind().name(),
         None => "none",
     });
@@ -295,10 +296,11 @@ pub fn pexpireat(c: &mut Ctx<'_, '_>) -> CommandResult {
 }
 
 /// The TTL-style reply: -2 missing, -1 no expiry, else `f(expires_at)`.
+/// Not an access, as in Redis (TTL, PTTL, EXPIRETIME, PEXPIRETIME).
 fn ttl_generic(c: &mut Ctx<'_, '_>, f: impl Fn(u64, u64) -> i64) -> CommandResult {
     let key = c.args.get(1);
     let (map, hash) = locate(&mut c.db, key)?;
-    let reply = match map.get_live(hash, key, c.now).0 {
+    let reply = match map.get_live_untouched(hash, key, c.now).0 {
         None => -2,
         Some(slot) => slot.expires_at().map_or(-1, |at| f(at, c.now)),
     };

@@ -40,7 +40,7 @@ pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
 use crate::protocol::{Replies, Style};
 use crate::shared_bytes::SharedBytes;
 use crate::state::{ClientState, ReplyMode, ServerState};
-use crate::store::{Locked, ShardMap, ShardSet};
+use crate::store::{evict, Locked, ShardMap, ShardSet};
 use crate::wal::{HashFields, Lsn, Record, RecordKind, WalError, FRAME_HEADER_LEN};
 
 /// The most commands run under one set of shard locks: bounds how long a
@@ -404,7 +404,8 @@ pub fn execute<'a>(
                     hits: 0,
                     misses: 0,
                 };
-                let result = (spec.handler)(&mut ctx);
+                let suppress = ctx.client.no_touch && spec.name != "touch";
+                let result = evict::without_touching(suppress, || (spec.handler)(&mut ctx));
                 (Some((spec.index(), ctx.hits, ctx.misses)), result)
             }
             Err(e) => (None, Err(e)),

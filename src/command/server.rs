@@ -37,8 +37,9 @@ pub fn quit(c: &mut Ctx<'_, '_>) -> CommandResult {
 /// ON, the name cleared (the library name and version stay: they describe the
 /// client library, not the session), and authentication back to the default
 /// user's, which with `requirepass` set means not authenticated.
-/// `CLIENT NO-EVICT` and `NO-TOUCH` keep no state here, so nothing to clear.
+/// `CLIENT NO-TOUCH` goes back to off, as Redis clears `CLIENT_NO_TOUCH`.
 pub fn reset(c: &mut Ctx<'_, '_>) -> CommandResult {
+    c.client.no_touch = false;
     c.client.tx.reset();
     c.client.db = 0;
     c.client.resp3 = false;

@@ -476,7 +476,8 @@ fn exec(
                     hits: 0,
                     misses: 0,
                 };
-                let result = (q.spec.handler)(&mut ctx);
+                let suppress = ctx.client.no_touch && q.spec.name != "touch";
+                let result = crate::store::evict::without_touching(suppress, || (q.spec.handler)(&mut ctx));
                 (result, ctx.hits, ctx.misses)
             }
         };

@@ -26,7 +26,7 @@
 //! ([`ShardMap::remove`]). A candidate that was accessed after it was sampled
 //! is skipped rather than evicted.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::{now_ms, random_u64, Entry, ShardMap, Store};
@@ -172,9 +172,40 @@ pub fn initial_access() -> u32 {
     }
 }
 
-/// The access word after an access at `now` (unix ms).
+thread_local! {
+    /// Set while a command of a `CLIENT NO-TOUCH ON` client runs (see
+    /// [`without_touching`]).
+    static NO_TOUCH: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with access-time updates suppressed on this thread when
+/// `suppress` is true: `CLIENT NO-TOUCH ON` (Redis 7.2), whose reads must not
+/// make a key look recently used. The flag lives with the access clock so
+/// every lookup path honours it without each taking a parameter.
+#[inline]
+pub fn without_touching<R>(suppress: bool, f: impl FnOnce() -> R) -> R {
+    if !suppress {
+        return f();
+    }
+    /// Clears the flag however `f` ends.
+    struct Restore;
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            NO_TOUCH.with(|flag| flag.set(false));
+        }
+    }
+    NO_TOUCH.with(|flag| flag.set(true));
+    let _restore = Restore;
+    f()
+}
+
+/// The access word after an access at `now` (unix ms); unchanged while
+/// [`without_touching`] suppresses updates.
 #[inline]
 pub fn touched(access: u32, now: u64) -> u32 {
+    if NO_TOUCH.with(Cell::get) {
+        return access;
+    }
     if !lfu_mode() {
         return now as u32;
     }

@@ -607,6 +607,18 @@ impl ShardMap {
     /// expiry). Returns whether an expired entry was removed, for stats.
     /// A hit counts as an access for LRU/LFU eviction.
     pub fn get_live(&mut self, hash: u64, key: &[u8], now: u64) -> (Option<Entry<'_>>, bool) {
+        self.lookup_live(hash, key, now, true)
+    }
+
+    /// [`ShardMap::get_live`] that leaves the access time alone: Redis's
+    /// `LOOKUP_NOTOUCH`, for the commands that ask about a key without using
+    /// its value (EXISTS, TYPE, TTL and friends), so that a monitoring probe
+    /// does not keep a cold key from being evicted.
+    pub fn get_live_untouched(&mut self, hash: u64, key: &[u8], now: u64) -> (Option<Entry<'_>>, bool) {
+        self.lookup_live(hash, key, now, false)
+    }
+
+    fn lookup_live(&mut self, hash: u64, key: &[u8], now: u64, touch: bool) -> (Option<Entry<'_>>, bool) {
         let Some(i) = self.find(hash, key) else {
             return (None, false);
         };
@@ -616,8 +628,10 @@ impl ShardMap {
             self.expired += 1;
             return (None, true);
         }
-        let slot = &mut self.slots[i as usize];
-        slot.access = super::evict::touched(slot.access, now);
+        if touch {
+            let slot = &mut self.slots[i as usize];
+            slot.access = super::evict::touched(slot.access, now);
+        }
         (Some(self.entry(i)), false)
     }
 

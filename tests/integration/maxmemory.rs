@@ -874,3 +874,104 @@ fn eight_clients_pipelining_on_two_workers_stay_within_64k_of_the_limit() {
         peak.saturating_sub(limit)
     );
 }
+
+fn object_freq(con: &mut Connection, key: &str) -> i64 {
+    redis::cmd("OBJECT").arg("FREQ").arg(key).query(con).unwrap()
+}
+
+/// Redis's introspection-2.tcl "TTL, TYPE and EXISTS do not alter the last
+/// access time of a key" (the sleep only bounds the idle time from below).
+#[test]
+fn ttl_type_and_exists_leave_the_idle_time_running() {
+    let server = Server::start();
+    let mut con = server.redis();
+    let _: () = con.set("foo", "bar").unwrap();
+    std::thread::sleep(Duration::from_millis(2100));
+    let _: i64 = con.ttl("foo").unwrap();
+    let _: String = redis::cmd("TYPE").arg("foo").query(&mut con).unwrap();
+    let _: i64 = con.exists("foo").unwrap();
+    let idle: i64 = redis::cmd("OBJECT")
+        .arg("IDLETIME")
+        .arg("foo")
+        .query(&mut con)
+        .unwrap();
+    assert!(idle >= 2, "idle time {idle} after TTL, TYPE and EXISTS");
+}
+
+/// With `lfu-log-factor 0` every access adds one to the LFU counter, so
+/// which commands count as an access is visible without waiting: the
+/// `LOOKUP_NOTOUCH` ones of Redis do not, GET and TOUCH do, and under
+/// `CLIENT NO-TOUCH ON` only TOUCH does.
+#[test]
+fn only_commands_that_use_a_value_count_as_an_access() {
+    let server = Server::start();
+    let mut con = server.redis();
+    config_set(&mut con, "maxmemory-policy", "allkeys-lfu");
+    config_set(&mut con, "lfu-log-factor", "0");
+    // No decay: a minute boundary inside the test must not lower the counter.
+    config_set(&mut con, "lfu-decay-time", "0");
+    let _: () = con.set("foo", "bar").unwrap();
+    let _: () = con.expire("foo", 1000).unwrap();
+    let start = object_freq(&mut con, "foo");
+    for probe in [
+        vec!["TTL", "foo"],
+        vec!["PTTL", "foo"],
+        vec!["EXPIRETIME", "foo"],
+        vec!["PEXPIRETIME", "foo"],
+        vec!["TYPE", "foo"],
+        vec!["EXISTS", "foo", "foo"],
+        vec!["OBJECT", "ENCODING", "foo"],
+        vec!["MEMORY", "USAGE", "foo"],
+        vec!["SCAN", "0", "TYPE", "string"],
+    ] {
+        let _: Value = redis::cmd(probe[0]).arg(&probe[1..]).query(&mut con).unwrap();
+        assert_eq!(
+            object_freq(&mut con, "foo"),
+            start,
+            "{probe:?} counted as an access"
+        );
+    }
+    let _: String = con.get("foo").unwrap();
+    assert_eq!(object_freq(&mut con, "foo"), start + 1, "GET is an access");
+    let _: i64 = redis::cmd("TOUCH").arg("foo").query(&mut con).unwrap();
+    assert_eq!(object_freq(&mut con, "foo"), start + 2, "TOUCH is an access");
+
+    let _: () = redis::cmd("CLIENT")
+        .arg("NO-TOUCH")
+        .arg("ON")
+        .query(&mut con)
+        .unwrap();
+    let _: String = con.get("foo").unwrap();
+    let _: i64 = con.strlen("foo").unwrap();
+    assert_eq!(
+        object_freq(&mut con, "foo"),
+        start + 2,
+        "GET under CLIENT NO-TOUCH ON"
+    );
+    let _: i64 = redis::cmd("TOUCH").arg("foo").query(&mut con).unwrap();
+    assert_eq!(
+        object_freq(&mut con, "foo"),
+        start + 3,
+        "TOUCH still touches under NO-TOUCH"
+    );
+    // Inside a transaction too.
+    let _: Value = redis::pipe().atomic().get("foo").query(&mut con).unwrap();
+    assert_eq!(
+        object_freq(&mut con, "foo"),
+        start + 3,
+        "GET in EXEC under NO-TOUCH"
+    );
+    let err = redis::cmd("CLIENT")
+        .arg("NO-TOUCH")
+        .arg("maybe")
+        .query::<()>(&mut con)
+        .unwrap_err();
+    assert!(err.to_string().contains("syntax error"), "{err}");
+    let _: () = redis::cmd("RESET").query(&mut con).unwrap();
+    let _: String = con.get("foo").unwrap();
+    assert_eq!(
+        object_freq(&mut con, "foo"),
+        start + 4,
+        "RESET turns NO-TOUCH off"
+    );
+}
