@@ -103,11 +103,8 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
     if want("persistence") {
         section(&mut out, "Persistence");
         field(&mut out, "loading", u8::from(state.is_loading()));
-        field(&mut out, "rdb_changes_since_last_save", 0);
-        field(&mut out, "rdb_bgsave_in_progress", 0);
-        field(&mut out, "aof_enabled", u8::from(state.wal().is_some()));
-        let compacting = state.wal().is_some_and(|w| w.is_compacting());
-        field(&mut out, "aof_rewrite_in_progress", u8::from(compacting));
+        field(&mut out, "async_loading", 0);
+        persistence_fields(&mut out, state);
         let live = state.runtime.snapshot();
         field(&mut out, "fsync", live.fsync.as_str());
         field(&mut out, "flush_interval_ms", live.flush_interval_ms);
@@ -262,6 +259,97 @@ fn flatten(value: &Value) -> Vec<(String, String)> {
 }
 
 /// The WAL's figures as a JSON object.
+/// Redis's `rdb_*` and `aof_*` fields, which exporters and Sentinel read.
+/// kvserver has one persistence mechanism, the WAL, and its compaction is
+/// both its "save" (SAVE, BGSAVE) and its "AOF rewrite" (BGREWRITEAOF), so
+/// both families describe compaction; see docs/persistence.md.
+fn persistence_fields(out: &mut String, state: &ServerState) {
+    let wal = state.wal().map(|w| w.stats());
+    let status = |ok: bool| if ok { "ok" } else { "err" };
+    let compacting = wal.as_ref().is_some_and(|s| s.compacting);
+    let last_secs = |s: &crate::wal::WalStats| {
+        if s.compactions == 0 {
+            -1
+        } else {
+            (s.last_compaction_ms / 1000) as i64
+        }
+    };
+    let current_secs = |s: &crate::wal::WalStats| s.compaction_running_secs.map_or(-1, |t| t as i64);
+    let last_save = wal
+        .as_ref()
+        .map_or_else(|| lastsave_without_wal(state), |s| s.last_save_unix);
+    field(
+        out,
+        "rdb_changes_since_last_save",
+        wal.as_ref().map_or(0, |s| s.changes_since_last_save),
+    );
+    field(out, "rdb_bgsave_in_progress", u8::from(compacting));
+    field(out, "rdb_last_save_time", last_save);
+    field(
+        out,
+        "rdb_last_bgsave_status",
+        status(wal.as_ref().is_none_or(|s| s.last_compaction_ok)),
+    );
+    field(
+        out,
+        "rdb_last_bgsave_time_sec",
+        wal.as_ref().map_or(-1, last_secs),
+    );
+    field(
+        out,
+        "rdb_current_bgsave_time_sec",
+        wal.as_ref().map_or(-1, current_secs),
+    );
+    field(out, "rdb_saves", wal.as_ref().map_or(0, |s| s.compactions));
+    field(out, "rdb_last_cow_size", 0);
+    field(out, "aof_enabled", u8::from(wal.is_some()));
+    field(out, "aof_rewrite_in_progress", u8::from(compacting));
+    field(
+        out,
+        "aof_rewrite_scheduled",
+        u8::from(state.wal().is_some_and(|w| w.compaction_scheduled())),
+    );
+    field(
+        out,
+        "aof_last_rewrite_time_sec",
+        wal.as_ref().map_or(-1, last_secs),
+    );
+    field(
+        out,
+        "aof_current_rewrite_time_sec",
+        wal.as_ref().map_or(-1, current_secs),
+    );
+    field(
+        out,
+        "aof_last_bgrewrite_status",
+        status(wal.as_ref().is_none_or(|s| s.last_compaction_ok)),
+    );
+    field(out, "aof_rewrites", wal.as_ref().map_or(0, |s| s.compactions));
+    field(out, "aof_rewrites_consecutive_failures", 0);
+    field(
+        out,
+        "aof_last_write_status",
+        status(wal.as_ref().is_none_or(|s| !s.failing)),
+    );
+    field(out, "aof_last_cow_size", 0);
+    field(out, "module_fork_in_progress", 0);
+    field(out, "module_fork_last_cow_size", 0);
+    if let Some(s) = &wal {
+        field(out, "aof_current_size", s.file_size);
+        field(out, "aof_base_size", s.base_size);
+        field(out, "aof_pending_rewrite", 0);
+        field(out, "aof_buffer_length", s.pending_bytes);
+        field(out, "aof_pending_bio_fsync", 0);
+        field(out, "aof_delayed_fsync", 0);
+    }
+}
+
+/// `LASTSAVE` and `rdb_last_save_time` of a server without a WAL: its start
+/// time, as Redis reports before its first save.
+pub fn lastsave_without_wal(state: &ServerState) -> u64 {
+    (crate::store::now_ms() / 1000).saturating_sub(state.stats.uptime().as_secs())
+}
+
 fn wal_json(wal: &crate::wal::Wal) -> Value {
     let s = wal.stats();
     json!({

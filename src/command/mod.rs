@@ -376,6 +376,8 @@ pub fn execute<'a>(
             .is_some_and(|wal| wal.fsync() == crate::wal::FsyncPolicy::Always);
     let styles_start = scratch.styles.len();
     let mut ran = 0;
+    // Commands that logged a change, for `rdb_changes_since_last_save`.
+    let mut changes = 0;
     for (cmd, admitted) in commands.clone().zip(scratch.admitted.drain(..)) {
         if ran > 0 && admitted.as_ref().is_ok_and(|spec| spec.flags.denyoom) && maxmemory::over_limit(state) {
             // Evicting needs the shards this batch holds: end it here.
@@ -386,6 +388,7 @@ pub fn execute<'a>(
         out.set_style(style);
         let mark = out.len();
         let mode_before = client.reply_mode;
+        let records_before = scratch.records.len();
         let (recorded, result) = match admitted {
             Ok(spec) => {
                 wrote |= spec.flags.write;
@@ -410,6 +413,7 @@ pub fn execute<'a>(
             }
             Err(e) => (None, Err(e)),
         };
+        changes += u64::from(scratch.records.len() > records_before);
         if let Err(e) = &result {
             out.truncate(mark);
             let message = e.to_string();
@@ -438,7 +442,10 @@ pub fn execute<'a>(
     }
     // Log while the shards are still locked: per-key WAL order = memory order.
     let lsn = match (state.wal(), scratch.records.is_empty()) {
-        (Some(wal), false) => Some(wal.append_parts_in(db as u32, &scratch.records, &scratch.pieces)),
+        (Some(wal), false) => {
+            wal.count_changes(changes);
+            Some(wal.append_parts_in(db as u32, &scratch.records, &scratch.pieces))
+        }
         _ => None,
     };
     // The WAL holds its own references: a big value is freed as soon as the

@@ -202,6 +202,9 @@ fn flag_words(spec: &CommandSpec) -> Vec<&'static str> {
     if spec.flags.denyoom {
         words.push("denyoom");
     }
+    if spec.flags.no_multi {
+        words.push("no_multi");
+    }
     if spec.flags.no_auth {
         words.push("no_auth");
     }
@@ -365,9 +368,79 @@ pub fn compact(c: &mut Ctx<'_, '_>) -> CommandResult {
             "ERR the WAL is disabled (wal = false), nothing to compact".into(),
         ));
     };
+    if crate::store::lending_every_store() {
+        // Inside EXEC, which holds every shard and the database-swap lock that
+        // a compaction's snapshot needs: the flusher starts it after EXEC.
+        wal.schedule_compaction();
+        c.out.simple("Background WAL compaction scheduled");
+        return Ok(());
+    }
     wal.start_compaction()
         .map_err(|e| CommandError::Other(e.to_string()))?;
     c.out.simple("Background WAL compaction started");
+    Ok(())
+}
+
+/// The WAL, or the error SAVE and BGSAVE give without one: with `wal =
+/// false` there is nothing on disk to bring up to date.
+fn wal_to_save<'a>(
+    state: &'a crate::state::ServerState,
+) -> Result<&'a std::sync::Arc<crate::wal::Wal>, CommandError> {
+    state
+        .wal()
+        .ok_or_else(|| CommandError::Other("ERR the WAL is disabled (wal = false), nothing to save".into()))
+}
+
+/// SAVE: a compaction that this client waits for, Redis's synchronous
+/// save. Only this connection waits; the server keeps serving everyone
+/// else, and writes made meanwhile are in the new log too.
+pub fn save(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let wal = wal_to_save(c.state)?;
+    if wal.is_compacting() {
+        return Err(CommandError::Other(
+            "ERR Background save already in progress".into(),
+        ));
+    }
+    wal.start_compaction()
+        .and_then(|()| wal.wait_compaction())
+        .map_err(|e| CommandError::Other(e.to_string()))?;
+    c.out.ok();
+    Ok(())
+}
+
+/// BGSAVE [SCHEDULE]: starts a compaction, Redis's background save. With
+/// SCHEDULE while one runs, another starts when it ends.
+pub fn bgsave(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let schedule = match c.args.len() {
+        1 => false,
+        2 if is(c.args.get(1), "schedule") => true,
+        _ => return Err(CommandError::Syntax),
+    };
+    let wal = wal_to_save(c.state)?;
+    // Inside EXEC (see `compact`), or SCHEDULE while one runs: after it.
+    if crate::store::lending_every_store() || (schedule && wal.is_compacting()) {
+        wal.schedule_compaction();
+        c.out.simple("Background saving scheduled");
+        return Ok(());
+    }
+    if wal.is_compacting() {
+        return Err(CommandError::Other(
+            "ERR Background save already in progress".into(),
+        ));
+    }
+    wal.start_compaction()
+        .map_err(|e| CommandError::Other(e.to_string()))?;
+    c.out.simple("Background saving started");
+    Ok(())
+}
+
+/// LASTSAVE: unix time of the last completed compaction (or of start-up).
+pub fn lastsave(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let at = match c.state.wal() {
+        Some(wal) => wal.stats().last_save_unix,
+        None => crate::info::lastsave_without_wal(c.state),
+    };
+    c.out.int(at as i64);
     Ok(())
 }
 

@@ -21,6 +21,10 @@ pub struct Flags {
     /// May need memory: refused with `-OOM` when over `maxmemory` and nothing
     /// can be evicted (Redis's `denyoom`: SET, APPEND, INCR…, not DEL or GET).
     pub denyoom: bool,
+    /// Refused between MULTI and EXEC with `Command not allowed inside a
+    /// transaction`, which aborts the transaction (Redis's `no-multi`: SAVE,
+    /// SHUTDOWN; kvserver has no SYNC/PSYNC).
+    pub no_multi: bool,
 }
 
 /// Which arguments are keys, as Redis's (first, last, step); `last` < 0
@@ -83,12 +87,14 @@ const R: Flags = Flags {
     no_auth: false,
     admin: false,
     denyoom: false,
+    no_multi: false,
 };
 const W: Flags = Flags {
     write: true,
     no_auth: false,
     admin: false,
     denyoom: false,
+    no_multi: false,
 };
 /// A write that may need memory.
 const WM: Flags = Flags {
@@ -96,18 +102,29 @@ const WM: Flags = Flags {
     no_auth: false,
     admin: false,
     denyoom: true,
+    no_multi: false,
 };
 const A: Flags = Flags {
     write: false,
     no_auth: false,
     admin: true,
     denyoom: false,
+    no_multi: false,
+};
+/// Administration that must not run inside MULTI (SAVE, SHUTDOWN).
+const ANM: Flags = Flags {
+    write: false,
+    no_auth: false,
+    admin: true,
+    denyoom: false,
+    no_multi: true,
 };
 const NA: Flags = Flags {
     write: false,
     no_auth: true,
     admin: false,
     denyoom: false,
+    no_multi: false,
 };
 
 const fn one() -> Option<KeySpec> {
@@ -241,10 +258,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("info", -1, R, None, server::info, "[section ...]", "Server information"),
     cmd!("stats", 1, R, None, server::stats, "", "Statistics and latency percentiles as JSON"),
     cmd!("help", -1, R, None, server::help, "", "List commands"),
-    cmd!("shutdown", -1, A, None, server::shutdown, "[NOSAVE|SAVE]", "Stop the server cleanly"),
+    cmd!("shutdown", -1, ANM, None, server::shutdown, "[NOSAVE|SAVE]", "Stop the server cleanly"),
     cmd!("flush", 1, A, None, server::flush, "", "Return once every acknowledged write is on disk"),
     cmd!("compact", 1, A, None, server::compact, "", "Rewrite the WAL to the live data, in the background"),
     cmd!("bgrewriteaof", 1, A, None, server::compact, "", "Alias of COMPACT"),
+    cmd!("save", 1, ANM, None, server::save, "", "Compact the WAL and return when it is done (a synchronous save)"),
+    cmd!("bgsave", -1, A, None, server::bgsave, "[SCHEDULE]", "Compact the WAL in the background (a background save)"),
+    cmd!("lastsave", 1, R, None, server::lastsave, "", "Unix time of the last completed compaction (save)"),
     cmd!("time", 1, R, None, server::time, "", "Server time"),
     // memory and introspection
     cmd!("touch", -2, R, all_args(), object::touch, "key [key ...]", "Count existing keys and mark them accessed"),

@@ -299,6 +299,12 @@ pub fn in_multi(
             // As Redis, a command that needs memory is refused while queuing if
             // eviction cannot make room, which aborts the transaction.
             let admitted = admit(state, client, &cmd)
+                .and_then(|spec| match spec.flags.no_multi {
+                    true => Err(CommandError::Other(
+                        "ERR Command not allowed inside a transaction".into(),
+                    )),
+                    false => Ok(spec),
+                })
                 .and_then(|spec| check_queue_size(state, client, &cmd, spec))
                 .and_then(|spec| {
                     if spec.flags.denyoom {
@@ -439,6 +445,8 @@ fn exec(
     let mut records_db = first_db;
     // One clock read per command: each span ends where the next begins.
     let mut t0 = Instant::now();
+    // Commands that logged a change, for `rdb_changes_since_last_save`.
+    let mut changes = 0;
     for q in &queue.commands {
         let mark = out.len();
         let cmd_db = client.db;
@@ -485,6 +493,7 @@ fn exec(
             out.truncate(mark);
             out.error(&e.to_string());
         }
+        changes += u64::from(scratch.records.len() > records_before);
         if scratch.records.len() > records_before && cmd_db != records_db {
             let mut select = Vec::with_capacity(16);
             Record::Select { db: cmd_db as u32 }.encode(&mut select);
@@ -501,6 +510,7 @@ fn exec(
     // Log while every shard is still locked, as one frame: all or nothing on replay.
     let lsn = match (state.wal(), scratch.records.is_empty()) {
         (Some(wal), false) => {
+            wal.count_changes(changes);
             scratch.framed.clear();
             if crate::wal::encode_transaction(&scratch.records, &mut scratch.framed) {
                 Some(wal.append_in(first_db as u32, &scratch.framed))

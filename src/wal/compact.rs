@@ -61,6 +61,11 @@ impl Wal {
                 b.db = None;
             }
             self.is_compacting.store(true, Ordering::Release);
+            let c = &self.counters;
+            c.changes_at_snapshot
+                .store(c.changes.load(Ordering::Relaxed), Ordering::Relaxed);
+            c.compaction_started_unix_ms
+                .store(crate::store::now_ms().max(1), Ordering::Relaxed);
             started = Ok(());
         });
         started?;
@@ -79,6 +84,9 @@ impl Wal {
             }
             Err(e) => {
                 self.buf.lock().rewrite = None;
+                self.counters
+                    .compaction_started_unix_ms
+                    .store(0, Ordering::Relaxed);
                 self.is_compacting.store(false, Ordering::Release);
                 Err(WalError::io("spawning the compaction thread for", &self.path, e))
             }
@@ -108,18 +116,30 @@ impl Wal {
                 let ms = t0.elapsed().as_millis() as u64;
                 self.counters.compactions.fetch_add(1, Ordering::Relaxed);
                 self.counters.last_compaction_ms.store(ms, Ordering::Relaxed);
+                let c = &self.counters;
+                c.changes_at_last_save
+                    .store(c.changes_at_snapshot.load(Ordering::Relaxed), Ordering::Relaxed);
+                c.last_save_unix
+                    .store(crate::store::now_ms() / 1000, Ordering::Relaxed);
+                c.last_compaction_failed.store(false, Ordering::Relaxed);
                 tracing::info!(path = %self.path.display(), size, ms, "WAL compacted");
             }
             Err(e) => {
                 self.buf.lock().rewrite = None;
                 let _ = fs::remove_file(&tmp_path);
                 self.counters.compaction_failures.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .last_compaction_failed
+                    .store(true, Ordering::Relaxed);
                 // Do not retry automatically until the log grows again.
                 let size = self.counters.file_size.load(Ordering::Relaxed);
                 self.counters.compact_base_size.store(size, Ordering::Relaxed);
                 tracing::error!(path = %self.path.display(), "WAL compaction abandoned, the old log stays in use: {e}");
             }
         }
+        self.counters
+            .compaction_started_unix_ms
+            .store(0, Ordering::Relaxed);
         self.is_compacting.store(false, Ordering::Release);
         res.map(|_| ())
     }

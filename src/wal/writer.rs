@@ -196,6 +196,22 @@ pub(super) struct Counters {
     pub compact_base_size: AtomicU64,
     pub group_commit_batches: AtomicU64,
     pub commits: AtomicU64,
+    /// Writes logged since open ([`Wal::count_changes`]): the base of
+    /// `rdb_changes_since_last_save`.
+    pub changes: AtomicU64,
+    /// `changes` when the running (or last) compaction took its snapshot.
+    pub changes_at_snapshot: AtomicU64,
+    /// `changes` covered by the last completed compaction.
+    pub changes_at_last_save: AtomicU64,
+    /// Unix seconds of the last completed compaction, or of open (`LASTSAVE`).
+    pub last_save_unix: AtomicU64,
+    /// Unix ms when the running compaction started; 0 when none runs.
+    pub compaction_started_unix_ms: AtomicU64,
+    /// True when the last compaction was abandoned (`rdb_last_bgsave_status:err`).
+    pub last_compaction_failed: AtomicBool,
+    /// `BGSAVE SCHEDULE` arrived while a compaction ran: the flusher starts
+    /// another one as soon as it is over.
+    pub compaction_scheduled: AtomicBool,
 }
 
 /// The write-ahead log. Shared as `Arc<Wal>` by every worker; see the module doc for the locks.
@@ -311,6 +327,17 @@ pub struct WalStats {
     pub group_commit_batches: u64,
     /// `always` only: `commit` calls; `commits / group_commit_batches` is the sharing factor.
     pub commits: u64,
+    /// Writes logged since the snapshot of the last completed compaction
+    /// began (Redis's `rdb_changes_since_last_save`).
+    pub changes_since_last_save: u64,
+    /// Unix seconds of the last completed compaction, or of open (`LASTSAVE`).
+    pub last_save_unix: u64,
+    /// Seconds the running compaction has taken so far; None when none runs.
+    pub compaction_running_secs: Option<u64>,
+    /// False when the last compaction was abandoned.
+    pub last_compaction_ok: bool,
+    /// File size after the last compaction, or at open (`aof_base_size`).
+    pub base_size: u64,
 }
 
 impl Wal {
@@ -418,6 +445,9 @@ impl Wal {
         counters.start_lsn.store(file_len, Ordering::Relaxed);
         counters.file_size.store(file_len, Ordering::Relaxed);
         counters.compact_base_size.store(file_len, Ordering::Relaxed);
+        counters
+            .last_save_unix
+            .store(crate::store::now_ms() / 1000, Ordering::Relaxed);
         let wal = Arc::new(Wal {
             buf: Mutex::new(BufState {
                 pending: LogBuf::default(),
@@ -671,6 +701,36 @@ impl Wal {
             compacting: self.is_compacting(),
             group_commit_batches: c.group_commit_batches.load(Ordering::Relaxed),
             commits: c.commits.load(Ordering::Relaxed),
+            changes_since_last_save: c
+                .changes
+                .load(Ordering::Relaxed)
+                .saturating_sub(c.changes_at_last_save.load(Ordering::Relaxed)),
+            last_save_unix: c.last_save_unix.load(Ordering::Relaxed),
+            compaction_running_secs: match c.compaction_started_unix_ms.load(Ordering::Relaxed) {
+                0 => None,
+                started => Some(crate::store::now_ms().saturating_sub(started) / 1000),
+            },
+            last_compaction_ok: !c.last_compaction_failed.load(Ordering::Relaxed),
+            base_size: c.compact_base_size.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `BGSAVE SCHEDULE` while a compaction runs: start another one after it.
+    pub fn schedule_compaction(&self) {
+        self.counters.compaction_scheduled.store(true, Ordering::Relaxed);
+    }
+
+    /// True while a compaction waits for the running one to end.
+    pub fn compaction_scheduled(&self) -> bool {
+        self.counters.compaction_scheduled.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` logged writes (commands that changed the keyspace), for
+    /// `rdb_changes_since_last_save`. The executor calls it once per batch,
+    /// beside the append that already touches these counters.
+    pub fn count_changes(&self, n: u64) {
+        if n != 0 {
+            self.counters.changes.fetch_add(n, Ordering::Relaxed);
         }
     }
 
@@ -874,6 +934,16 @@ impl Wal {
     }
 
     fn maybe_auto_compact(self: &Arc<Self>) {
+        if self.counters.compaction_scheduled.load(Ordering::Relaxed)
+            && !self.is_compacting()
+            && self.counters.compaction_scheduled.swap(false, Ordering::Relaxed)
+        {
+            tracing::info!("starting the compaction BGSAVE SCHEDULE asked for");
+            if let Err(e) = self.start_compaction() {
+                tracing::warn!("scheduled compaction not started: {e}");
+            }
+            return;
+        }
         let growth = self.tuning.compact_growth_percent.load(Ordering::Relaxed);
         if growth == 0 || self.is_compacting() || self.snapshot_source.lock().is_none() {
             return;

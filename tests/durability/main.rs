@@ -20,4 +20,5 @@ mod hash;
 mod ordering;
 mod patch_records;
 mod recovery;
+mod save;
 mod transactions;
