@@ -173,6 +173,10 @@ impl Wal {
             drained.clear();
         }
         drop(chunk);
+        // The snapshot's bulk goes to the disk now, without the I/O mutex: the fsync in step 4
+        // then covers only the last remainder, so the flusher (and group commit) waits for a
+        // small write, not for the whole snapshot's writeback.
+        tmp.sync_data().map_err(|e| tmp_err("fsyncing", e))?;
 
         // Step 4: the switch, under the I/O mutex so no other writer touches either file.
         let mut io = self.io.lock();
@@ -195,6 +199,16 @@ impl Wal {
         off += drained.len() as u64;
         drop(drained);
         tmp.sync_all().map_err(|e| tmp_err("fsyncing", e))?;
+        {
+            // The synced watermark must hold for whichever file the path names after a crash:
+            // lowered to the new file's length (all fsynced), it holds for both.
+            let mut wm = self.watermark.lock();
+            if wm.recorded > off && !wm.record(off) {
+                return Err(WalError::CompactionFailed {
+                    cause: "could not lower the synced watermark".into(),
+                });
+            }
+        }
         maybe_crash(&crash_at, CrashPoint::BeforeRename);
         fs::rename(tmp_path, &self.path).map_err(|e| tmp_err("renaming", e))?;
         maybe_crash(&crash_at, CrashPoint::BeforeDirsync);
@@ -211,6 +225,10 @@ impl Wal {
         io.dirty_tail = false;
         io.written_lsn = switch_lsn;
         io.synced_lsn = switch_lsn;
+        io.synced_len = off;
+        io.log_generation += 1;
+        // From here the flusher records lengths of the new file only (see `Wal::record_synced`).
+        self.watermark.lock().log_generation = io.log_generation;
         self.counters.file_size.store(off, Ordering::Relaxed);
         self.counters.written_lsn.store(switch_lsn, Ordering::Relaxed);
         self.counters.compact_base_size.store(off, Ordering::Relaxed);

@@ -19,5 +19,6 @@ mod disk_full;
 mod hash;
 mod ordering;
 mod patch_records;
+mod power_cut;
 mod recovery;
 mod transactions;
