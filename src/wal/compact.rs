@@ -8,12 +8,14 @@
 //!    shard's lock, inside `SnapshotSource::snapshot_shard`) and write each shard's records to
 //!    `kvserver.wal.compact.tmp` after the shard is unlocked.
 //! 3. Drain the rewrite buffer into the temp file in big chunks, swapping it out under the
-//!    buffer mutex and writing without it.
+//!    buffer mutex and writing without it; then fdatasync the temp file, still without a WAL
+//!    lock, so the flusher never waits for the snapshot's writeback.
 //! 4. Under the I/O mutex (+ the buffer mutex for a swap): take the last remainder, stop the
 //!    rewrite buffer, take the old log's pending bytes; release the buffer mutex; write those
 //!    pending bytes to the OLD log (so a crash before the rename loses nothing), write the
-//!    remainder to the temp file, fsync it, rename it over the log, fsync the directory, switch
-//!    the writer to the new file, clear the flag.
+//!    remainder to the temp file, fsync it, lower the synced watermark to the new file's length
+//!    if it was larger (so it holds for either file after a crash), rename it over the log, fsync
+//!    the directory, switch the writer to the new file, clear the flag.
 //!
 //! It owns the temp file. It must never hold a WAL lock while calling into the store, never do
 //! I/O under the buffer mutex, and never leave the log replaced by an incomplete file: on any

@@ -101,12 +101,14 @@ pub enum FsyncPolicy {
     /// `commit` returns only once the record is written and fdatasync'ed (group commit):
     /// nothing acknowledged is lost, even on power loss.
     Always,
-    /// A background thread writes and fdatasyncs every `flush_interval`: at most one interval of
-    /// acknowledged writes is lost on a crash or power cut.
+    /// A background thread writes and fdatasyncs every `flush_interval`: a crash loses about one
+    /// interval of acknowledged writes, a power cut about one interval plus one write+fdatasync
+    /// (it loses everything after the last *completed* fdatasync; see docs/persistence.md).
     #[default]
     Interval,
     /// A background thread writes every `flush_interval` without fsync: the kernel decides when
-    /// data reaches the disk (a process crash loses at most one interval; a power cut, more).
+    /// data reaches the disk (a process crash loses about one interval; a power cut, anything
+    /// since the last FLUSH, start or compaction that the kernel had not written back).
     Never,
 }
 
