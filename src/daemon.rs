@@ -45,7 +45,7 @@ impl DataDirLock {
     /// Creates `dir` if needed and takes the exclusive lock, or fails at once
     /// naming the directory and the pid of the holder.
     pub fn acquire(dir: &Path) -> anyhow::Result<DataDirLock> {
-        std::fs::create_dir_all(dir)
+        crate::wal::create_dir_durably(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
         let path = dir.join(LOCK_FILE_NAME);
         let mut file = OpenOptions::new()

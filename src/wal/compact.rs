@@ -8,12 +8,14 @@
 //!    shard's lock, inside `SnapshotSource::snapshot_shard`) and write each shard's records to
 //!    `kvserver.wal.compact.tmp` after the shard is unlocked.
 //! 3. Drain the rewrite buffer into the temp file in big chunks, swapping it out under the
-//!    buffer mutex and writing without it.
+//!    buffer mutex and writing without it; then fdatasync the temp file, still without a WAL
+//!    lock, so the flusher never waits for the snapshot's writeback.
 //! 4. Under the I/O mutex (+ the buffer mutex for a swap): take the last remainder, stop the
 //!    rewrite buffer, take the old log's pending bytes; release the buffer mutex; write those
 //!    pending bytes to the OLD log (so a crash before the rename loses nothing), write the
-//!    remainder to the temp file, fsync it, rename it over the log, fsync the directory, switch
-//!    the writer to the new file, clear the flag.
+//!    remainder to the temp file, fsync it, lower the synced watermark to the new file's length
+//!    if it was larger (so it holds for either file after a crash), rename it over the log, fsync
+//!    the directory, switch the writer to the new file, clear the flag.
 //!
 //! It owns the temp file. It must never hold a WAL lock while calling into the store, never do
 //! I/O under the buffer mutex, and never leave the log replaced by an incomplete file: on any
@@ -193,6 +195,10 @@ impl Wal {
             drained.clear();
         }
         drop(chunk);
+        // The snapshot's bulk goes to the disk now, without the I/O mutex: the fsync in step 4
+        // then covers only the last remainder, so the flusher (and group commit) waits for a
+        // small write, not for the whole snapshot's writeback.
+        tmp.sync_data().map_err(|e| tmp_err("fsyncing", e))?;
 
         // Step 4: the switch, under the I/O mutex so no other writer touches either file.
         let mut io = self.io.lock();
@@ -215,6 +221,16 @@ impl Wal {
         off += drained.len() as u64;
         drop(drained);
         tmp.sync_all().map_err(|e| tmp_err("fsyncing", e))?;
+        {
+            // The synced watermark must hold for whichever file the path names after a crash:
+            // lowered to the new file's length (all fsynced), it holds for both.
+            let mut wm = self.watermark.lock();
+            if wm.recorded > off && !wm.record(off) {
+                return Err(WalError::CompactionFailed {
+                    cause: "could not lower the synced watermark".into(),
+                });
+            }
+        }
         maybe_crash(&crash_at, CrashPoint::BeforeRename);
         fs::rename(tmp_path, &self.path).map_err(|e| tmp_err("renaming", e))?;
         maybe_crash(&crash_at, CrashPoint::BeforeDirsync);
@@ -231,6 +247,10 @@ impl Wal {
         io.dirty_tail = false;
         io.written_lsn = switch_lsn;
         io.synced_lsn = switch_lsn;
+        io.synced_len = off;
+        io.log_generation += 1;
+        // From here the flusher records lengths of the new file only (see `Wal::record_synced`).
+        self.watermark.lock().log_generation = io.log_generation;
         self.counters.file_size.store(off, Ordering::Relaxed);
         self.counters.written_lsn.store(switch_lsn, Ordering::Relaxed);
         self.counters.compact_base_size.store(off, Ordering::Relaxed);

@@ -16,10 +16,14 @@
 //! * **I/O mutex** (`Wal::io`): the file handle and its good length. Serializes every write to
 //!   the log: flusher, group-commit leader, `sync_all`, the end of a compaction.
 //! * **commit state mutex** (`Wal::commit`) + condvar: durable LSN, group-commit leadership.
+//! * **watermark mutex** (`Wal::watermark`): the synced-watermark file (`watermark.rs`). Taken
+//!   after the I/O mutex is released (flusher, `FLUSH`, shutdown) or under it by a compaction's
+//!   switch; held across the watermark's small write + fdatasync, never while taking another lock.
 //! * leaf locks (`last_error`, `snapshot_source`, thread handles): never held while taking another.
 //!
 //! Order (a thread holding a lock on the left may take one on the right, never the reverse):
-//! `store shard locks → buffer mutex`; `I/O mutex → buffer mutex`; `I/O mutex → commit mutex`.
+//! `store shard locks → buffer mutex`; `I/O mutex → buffer mutex`; `I/O mutex → commit mutex`;
+//! `I/O mutex → watermark mutex`.
 //! Never `buffer → I/O`, never `commit → I/O`, never take a shard lock while holding any WAL lock
 //! (compaction calls [`SnapshotSource::snapshot_shard`] with no WAL lock held).
 
@@ -29,12 +33,14 @@ mod fault;
 mod log_buf;
 mod reader;
 pub(crate) mod record;
+mod watermark;
 mod writer;
 
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,6 +52,7 @@ pub use record::{
     encode_set_around_value, encode_transaction, HashField, HashFields, Record, RecordKind, FILE_HEADER_LEN,
     FILE_MAGIC, FORMAT_VERSION, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN,
 };
+pub use watermark::SYNCED_FILE_NAME;
 pub use writer::{ReplayReport, Wal, WalStats};
 
 /// "WAL commit failed" is logged by whichever thread waited for the commit,
@@ -63,6 +70,30 @@ pub const WAL_FILE_NAME: &str = "kvserver.wal";
 /// File name a compaction writes before renaming it over the log; removed on open.
 pub const COMPACT_TMP_FILE_NAME: &str = "kvserver.wal.compact.tmp";
 
+/// `create_dir_all` followed by an fsync of the parent of every directory it created, so a
+/// power cut cannot lose the data directory (and the log in it) the server just created: a new
+/// directory entry is durable only once its parent directory is fsynced.
+pub fn create_dir_durably(dir: &Path) -> io::Result<()> {
+    let mut created = Vec::new();
+    let mut next = Some(dir);
+    while let Some(d) = next {
+        if d.as_os_str().is_empty() || d.exists() {
+            break;
+        }
+        created.push(d);
+        next = d.parent();
+    }
+    fs::create_dir_all(dir)?;
+    for d in created {
+        let parent = d
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// When appended records reach the disk, i.e. what an `OK` reply promises after a crash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,12 +101,14 @@ pub enum FsyncPolicy {
     /// `commit` returns only once the record is written and fdatasync'ed (group commit):
     /// nothing acknowledged is lost, even on power loss.
     Always,
-    /// A background thread writes and fdatasyncs every `flush_interval`: at most one interval of
-    /// acknowledged writes is lost on a crash or power cut.
+    /// A background thread writes and fdatasyncs every `flush_interval`: a crash loses about one
+    /// interval of acknowledged writes, a power cut about one interval plus one write+fdatasync
+    /// (it loses everything after the last *completed* fdatasync; see docs/persistence.md).
     #[default]
     Interval,
     /// A background thread writes every `flush_interval` without fsync: the kernel decides when
-    /// data reaches the disk (a process crash loses at most one interval; a power cut, more).
+    /// data reaches the disk (a process crash loses about one interval; a power cut, anything
+    /// since the last FLUSH, start or compaction that the kernel had not written back).
     Never,
 }
 

@@ -346,3 +346,68 @@ fn streaming_crc(file: &File, path: &Path, mut off: u64, mut len: u64) -> Result
     }
     Ok(crc)
 }
+
+/// Frames at most this long are read whole to count a transaction's records; a longer one
+/// (a huge value) counts as one record without being read into memory.
+const COUNT_READ_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Counts the records of every valid frame in `[from, file_len)`, skipping bad bytes between
+/// them: what a truncation at `from` drops besides the damage itself. Used for the warning when
+/// damage in the unsynced tail is truncated (a transaction frame counts its records).
+pub(crate) fn count_records_after(
+    file: &File,
+    path: &Path,
+    from: u64,
+    file_len: u64,
+) -> Result<u64, WalError> {
+    let mut records = 0u64;
+    let mut q = from;
+    let mut frame = Vec::new();
+    loop {
+        if let Some((n, total)) = frame_at(file, path, q, file_len, &mut frame)? {
+            records += n;
+            q += total;
+            continue;
+        }
+        match find_valid_after(file, path, q + 1, file_len)? {
+            Some(at) => q = at,
+            None => return Ok(records),
+        }
+    }
+}
+
+/// The valid frame starting at `at`, if any: `(records in it, its length)`. A frame longer than
+/// [`COUNT_READ_LIMIT`] is checked by a streaming CRC and counts as one record.
+fn frame_at(
+    file: &File,
+    path: &Path,
+    at: u64,
+    file_len: u64,
+    frame: &mut Vec<u8>,
+) -> Result<Option<(u64, u64)>, WalError> {
+    if at + FRAME_HEADER_LEN as u64 > file_len {
+        return Ok(None);
+    }
+    let mut head = [0u8; FRAME_HEADER_LEN];
+    read_exact_at(file, &mut head, at).map_err(|e| WalError::io("reading", path, e))?;
+    let Some(Ok((crc, len, _))) = frame_header(&head) else {
+        return Ok(None);
+    };
+    let total = FRAME_HEADER_LEN + len;
+    if at + total as u64 > file_len {
+        return Ok(None);
+    }
+    if total > COUNT_READ_LIMIT {
+        let valid = streaming_crc(file, path, at + 4, total as u64 - 4)? == crc;
+        return Ok(valid.then_some((1, total as u64)));
+    }
+    frame.resize(total, 0);
+    read_exact_at(file, frame, at).map_err(|e| WalError::io("reading", path, e))?;
+    Ok(match parse_frame(frame) {
+        Frame::Complete { .. } => Some((1, total as u64)),
+        Frame::Transaction { body, .. } => {
+            Some((record::transaction_records(body).count() as u64, total as u64))
+        }
+        _ => None,
+    })
+}

@@ -1072,3 +1072,105 @@ fn a_log_file_deleted_while_open_fails_writes_until_compaction_writes_a_new_one(
     assert!(wal.check_writable().is_err());
     assert!(wal.stats().failing);
 }
+
+fn synced_watermark(dir: &Path) -> Option<u64> {
+    watermark::Watermark::read(dir).unwrap()
+}
+
+#[test]
+fn the_synced_watermark_never_states_more_than_the_synced_log_and_follows_a_compaction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FakeStore::new(2, Duration::ZERO);
+    // `never`: only FLUSH, shutdown, open and compaction fsync, so the watermark moves only then.
+    let (wal, _) = Wal::open(cfg(tmp.path(), FsyncPolicy::Never), |_| {}).unwrap();
+    wal.set_snapshot_source(store.clone());
+    assert_eq!(synced_watermark(tmp.path()), Some(FILE_HEADER_LEN as u64));
+    let mut enc = Vec::new();
+    let overwrite = |store: &FakeStore, i: usize, enc: &mut Vec<u8>| {
+        let key = format!("k{}", i % 10);
+        store.write(
+            &wal,
+            Record::Set {
+                key: key.as_bytes(),
+                value: &[b'x'; 40],
+                expires_at_ms: None,
+            },
+            enc,
+        );
+    };
+    for i in 0..500 {
+        overwrite(&store, i, &mut enc);
+    }
+    wal.sync_all().unwrap();
+    let flushed = file_len(tmp.path());
+    assert_eq!(synced_watermark(tmp.path()), Some(flushed));
+    // Written by the flusher but never fsynced: the watermark stays at the FLUSH.
+    for i in 0..100 {
+        overwrite(&store, i, &mut enc);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while file_len(tmp.path()) == flushed {
+        assert!(Instant::now() < deadline, "the flusher wrote nothing");
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(synced_watermark(tmp.path()), Some(flushed));
+    // A compaction shrinks the log: the watermark is lowered to the new, fsynced file.
+    wal.start_compaction().unwrap();
+    wal.wait_compaction().unwrap();
+    let compacted = file_len(tmp.path());
+    assert!(compacted < flushed);
+    assert!(synced_watermark(tmp.path()).unwrap() <= compacted);
+    wal.shutdown().unwrap();
+    assert_eq!(synced_watermark(tmp.path()), Some(file_len(tmp.path())));
+}
+
+#[test]
+fn damage_past_the_synced_watermark_is_truncated_and_damage_before_it_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let synced: Vec<Owned> = (0..4).map(sample).collect();
+    let unsynced: Vec<Owned> = (4..10).map(sample).collect();
+    let ends = write_log(tmp.path(), &synced);
+    // Open + shutdown records the whole (synced) log as the watermark.
+    let (got, _) = replay(cfg(tmp.path(), FsyncPolicy::Always)).unwrap();
+    assert_eq!(got, synced);
+    let path = tmp.path().join(WAL_FILE_NAME);
+    let clean = fs::read(&path).unwrap();
+    let mut tail_ends = Vec::new();
+    let mut image = clean.clone();
+    for r in &unsynced {
+        r.encode(&mut image);
+        tail_ends.push(image.len());
+    }
+    // Unsynced records 6 and 7 never reached the disk; 8 and 9 did.
+    let mut torn = image.clone();
+    torn[tail_ends[1]..tail_ends[3]].fill(0);
+    fs::write(&path, &torn).unwrap();
+    let (got, report) = replay(cfg(tmp.path(), FsyncPolicy::Always)).unwrap();
+    assert_eq!(got[..synced.len()], synced[..]);
+    assert_eq!(got[synced.len()..], unsynced[..2]);
+    assert_eq!(report.truncated_bytes, (image.len() - tail_ends[1]) as u64);
+    assert_eq!(report.dropped_records, 2);
+    assert_eq!(file_len(tmp.path()), tail_ends[1] as u64);
+
+    // The same damage inside the synced records is refused, and the file is left alone.
+    let mut corrupt = image.clone();
+    let len = tail_ends[3] - tail_ends[1];
+    corrupt[ends[0]..ends[0] + len].fill(0);
+    fs::write(&path, &corrupt).unwrap();
+    // The previous start recorded a shorter synced length; put back the one that describes `image`.
+    watermark::Watermark::open(tmp.path()).record(clean.len() as u64);
+    match replay(cfg(tmp.path(), FsyncPolicy::Always)) {
+        Err(WalError::Corrupt { offset, .. }) => assert_eq!(offset, ends[0] as u64),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(fs::read(&path).unwrap(), corrupt);
+}
+
+#[test]
+fn a_new_data_directory_and_its_missing_parents_are_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a/b/c");
+    create_dir_durably(&dir).unwrap();
+    assert!(dir.is_dir());
+    create_dir_durably(&dir).unwrap();
+}

@@ -20,9 +20,12 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::fault::{self, Faults};
 use super::log_buf::LogBuf;
-use super::reader::{read_header, scan, HeaderState, KindCounts, ReadEnd};
+use super::reader::{count_records_after, read_header, scan, HeaderState, KindCounts, ReadEnd};
 use super::record::{file_header, Record};
-use super::{FsyncPolicy, Lsn, SnapshotSource, WalConfig, WalError, COMPACT_TMP_FILE_NAME};
+use super::watermark::{Watermark, SYNCED_FILE_NAME};
+use super::{
+    create_dir_durably, FsyncPolicy, Lsn, SnapshotSource, WalConfig, WalError, COMPACT_TMP_FILE_NAME,
+};
 use crate::log_limit::{LogLimiter, DEFAULT_INTERVAL};
 use crate::shared_bytes::SharedBytes;
 
@@ -89,6 +92,11 @@ pub(super) struct IoState {
     pub synced_lsn: Lsn,
     /// A failed write could not be truncated back: cut the file at the next good length.
     pub dirty_tail: bool,
+    /// Length of the current file at its last completed fsync: what the synced watermark may
+    /// record (see `watermark.rs`).
+    pub synced_len: u64,
+    /// Which file `synced_len` describes: bumped when a compaction switches to a new file.
+    pub log_generation: u64,
 }
 
 /// Group-commit bookkeeping. Guarded by the commit mutex.
@@ -222,6 +230,8 @@ pub struct Wal {
     pub(super) path: PathBuf,
     pub(super) buf: Mutex<BufState>,
     pub(super) io: Mutex<IoState>,
+    /// The synced watermark file (taken after the I/O mutex, never before it).
+    pub(super) watermark: Mutex<Watermark>,
     commit: Mutex<CommitState>,
     failing: AtomicBool,
     last_error: Mutex<Option<String>>,
@@ -264,8 +274,12 @@ pub struct ReplayReport {
     pub elapsed: Duration,
     /// Replay speed.
     pub records_per_sec: f64,
-    /// Bytes cut from the end of the file (torn tail, or corruption with `truncate_corrupt`).
+    /// Bytes cut from the end of the file (torn tail, damage after the synced watermark, or
+    /// corruption with `truncate_corrupt`).
     pub truncated_bytes: u64,
+    /// Valid records found after the damage and dropped with it (damage after the synced
+    /// watermark, or corruption with `truncate_corrupt`): writes that had not been fsynced.
+    pub dropped_records: u64,
     /// How the log ended before any truncation.
     pub end: ReadEnd,
 }
@@ -281,7 +295,11 @@ impl std::fmt::Display for ReplayReport {
             self.elapsed.as_secs_f64(),
             self.records_per_sec,
             self.truncated_bytes
-        )
+        )?;
+        if self.dropped_records > 0 {
+            write!(f, " holding {} later records", self.dropped_records)?;
+        }
+        Ok(())
     }
 }
 
@@ -341,15 +359,26 @@ pub struct WalStats {
 }
 
 impl Wal {
-    /// Creates `dir` if missing, removes leftover compaction temp files, opens/creates
+    /// Creates `dir` if missing (durably), removes leftover compaction temp files, opens/creates
     /// `dir/kvserver.wal` (writing the file header if new), replays every record through `apply`
     /// in file order, truncates a torn tail (warning with how many bytes were dropped), refuses
     /// mid-file corruption with an error naming the file and byte offset unless
-    /// `truncate_corrupt`, refuses an unknown magic/version. Starts the background flusher
-    /// thread. Returns the WAL and a report.
+    /// `truncate_corrupt` — except damage at or after the synced watermark, which only unsynced
+    /// bytes can hold: that is truncated as a torn tail with a warning naming the bytes and
+    /// records dropped. Refuses an unknown magic/version. fsyncs the log and records its length
+    /// as the new watermark, then starts the background flusher thread. Returns the WAL and a
+    /// report.
     pub fn open(cfg: WalConfig, apply: impl FnMut(Record<'_>)) -> Result<(Arc<Wal>, ReplayReport), WalError> {
         let dir = cfg.dir.clone();
-        fs::create_dir_all(&dir).map_err(|e| WalError::io("creating directory", &dir, e))?;
+        create_dir_durably(&dir).map_err(|e| WalError::io("creating directory", &dir, e))?;
+        // Read before anything is written: it describes the log as the last run left it.
+        let synced_bound = match Watermark::read(&dir) {
+            Ok(bound) => bound,
+            Err(e) => {
+                tracing::warn!(path = %dir.join(SYNCED_FILE_NAME).display(), "cannot read the WAL synced watermark: {e}; treating any damage as corruption");
+                None
+            }
+        };
         let tmp = dir.join(COMPACT_TMP_FILE_NAME);
         match fs::remove_file(&tmp) {
             Ok(()) => {
@@ -398,6 +427,7 @@ impl Wal {
         })?;
         let elapsed = t0.elapsed();
         let mut truncated_bytes = 0;
+        let mut dropped_records = 0;
         match outcome.end {
             ReadEnd::CleanEnd => {}
             ReadEnd::TornTail {
@@ -415,6 +445,25 @@ impl Wal {
                 offset,
                 next_valid_offset,
                 reason,
+            } if synced_bound.is_some_and(|synced| offset >= synced) => {
+                // Only bytes written after the last completed fsync can be damaged here: a power
+                // cut wrote back some of those pages and not others. Nothing fsynced is dropped.
+                let synced = synced_bound.unwrap_or(offset);
+                let dropped_bytes = len - offset;
+                dropped_records = count_records_after(&file, &path, offset, len)?;
+                tracing::warn!(
+                    path = %path.display(), offset, next_valid_offset, reason, synced, dropped_bytes, dropped_records,
+                    "WAL is damaged at offset {offset} ({reason}), past the {synced} bytes recorded as fsynced: \
+                     a torn tail of unsynced writes (a power cut wrote back part of them); truncating \
+                     {dropped_bytes} bytes holding {dropped_records} later records"
+                );
+                truncate_to(&file, &path, offset)?;
+                truncated_bytes = dropped_bytes;
+            }
+            ReadEnd::Corrupt {
+                offset,
+                next_valid_offset,
+                reason,
             } => {
                 if !cfg.truncate_corrupt {
                     return Err(WalError::Corrupt { path, offset, reason });
@@ -424,11 +473,19 @@ impl Wal {
                     "WAL is corrupt mid-file; truncate_corrupt is set: dropping {} bytes from offset {offset}",
                     len - offset
                 );
+                dropped_records = count_records_after(&file, &path, offset, len)?;
                 truncate_to(&file, &path, offset)?;
                 truncated_bytes = len - offset;
             }
         }
         let file_len = outcome.valid_end.min(len);
+        if truncated_bytes == 0 {
+            // A killed process may have left written but unsynced bytes: make them durable so
+            // the watermark can say the whole file is synced (a truncation fsynced already).
+            file.sync_data().map_err(|e| WalError::io("fsyncing", &path, e))?;
+        }
+        let mut watermark = Watermark::open(&dir);
+        watermark.record(file_len);
         let records = outcome.counts;
         let report = ReplayReport {
             records,
@@ -436,6 +493,7 @@ impl Wal {
             elapsed,
             records_per_sec: records.total() as f64 / elapsed.as_secs_f64().max(1e-9),
             truncated_bytes,
+            dropped_records,
             end: outcome.end,
         };
 
@@ -463,7 +521,10 @@ impl Wal {
                 written_lsn: file_len,
                 synced_lsn: file_len,
                 dirty_tail: false,
+                synced_len: file_len,
+                log_generation: 0,
             }),
+            watermark: Mutex::new(watermark),
             commit: Mutex::new(CommitState {
                 durable_lsn: file_len,
                 leader_active: false,
@@ -660,14 +721,33 @@ impl Wal {
 
     /// The `FLUSH` command: returns once everything appended before the call is written and
     /// fsynced, whatever the policy.
+    /// It also records the synced watermark, so after `FLUSH` damage anywhere in what it
+    /// synced is refused on start, not truncated.
     pub fn sync_all(&self) -> Result<(), WalError> {
         let target = self.buf.lock().appended_lsn;
-        let mut io = self.io.lock();
-        if io.synced_lsn >= target && io.carry.is_empty() {
-            return Ok(());
+        {
+            let mut io = self.io.lock();
+            if io.synced_lsn < target || !io.carry.is_empty() {
+                let t = self.take_pending(&mut io);
+                self.write_carry(&mut io, t, true)?;
+            }
         }
-        let t = self.take_pending(&mut io);
-        self.write_carry(&mut io, t, true)
+        self.record_synced();
+        Ok(())
+    }
+
+    /// Writes the current file's synced length to the watermark if it grew. Called without the
+    /// I/O mutex (the watermark's own fsync must not hold up group commit); a compaction that
+    /// switched files in between bumped the generation, and the stale length is not written.
+    pub(super) fn record_synced(&self) {
+        let (generation, synced_len) = {
+            let io = self.io.lock();
+            (io.log_generation, io.synced_len)
+        };
+        let mut wm = self.watermark.lock();
+        if wm.log_generation == generation && synced_len > wm.recorded {
+            wm.record(synced_len);
+        }
     }
 
     /// True while a compaction runs (the `is_compacting` flag).
@@ -755,9 +835,13 @@ impl Wal {
                 let _ = h.join();
             }
         }
-        let mut io = self.io.lock();
-        let t = self.take_pending(&mut io);
-        self.write_carry(&mut io, t, true)
+        let res = {
+            let mut io = self.io.lock();
+            let t = self.take_pending(&mut io);
+            self.write_carry(&mut io, t, true)
+        };
+        self.record_synced();
+        res
     }
 
     /// Moves `pending` into `io.carry` (a swap when nothing is held back) and returns the LSN
@@ -822,6 +906,7 @@ impl Wal {
         }
         if sync {
             io.synced_lsn = io.written_lsn;
+            io.synced_len = io.file_len;
             self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
             self.publish_durable(io.synced_lsn);
         }
@@ -920,7 +1005,8 @@ impl Wal {
         }
     }
 
-    /// One flusher tick: write (and fsync unless `never`) what was appended, then consider an
+    /// One flusher tick: write (and fsync unless `never`) what was appended, record the synced
+    /// watermark if an fsync (this one, a group commit's, `FLUSH`'s) moved it, then consider an
     /// automatic compaction.
     fn tick(self: &Arc<Self>) {
         {
@@ -930,6 +1016,7 @@ impl Wal {
             // Errors are recorded (failing flag, log) inside; the next tick retries.
             let _ = self.write_carry(&mut io, t, sync);
         }
+        self.record_synced();
         self.maybe_auto_compact();
     }
 
@@ -977,23 +1064,30 @@ fn spawn_flusher(wal: &Arc<Wal>) -> Result<JoinHandle<()>, WalError> {
     let ctl = Arc::clone(&wal.flusher_ctl);
     thread::Builder::new()
         .name("wal-flusher".into())
-        .spawn(move || loop {
-            // Read every tick: `CONFIG SET flush-interval-ms` applies from the next one.
-            let interval = match weak.upgrade() {
-                Some(wal) => wal.flush_interval(),
-                None => return,
-            };
-            {
-                let mut stop = ctl.stop.lock();
-                if !*stop {
-                    ctl.wake.wait_for(&mut stop, interval);
+        .spawn(move || {
+            // Ticks start `flush_interval` apart, not `flush_interval` after the previous tick
+            // ended: the time a tick takes (its fdatasync, the watermark's) does not add to the
+            // window of writes a power cut can lose under `interval`.
+            let mut last_start = Instant::now();
+            loop {
+                // Read every tick: `CONFIG SET flush-interval-ms` applies from the next one.
+                let interval = match weak.upgrade() {
+                    Some(wal) => wal.flush_interval(),
+                    None => return,
+                };
+                {
+                    let mut stop = ctl.stop.lock();
+                    if !*stop {
+                        ctl.wake.wait_until(&mut stop, last_start + interval);
+                    }
+                    if *stop {
+                        return;
+                    }
                 }
-                if *stop {
-                    return;
-                }
+                let Some(wal) = weak.upgrade() else { return };
+                last_start = Instant::now();
+                wal.tick();
             }
-            let Some(wal) = weak.upgrade() else { return };
-            wal.tick();
         })
         .map_err(|e| WalError::io("spawning the flusher for", &wal.path, e))
 }

@@ -19,6 +19,7 @@ mod disk_full;
 mod hash;
 mod ordering;
 mod patch_records;
+mod power_cut;
 mod recovery;
 mod save;
 mod transactions;

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 pub const KVSERVER: &str = env!("CARGO_BIN_EXE_kvserver");
 /// Name of the log inside `--dir`.
 pub const WAL_FILE: &str = "kvserver.wal";
+/// Name of the synced watermark inside `--dir` (how far the log was known to be fsynced).
+pub const SYNCED_FILE: &str = "kvserver.wal.synced";
 /// Name of the compaction temp file inside `--dir`.
 pub const COMPACT_TMP_FILE: &str = "kvserver.wal.compact.tmp";
 /// Longest any single wait in this crate may take before the test fails.
