@@ -627,6 +627,21 @@ mod tests {
     }
 
     #[test]
+    fn client_info_counts_the_read_buffer_as_it_arrived_inline_or_resp() {
+        let st = state();
+        let mut s = session(&st);
+        // Inline: the 13 bytes as sent, plus the PING read with them.
+        let out = exchange(&st, &mut s, b"PING\r\nCLIENT INFO\r\n");
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.contains(" qbuf=19 "), "{out}");
+        assert!(out.contains(" argv-mem=10 "), "{out}");
+        assert!(out.contains(" cmd=client|info "), "{out}");
+        let out = exchange(&st, &mut s, b"*2\r\n$6\r\nCLIENT\r\n$4\r\nINFO\r\n");
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.contains(" qbuf=26 "), "{out}");
+    }
+
+    #[test]
     fn quit_answers_ok_and_stops_the_pipeline() {
         let st = state();
         let mut s = session(&st);
