@@ -1,9 +1,12 @@
 //! Cases ported from Redis's own `tests/unit/introspection.tcl` (CLIENT
-//! LIST/INFO/KILL/SETNAME/SETINFO) and `tests/unit/info.tcl` (errorstats,
-//! commandstats). Those Tcl suites are tagged `external:skip` or need
-//! `DEBUG`/`ACL`/`MONITOR`, so they cannot run against another server as they
-//! are; the cases that apply to kvserver are kept here with the same
-//! expectations (Tcl glob patterns become `glob_match`).
+//! LIST/INFO/KILL/SETNAME/SETINFO), `tests/unit/info.tcl` (errorstats,
+//! commandstats, latencystats) and `tests/unit/info-command.tcl` (which INFO
+//! sections `default`, `all`, `everything` and several names select). Those
+//! Tcl suites are tagged `external:skip` or need `DEBUG`/`ACL`/`MONITOR`, so
+//! they cannot run against another server as they are; the cases that apply
+//! to kvserver are kept here with the same expectations (Tcl glob patterns
+//! become `glob`), plus checks that the CLIENT LIST figures Redis's patterns
+//! leave as `*` hold kvserver's documented values (docs/protocol.md).
 
 use std::time::Duration;
 
