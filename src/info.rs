@@ -12,8 +12,12 @@ use crate::command::COMMANDS;
 use crate::state::ServerState;
 use crate::stats::{cpu_seconds, rss_bytes, Summary};
 
-/// Sections shown by plain `INFO` / `INFO default` / `INFO all`.
-const SECTIONS: &[&str] = &[
+/// Sections shown by plain `INFO` and `INFO default`: Redis 7's default set
+/// less the ones kvserver has nothing for (`module_list`, `cluster`). As in
+/// Redis, `commandstats` and `latencystats` are left out because they grow
+/// with the number of commands used; `errorstats` stays (Redis 7.0–7.2 list
+/// it in their defaults).
+const DEFAULT_SECTIONS: &[&str] = &[
     "server",
     "clients",
     "memory",
@@ -25,7 +29,11 @@ const SECTIONS: &[&str] = &[
     "keyspace",
 ];
 
-/// Renders the requested INFO sections (all default ones if `wanted` is empty).
+/// Renders the requested INFO sections, each at most once and in Redis's
+/// order whatever the order asked. `wanted` holds lower-cased names:
+/// nothing or `default` means [`DEFAULT_SECTIONS`], `all` and `everything`
+/// every section (the same here: Redis's difference is module sections),
+/// and any other name that section; unknown names add nothing.
 pub fn render(state: &ServerState, wanted: &[String]) -> String {
     // Read before INFO allocates anything of its own (the latency summary
     // merges histograms: hundreds of KB for a moment), so `used_memory` is the
@@ -33,8 +41,9 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
     let used = crate::memory::used();
     let everything = wanted.iter().any(|w| w == "all" || w == "everything");
     let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
-    let want =
-        |name: &str| everything || (default && SECTIONS.contains(&name)) || wanted.iter().any(|w| w == name);
+    let want = |name: &str| {
+        everything || (default && DEFAULT_SECTIONS.contains(&name)) || wanted.iter().any(|w| w == name)
+    };
     let mut out = String::new();
     let summary = state.stats.summary(COMMANDS.len());
     let config = &state.config;
@@ -152,8 +161,6 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         field(&mut out, "batched_commands", summary.batched_commands);
         field(&mut out, "shard_lock_acquisitions", lock_acquisitions);
         field(&mut out, "total_error_replies", summary.error_replies);
-        let rejected: u64 = summary.commands.iter().map(|c| c.rejected).sum();
-        field(&mut out, "total_rejected_calls", rejected);
     }
     if want("replication") {
         section(&mut out, "Replication");
@@ -200,6 +207,18 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
             field(&mut out, &format!("errorstat_{code}"), format!("count={count}"));
         }
     }
+    if want("latencystats") {
+        section(&mut out, "Latencystats");
+        for (spec, stats) in COMMANDS.iter().zip(&summary.commands) {
+            if let Some(h) = stats.latency_ns.as_ref().filter(|_| stats.calls > 0) {
+                field(
+                    &mut out,
+                    &format!("latency_percentiles_usec_{}", spec.name),
+                    latency_percentiles(h),
+                );
+            }
+        }
+    }
     if want("keyspace") {
         section(&mut out, "Keyspace");
         // One line per non-empty database, as Redis.
@@ -216,6 +235,18 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         }
     }
     out
+}
+
+/// Redis's `latency-tracking-info-percentiles` default (50, 99, 99.9), in
+/// its format: `p50=1.003,p99=2.007,p99.9=3.007`, microseconds with three
+/// decimals, from the command's histogram of nanoseconds.
+fn latency_percentiles(h: &hdrhistogram::Histogram<u64>) -> String {
+    const PERCENTILES: [(&str, f64); 3] = [("50", 50.0), ("99", 99.0), ("99.9", 99.9)];
+    PERCENTILES
+        .iter()
+        .map(|(name, p)| format!("p{name}={:.3}", h.value_at_percentile(*p) as f64 / 1000.0))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A replication id for `INFO replication`: 40 hex digits, fixed for the

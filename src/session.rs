@@ -8,12 +8,13 @@
 //! different I/O driver could reuse the session unchanged.
 
 use std::mem::MaybeUninit;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::command::{self, Args, CommandSpec, ExecScratch, Invocation};
 use crate::protocol::{ArgSource, Limits, Parsed, Parser, Protocol, ProtocolError, Replies, Style};
 use crate::shared_bytes::SHARE_THRESHOLD;
-use crate::state::{ClientNames, ClientState, ServerState};
+use crate::state::{BufferUse, ClientNames, ClientState, ServerState};
 use crate::wal::{Lsn, WalError};
 
 /// Smallest read: also the initial buffer size.
@@ -65,6 +66,9 @@ pub struct Session {
     unrun_input: bool,
     /// The names last published to the client's handle.
     published: ClientNames,
+    /// The most reply bytes that waited at once since the driver last called
+    /// [`Session::reset_reply_peak`] (CLIENT LIST's `rbp`).
+    reply_peak: usize,
 }
 
 impl Session {
@@ -94,6 +98,7 @@ impl Session {
             output_budget: usize::MAX,
             unrun_input: false,
             published: ClientNames::default(),
+            reply_peak: 0,
         }
     }
 
@@ -154,11 +159,28 @@ impl Session {
     pub fn shrink_idle_replies(&mut self) {
         if self.replies.is_empty() {
             self.replies.release();
+            if let Some(handle) = &self.client.handle {
+                handle.reply_buffer_size.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Starts a new window for the reply-buffer peak (`rbp`), which, as in
+    /// Redis, covers the last few seconds rather than the connection's life.
+    pub fn reset_reply_peak(&mut self) {
+        self.reply_peak = self.replies.len();
+        if let Some(handle) = &self.client.handle {
+            handle.reply_buffer_peak.store(self.reply_peak, Ordering::Relaxed);
         }
     }
 
     /// Publishes what `CLIENT LIST` shows of this client to its handle: the
-    /// last command and, only when they changed, its names.
+    /// last command, its buffers and, only when they changed, its names.
+    ///
+    /// The driver calls it once per pass, after the commands ran and before
+    /// the replies are written: replies only accumulate during a pass, so
+    /// that is when the reply buffer is fullest, and sampling the peak there
+    /// costs nothing per reply.
     pub fn publish(&mut self, last_command: Option<usize>) {
         let Some(handle) = &self.client.handle else {
             return;
@@ -166,9 +188,25 @@ impl Session {
         if let Some(index) = last_command {
             handle.set_last_command(index);
         }
+        self.reply_peak = self.reply_peak.max(self.replies.len());
+        handle.query_buffer.store(self.buf.len(), Ordering::Relaxed);
         handle
-            .query_buffer
-            .store(self.buf.len(), std::sync::atomic::Ordering::Relaxed);
+            .query_buffer_free
+            .store(self.buf.capacity() - self.buf.len(), Ordering::Relaxed);
+        handle
+            .reply_buffer_size
+            .store(self.replies.capacity(), Ordering::Relaxed);
+        handle.reply_buffer_peak.store(self.reply_peak, Ordering::Relaxed);
+        handle
+            .multi_mem
+            .store(self.client.tx.queued_memory(), Ordering::Relaxed);
+        let multi = self.client.tx.queued().map_or(-1, |n| n as i64);
+        handle.multi.store(multi, Ordering::Relaxed);
+        handle.watch.store(self.client.tx.watched(), Ordering::Relaxed);
+        handle.db.store(self.client.db, Ordering::Relaxed);
+        handle
+            .resp
+            .store(usize::from(self.client.resp_version()), Ordering::Relaxed);
         let client = &self.client;
         if client.name != self.published.name
             || client.lib_name != self.published.lib_name
@@ -296,6 +334,11 @@ impl Session {
         }
         let (framed, error, stopped_at_auth) = self.frame(gated, gating);
         let shared = self.share_buffer_for_big_argument();
+        let held = shared.as_deref().unwrap_or(&self.buf);
+        self.client.query_buffer = BufferUse {
+            len: held.len(),
+            capacity: held.capacity(),
+        };
         let (consumed, stopped_early) = self.execute_pending(state, framed, shared.as_ref());
         let consumed = match shared {
             Some(shared) => self.take_buffer_back(shared, consumed),
@@ -580,6 +623,21 @@ mod tests {
         }
         assert_eq!(out, expected);
         assert_eq!(expected, b"+OK\r\nv\r\n\r\n$3\r\nv\r\n\r\n");
+    }
+
+    #[test]
+    fn client_info_counts_the_read_buffer_as_it_arrived_inline_or_resp() {
+        let st = state();
+        let mut s = session(&st);
+        // Inline: the 13 bytes as sent, plus the PING read with them.
+        let out = exchange(&st, &mut s, b"PING\r\nCLIENT INFO\r\n");
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.contains(" qbuf=19 "), "{out}");
+        assert!(out.contains(" argv-mem=10 "), "{out}");
+        assert!(out.contains(" cmd=client|info "), "{out}");
+        let out = exchange(&st, &mut s, b"*2\r\n$6\r\nCLIENT\r\n$4\r\nINFO\r\n");
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.contains(" qbuf=26 "), "{out}");
     }
 
     #[test]

@@ -128,6 +128,23 @@ pub struct ClientState {
     pub no_touch: bool,
     /// What other threads see of this client (None in unit tests).
     pub handle: Option<Arc<ClientHandle>>,
+    /// The read buffer while commands run, set by the session before it runs
+    /// them: what `CLIENT LIST`/`CLIENT INFO` report for the calling client
+    /// as `qbuf` and `qbuf-free`.
+    pub query_buffer: BufferUse,
+}
+
+/// How much of a buffer is in use: what `CLIENT LIST` reports for a
+/// client's read buffer while one of its commands runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BufferUse {
+    /// Bytes held. For the read buffer while a command runs: the running
+    /// command and everything read after it, plus the commands run before it
+    /// from the same read (Redis 7's `sdslen(querybuf)`, which it trims only
+    /// after the read's last command).
+    pub len: usize,
+    /// Bytes allocated (`len` plus the spare room, Redis's `qbuf-free`).
+    pub capacity: usize,
 }
 
 /// `CLIENT REPLY`: whether replies are sent.
@@ -211,9 +228,23 @@ pub struct ClientHandle {
     last_active_ms: AtomicU64,
     /// Command table index + 1 of the last command run (0 = none yet).
     last_command: AtomicUsize,
-    /// Unparsed input and unsent output, in bytes (`qbuf`, `omem`).
+    /// Bytes in the read buffer after the last pass, i.e. a partial command
+    /// (`qbuf`), and its spare room (`qbuf-free`).
     pub query_buffer: AtomicUsize,
+    pub query_buffer_free: AtomicUsize,
+    /// Reply bytes the socket has not taken yet (`obl` and `omem`: kvserver
+    /// keeps one reply buffer that grows, where Redis chains 16 KiB blocks
+    /// after a fixed one, so the two figures are the same number here).
     pub output_buffer: AtomicUsize,
+    /// Bytes allocated for replies (`rbs`) and the most that waited in them
+    /// at once during the current 5-second window (`rbp`).
+    pub reply_buffer_size: AtomicUsize,
+    pub reply_buffer_peak: AtomicUsize,
+    /// Memory of the arguments queued in `MULTI` (`multi-mem`).
+    pub multi_mem: AtomicUsize,
+    /// False while the worker does not read from the client because its
+    /// unsent output is over the high-water mark (`events=` loses its `r`).
+    pub reading: AtomicBool,
     /// Database and RESP version as last published by the session.
     pub db: AtomicUsize,
     pub resp: AtomicUsize,
@@ -245,7 +276,12 @@ impl ClientHandle {
             last_active_ms: AtomicU64::new(0),
             last_command: AtomicUsize::new(0),
             query_buffer: AtomicUsize::new(0),
+            query_buffer_free: AtomicUsize::new(0),
             output_buffer: AtomicUsize::new(0),
+            reply_buffer_size: AtomicUsize::new(0),
+            reply_buffer_peak: AtomicUsize::new(0),
+            multi_mem: AtomicUsize::new(0),
+            reading: AtomicBool::new(true),
             db: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
             multi: std::sync::atomic::AtomicI64::new(-1),

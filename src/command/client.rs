@@ -151,7 +151,13 @@ fn list(c: &mut Ctx<'_, '_>) -> CommandResult {
             if handle.id == c.client.id {
                 text.push_str(&own_line(c));
             } else {
-                text.push_str(&line(&handle, &handle.names(), now, None));
+                text.push_str(&line(
+                    &handle,
+                    &handle.names(),
+                    now,
+                    None,
+                    &Buffers::published(&handle),
+                ));
             }
         }
     }
@@ -289,9 +295,10 @@ fn parse_kill_filter(c: &Ctx<'_, '_>) -> Result<KillFilter, CommandError> {
 }
 
 /// This connection's line, from its own (freshest) state. As Redis does, it
-/// shows the running command: `cmd=` names the subcommand (`client|list`)
-/// and `qbuf=` counts the command's bytes, which sit in the query buffer
-/// while it runs.
+/// shows the running command: `cmd=` names the subcommand (`client|list`),
+/// `qbuf=` counts the read buffer, which still holds the running command
+/// (26 bytes for a lone `CLIENT LIST` sent as RESP), and `argv-mem=` the
+/// running command's arguments.
 fn own_line(c: &Ctx<'_, '_>) -> String {
     let names = ClientNames {
         name: c.client.name.clone(),
@@ -302,28 +309,31 @@ fn own_line(c: &Ctx<'_, '_>) -> String {
         "client|{}",
         String::from_utf8_lossy(c.args.get(1)).to_ascii_lowercase()
     );
-    let mut qbuf = format!("*{}\r\n", c.args.len()).len();
-    for arg in c.args.iter_from(0) {
-        qbuf += format!("${}\r\n", arg.len()).len() + arg.len() + 2;
-    }
-    let running = Some(Running { cmd: &cmd, qbuf });
-    match &c.client.handle {
-        Some(handle) => {
-            publish_own(c, handle);
-            line(handle, &names, Instant::now(), running)
-        }
+    let fallback;
+    let handle = match &c.client.handle {
+        Some(handle) => handle.as_ref(),
         None => {
-            let handle = ClientHandle::new(c.client.id, c.client.addr.clone(), String::new(), -1, 0);
-            publish_own(c, &handle);
-            line(&handle, &names, Instant::now(), running)
+            fallback = ClientHandle::new(c.client.id, c.client.addr.clone(), String::new(), -1, 0);
+            &fallback
         }
-    }
-}
-
-/// The command the listed client is running right now (only known for the caller).
-struct Running<'a> {
-    cmd: &'a str,
-    qbuf: usize,
+    };
+    publish_own(c, handle);
+    let query = c.client.query_buffer;
+    let unsent = c.out.len();
+    let buffers = Buffers {
+        qbuf: query.len,
+        qbuf_free: query.capacity.saturating_sub(query.len),
+        argv_mem: c.args.iter_from(0).map(<[u8]>::len).sum(),
+        multi_mem: c.client.tx.queued_memory(),
+        rbs: c.out.capacity(),
+        rbp: handle.reply_buffer_peak.load(Ordering::Relaxed).max(unsent),
+        unsent,
+        // Its input is being read right now; `w` still means output the
+        // socket did not take at the last write.
+        reading: true,
+        writing: handle.output_buffer.load(Ordering::Relaxed) > 0,
+    };
+    line(handle, &names, Instant::now(), Some(&cmd), &buffers)
 }
 
 /// The caller's fields that may have changed earlier in this pass.
@@ -337,9 +347,78 @@ fn publish_own(c: &Ctx<'_, '_>, handle: &ClientHandle) {
     handle.db.store(c.client.db, Ordering::Relaxed);
 }
 
+/// The memory figures of one line, with Redis's meanings where kvserver has
+/// the same thing and the nearest truthful one where it does not.
+struct Buffers {
+    /// `qbuf`: bytes in the read buffer (for the caller, including the
+    /// running command; for others, the partial command left after a pass).
+    qbuf: usize,
+    /// `qbuf-free`: the read buffer's spare room (0 for an idle client,
+    /// which lends its buffer back to the worker).
+    qbuf_free: usize,
+    /// `argv-mem`: bytes of the running command's arguments (only the caller
+    /// runs one while the line is made). They are borrowed from the read
+    /// buffer, not copied, so `tot-mem` does not count them again.
+    argv_mem: usize,
+    /// `multi-mem`: memory of the arguments queued in `MULTI` (their bytes
+    /// plus 16 per argument).
+    multi_mem: usize,
+    /// `rbs`: bytes allocated for replies (0 for an idle client, whose reply
+    /// buffer is freed after a second).
+    rbs: usize,
+    /// `rbp`: the most reply bytes that waited at once in the last window of
+    /// about 5 seconds.
+    rbp: usize,
+    /// `obl` and `omem`: reply bytes not yet taken by the socket. kvserver
+    /// has one reply buffer that grows instead of Redis's fixed buffer plus a
+    /// list of blocks, so `oll` is always 0 and `obl` equals `omem`, the
+    /// figure `client-output-buffer-limit` is checked against.
+    unsent: usize,
+    /// `events=r`: the worker reads from the client (it stops while unsent
+    /// output is over its high-water mark).
+    reading: bool,
+    /// `events=w`: output waits for the socket to take it.
+    writing: bool,
+}
+
+impl Buffers {
+    /// The figures the client's worker published after its last pass.
+    fn published(h: &ClientHandle) -> Buffers {
+        let unsent = h.output_buffer.load(Ordering::Relaxed);
+        Buffers {
+            qbuf: h.query_buffer.load(Ordering::Relaxed),
+            qbuf_free: h.query_buffer_free.load(Ordering::Relaxed),
+            argv_mem: 0,
+            multi_mem: h.multi_mem.load(Ordering::Relaxed),
+            rbs: h.reply_buffer_size.load(Ordering::Relaxed),
+            rbp: h.reply_buffer_peak.load(Ordering::Relaxed),
+            unsent,
+            reading: h.reading.load(Ordering::Relaxed),
+            writing: unsent > 0,
+        }
+    }
+
+    /// `tot-mem`: the buffers the connection holds — read buffer, reply
+    /// buffer and transaction queue. Unlike Redis's it leaves out the fixed
+    /// per-connection structures.
+    fn total(&self) -> usize {
+        self.qbuf + self.qbuf_free + self.rbs + self.multi_mem
+    }
+
+    fn events(&self) -> &'static str {
+        match (self.reading, self.writing) {
+            (true, true) => "rw",
+            (true, false) => "r",
+            (false, true) => "w",
+            (false, false) => "",
+        }
+    }
+}
+
 /// One line of CLIENT LIST / CLIENT INFO, with Redis 7's fields in Redis's
-/// order (figures kvserver does not track are 0).
-fn line(h: &ClientHandle, names: &ClientNames, now: Instant, running: Option<Running<'_>>) -> String {
+/// order (7.4's `watch=` included). `running` is the command the caller is
+/// running; other clients show the last command they ran.
+fn line(h: &ClientHandle, names: &ClientNames, now: Instant, running: Option<&str>, b: &Buffers) -> String {
     let text = |v: &Option<Vec<u8>>| {
         v.as_deref()
             .map(String::from_utf8_lossy)
@@ -350,15 +429,11 @@ fn line(h: &ClientHandle, names: &ClientNames, now: Instant, running: Option<Run
         .last_command()
         .and_then(|i| COMMANDS.get(i))
         .map_or("NULL", |spec| spec.name);
-    let cmd = running.as_ref().map_or(last, |r| r.cmd);
-    let qbuf = running
-        .as_ref()
-        .map_or_else(|| h.query_buffer.load(Ordering::Relaxed), |r| r.qbuf);
-    let omem = h.output_buffer.load(Ordering::Relaxed);
+    let cmd = running.unwrap_or(last);
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
-         multi={} watch={} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
-         omem={omem} tot-mem={} events={} cmd={cmd} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+         multi={} watch={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll=0 \
+         omem={} tot-mem={} events={} cmd={cmd} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         h.id,
         h.addr,
         h.laddr,
@@ -374,8 +449,16 @@ fn line(h: &ClientHandle, names: &ClientNames, now: Instant, running: Option<Run
         h.db.load(Ordering::Relaxed),
         h.multi.load(Ordering::Relaxed),
         h.watch.load(Ordering::Relaxed),
-        qbuf + omem,
-        if omem > 0 { "rw" } else { "r" },
+        b.qbuf,
+        b.qbuf_free,
+        b.argv_mem,
+        b.multi_mem,
+        b.rbs,
+        b.rbp,
+        b.unsent,
+        b.unsent,
+        b.total(),
+        b.events(),
         h.resp.load(Ordering::Relaxed),
         text(&names.lib_name),
         text(&names.lib_ver),

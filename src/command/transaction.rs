@@ -199,6 +199,15 @@ impl TxState {
         self.watch.len()
     }
 
+    /// Memory of the arguments queued in `MULTI`, 0 outside it (CLIENT
+    /// LIST's `multi-mem`): their bytes plus one range per argument, as
+    /// Redis counts their lengths plus one pointer per argument.
+    pub fn queued_memory(&self) -> usize {
+        self.queue.as_ref().map_or(0, |q| {
+            q.bytes.len() + q.ranges.len() * std::mem::size_of::<(usize, usize)>()
+        })
+    }
+
     /// `RESET`: leaves `MULTI` if in it and forgets every watch.
     pub fn reset(&mut self) {
         self.discard();

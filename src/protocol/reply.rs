@@ -121,6 +121,11 @@ impl Replies {
         self.buf.len()
     }
 
+    /// Bytes allocated for replies (CLIENT LIST's `rbs`).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// True when nothing is waiting to be sent.
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()

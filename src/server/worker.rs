@@ -23,7 +23,8 @@
 //! remembered (`more_input`) instead.
 //!
 //! Once a second the worker sweeps its connections: `timeout`, the output
-//! soft limit, and freeing the reply buffers of idle clients.
+//! soft limit, freeing the reply buffers of idle clients, and (every five
+//! seconds) restarting their reply-buffer peaks.
 
 use std::collections::VecDeque;
 use std::io::ErrorKind;
@@ -51,6 +52,10 @@ const EVENTS_PER_POLL: usize = 1024;
 /// How often the worker sweeps for idle clients and output limits.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long a client's reply-buffer peak (`CLIENT LIST`'s `rbp`) covers
+/// before it starts again: Redis's window for its `buf_peak`.
+const REPLY_PEAK_WINDOW: Duration = Duration::from_secs(5);
+
 /// Read buffer lent to whichever session reads next (sessions with nothing
 /// buffered hold none).
 const SPARE_READ_BUFFER: usize = 16 * 1024;
@@ -75,6 +80,8 @@ pub struct Worker {
     spare_read: Vec<u8>,
     mail: InboxQueue,
     last_sweep: Instant,
+    /// When the reply-buffer peaks of this worker's clients last restarted.
+    last_peak_reset: Instant,
 }
 
 impl Worker {
@@ -91,6 +98,7 @@ impl Worker {
             spare_read: Vec::with_capacity(SPARE_READ_BUFFER),
             mail: InboxQueue::default(),
             last_sweep: Instant::now(),
+            last_peak_reset: Instant::now(),
         }
     }
 
@@ -311,6 +319,9 @@ impl Worker {
         if conn.unsent() < before {
             conn.handle.touch(now);
         }
+        // What `serve_input` will do next pass (CLIENT LIST's `events=r`).
+        let reading = !conn.closing && conn.unsent() < OUTPUT_HIGH_WATER;
+        conn.handle.reading.store(reading, Ordering::Relaxed);
         let unsent = conn.unsent() as u64;
         let limit = self.state.config.client_output_buffer_limit;
         if limit.hard_bytes > 0 && unsent > limit.hard_bytes {
@@ -338,13 +349,21 @@ impl Worker {
         }
     }
 
-    /// Once a second: idle timeout, output soft limit, idle buffer release.
+    /// Once a second: idle timeout, output soft limit, idle buffer release,
+    /// and every [`REPLY_PEAK_WINDOW`] a new window for reply-buffer peaks.
     fn sweep(&mut self, now: Instant) {
         self.last_sweep = now;
         let timeout = self.state.runtime.timeout();
         let limit = self.state.config.client_output_buffer_limit;
         let mut doomed = Vec::new();
+        let reset_peaks = now.saturating_duration_since(self.last_peak_reset) >= REPLY_PEAK_WINDOW;
+        if reset_peaks {
+            self.last_peak_reset = now;
+        }
         for (key, conn) in self.conns.iter_mut() {
+            if reset_peaks {
+                conn.session.reset_reply_peak();
+            }
             let idle = conn.handle.idle(now);
             if timeout > 0 && idle >= Duration::from_secs(timeout) {
                 tracing::debug!(id = conn.handle.id, "closing idle client (timeout)");
