@@ -207,6 +207,7 @@ impl Session {
         handle
             .resp
             .store(usize::from(self.client.resp_version()), Ordering::Relaxed);
+        handle.no_touch.store(self.client.no_touch, Ordering::Relaxed);
         let client = &self.client;
         if client.name != self.published.name
             || client.lib_name != self.published.lib_name

@@ -251,6 +251,8 @@ pub struct ClientHandle {
     /// Commands queued in MULTI (-1 outside a transaction) and keys WATCHed.
     pub multi: std::sync::atomic::AtomicI64,
     pub watch: AtomicUsize,
+    /// `CLIENT NO-TOUCH ON` (flag `T`).
+    pub no_touch: AtomicBool,
     names: Mutex<ClientNames>,
     killed: AtomicBool,
 }
@@ -282,6 +284,7 @@ impl ClientHandle {
             reply_buffer_peak: AtomicUsize::new(0),
             multi_mem: AtomicUsize::new(0),
             reading: AtomicBool::new(true),
+            no_touch: AtomicBool::new(false),
             db: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
             multi: std::sync::atomic::AtomicI64::new(-1),

@@ -441,10 +441,14 @@ fn line(h: &ClientHandle, names: &ClientNames, now: Instant, running: Option<&st
         text(&names.name),
         now.duration_since(h.created).as_secs(),
         h.idle(now).as_secs(),
-        if h.multi.load(Ordering::Relaxed) >= 0 {
-            "x"
-        } else {
-            "N"
+        match (
+            h.multi.load(Ordering::Relaxed) >= 0,
+            h.no_touch.load(Ordering::Relaxed)
+        ) {
+            (true, true) => "xT",
+            (true, false) => "x",
+            (false, true) => "T",
+            (false, false) => "N",
         },
         h.db.load(Ordering::Relaxed),
         h.multi.load(Ordering::Relaxed),

@@ -941,6 +941,11 @@ fn only_commands_that_use_a_value_count_as_an_access() {
         .arg("ON")
         .query(&mut con)
         .unwrap();
+    let info: String = redis::cmd("CLIENT").arg("INFO").query(&mut con).unwrap();
+    assert!(
+        info.contains(" flags=T "),
+        "CLIENT INFO shows the no-touch flag: {info}"
+    );
     let _: String = con.get("foo").unwrap();
     let _: i64 = con.strlen("foo").unwrap();
     assert_eq!(
