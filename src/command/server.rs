@@ -383,9 +383,7 @@ pub fn compact(c: &mut Ctx<'_, '_>) -> CommandResult {
 
 /// The WAL, or the error SAVE and BGSAVE give without one: with `wal =
 /// false` there is nothing on disk to bring up to date.
-fn wal_to_save<'a>(
-    state: &'a crate::state::ServerState,
-) -> Result<&'a std::sync::Arc<crate::wal::Wal>, CommandError> {
+fn wal_to_save(state: &crate::state::ServerState) -> Result<&std::sync::Arc<crate::wal::Wal>, CommandError> {
     state
         .wal()
         .ok_or_else(|| CommandError::Other("ERR the WAL is disabled (wal = false), nothing to save".into()))
