@@ -167,6 +167,15 @@ fn log_move(
                 });
             }
         }
+        ValueRef::Collection(value) => {
+            value.snapshot(key, emit);
+            if moved.expires_at().is_some() {
+                emit(Record::Expire {
+                    key,
+                    expires_at_ms: moved.expires_at(),
+                });
+            }
+        }
     }
     emit(Record::Select { db: src as u32 });
     emit(Record::Del { key });

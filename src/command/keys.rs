@@ -87,6 +87,16 @@ fn rename_key(c: &mut Ctx<'_, '_>, only_if_free: bool) -> Result<bool, CommandEr
                 });
             }
         }
+        Value::Collection(collection) => {
+            // An OP_REPLACE record replaces whatever the destination held.
+            collection.snapshot(dst, &mut |record| c.log.push(record));
+            if expires_at != 0 {
+                c.log.push(Record::Expire {
+                    key: dst,
+                    expires_at_ms: Some(expires_at),
+                });
+            }
+        }
     }
     c.log.push(Record::Del { key: src });
     let (dst_map, dst_hash) = locate(&mut c.db, dst)?;
@@ -141,11 +151,9 @@ pub fn scan(c: &mut Ctx<'_, '_>) -> CommandResult {
                 return Err(CommandError::Syntax);
             }
         } else if is(word, "type") {
-            kind = Some(if is(value, "string") {
-                Some(ValueKind::String)
-            } else if is(value, "hash") {
-                Some(ValueKind::Hash)
-            } else if ["list", "set", "zset", "stream"].iter().any(|t| is(value, t)) {
+            kind = Some(if let Some(kind) = ValueKind::from_name(value) {
+                Some(kind)
+            } else if is(value, "stream") {
                 // Types kvserver does not have: nothing matches.
                 None
             } else {

@@ -100,6 +100,7 @@ pub fn object(c: &mut Ctx<'_, '_>) -> CommandResult {
         let encoding = match slot.value_ref() {
             ValueRef::String(value) => string_encoding(value),
             ValueRef::Hash(hash) => hash.encoding(),
+            ValueRef::Collection(value) => value.encoding(),
         };
         c.out.bulk(encoding.as_bytes());
     } else if is("refcount") {

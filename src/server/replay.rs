@@ -69,6 +69,14 @@ enum Op {
         fields: Range<usize>,
         count: u32,
     },
+    /// A list, set or sorted set effect (`store::types::apply_record`).
+    Collection {
+        store: u32,
+        hash: u64,
+        key: Range<usize>,
+        op: u8,
+        payload: Range<usize>,
+    },
 }
 
 #[derive(Default)]
@@ -161,7 +169,8 @@ impl ParallelReplay {
             | Record::Patch { key, .. }
             | Record::HashSet { key, .. }
             | Record::HashDel { key, .. }
-            | Record::HashExpire { key, .. } => key,
+            | Record::HashExpire { key, .. }
+            | Record::Collection { key, .. } => key,
             Record::FlushAll => return self.broadcast(|| Op::FlushAll),
             Record::Select { db } => {
                 self.current = db as usize;
@@ -236,6 +245,13 @@ impl ParallelReplay {
                 key,
                 fields: batch.push_bytes(fields.bytes()),
                 count: fields.len() as u32,
+            },
+            Record::Collection { op, payload, .. } => Op::Collection {
+                store,
+                hash,
+                key,
+                op,
+                payload: batch.push_bytes(payload),
             },
             _ => Op::Del { store, hash, key },
         };
@@ -380,6 +396,24 @@ fn apply_batch(dbs: &Databases, batch: &Batch, thread: usize, threads: usize, no
                     now,
                     store.hash_limits().get(),
                 );
+            }
+            Op::Collection {
+                store,
+                hash,
+                key,
+                op,
+                payload,
+            } => {
+                let store = dbs.physical(*store as usize);
+                let mut map = store.lock(store.shard_of(*hash));
+                let key = &bytes[key.clone()];
+                if let Err(e) =
+                    crate::store::types::apply_record(&mut map, *hash, key, *op, &bytes[payload.clone()], now)
+                {
+                    // A valid frame (its CRC matched) this build cannot apply:
+                    // say so rather than guess; the key keeps what it had.
+                    tracing::error!(key = %String::from_utf8_lossy(key), "WAL collection record not applied: {e}");
+                }
             }
         }
     }

@@ -75,6 +75,12 @@ impl SnapshotSource for DatabasesSnapshot {
                             emit(Record::Expire { key, expires_at_ms });
                         }
                     }
+                    ValueRef::Collection(value) => {
+                        value.snapshot(key, emit);
+                        if expires_at_ms.is_some() {
+                            emit(Record::Expire { key, expires_at_ms });
+                        }
+                    }
                 }
             });
         if selected {

@@ -16,6 +16,7 @@ pub mod evict;
 mod glob;
 pub mod hash;
 mod shard;
+pub mod types;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,6 +30,7 @@ pub use evict::EvictionPolicy;
 pub use glob::glob_match;
 pub use hash::{Hash, HashLimits, Limits};
 pub use shard::{Entry, ShardMap, Value, ValueKind, ValueMut, ValueRef, WrongType};
+pub use types::Collection;
 
 /// Most shards a store may have: lock sets are a `u64` bit mask.
 pub const MAX_SHARDS: usize = 64;

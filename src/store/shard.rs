@@ -48,6 +48,7 @@ use std::ptr::NonNull;
 use hashbrown::HashTable;
 
 use super::hash::Hash;
+use super::types::Collection;
 use crate::shared_bytes::SharedBytes;
 #[cfg(doc)]
 use crate::shared_bytes::SHARE_THRESHOLD;
@@ -69,6 +70,9 @@ const BOXED_FLAG: u32 = 1 << 31;
 const BODY_HASH: u32 = 0;
 /// `value_len` of a boxed slot whose pointer owns a [`SharedBody`].
 const BODY_SHARED: u32 = 1;
+/// `value_len` of a boxed slot whose pointer owns a [`CollectionBody`]
+/// (a list, set or sorted set: `store::types`).
+const BODY_COLLECTION: u32 = 2;
 /// Above this, a growing value gets 1 MiB steps instead of doubling (as Redis's sds).
 const MAX_DOUBLING: usize = 1024 * 1024;
 
@@ -96,6 +100,9 @@ fn layout(size: usize) -> Layout {
 pub enum ValueKind {
     String,
     Hash,
+    List,
+    Set,
+    ZSet,
 }
 
 impl ValueKind {
@@ -104,7 +111,23 @@ impl ValueKind {
         match self {
             ValueKind::String => "string",
             ValueKind::Hash => "hash",
+            ValueKind::List => "list",
+            ValueKind::Set => "set",
+            ValueKind::ZSet => "zset",
         }
+    }
+
+    /// The kind `TYPE` calls `name` (`SCAN ... TYPE name`), if any.
+    pub fn from_name(name: &[u8]) -> Option<ValueKind> {
+        [
+            ValueKind::String,
+            ValueKind::Hash,
+            ValueKind::List,
+            ValueKind::Set,
+            ValueKind::ZSet,
+        ]
+        .into_iter()
+        .find(|k| name.eq_ignore_ascii_case(k.name().as_bytes()))
     }
 }
 
@@ -128,6 +151,13 @@ struct SharedBody {
     value: SharedBytes,
 }
 
+/// What a collection slot's pointer owns.
+#[derive(Debug)]
+struct CollectionBody {
+    key: Box<[u8]>,
+    value: Collection,
+}
+
 /// An owned value taken out of the map (RENAME moves values of any type).
 #[derive(Debug)]
 pub enum Value {
@@ -135,6 +165,8 @@ pub enum Value {
     /// A big string kept without a copy (see the module doc).
     Shared(SharedBytes),
     Hash(Hash),
+    /// A list, set or sorted set.
+    Collection(Collection),
 }
 
 /// A borrowed value (compaction snapshots, typed reads).
@@ -142,6 +174,7 @@ pub enum Value {
 pub enum ValueRef<'a> {
     String(&'a [u8]),
     Hash(&'a Hash),
+    Collection(&'a Collection),
 }
 
 /// One stored key and value. Owns its allocation, like a `Box<[u8]>` with
@@ -223,6 +256,38 @@ impl Slot {
         }
     }
 
+    /// A collection slot owning a [`CollectionBody`].
+    fn new_collection(key: &[u8], value: Collection, access: u32) -> Slot {
+        let body = Box::new(CollectionBody {
+            key: key.into(),
+            value,
+        });
+        Slot {
+            ptr: NonNull::from(Box::leak(body)).cast::<u8>(),
+            key_len: key.len() as u32 | BOXED_FLAG,
+            value_len: BODY_COLLECTION,
+            ttl_pos: NO_TTL,
+            access,
+        }
+    }
+
+    fn is_collection(&self) -> bool {
+        self.is_boxed() && self.value_len == BODY_COLLECTION
+    }
+
+    fn collection_body(&self) -> Option<&CollectionBody> {
+        // SAFETY: a collection slot's pointer came from `Box<CollectionBody>`
+        // (new_collection) and is owned by this slot until `clear`/`drop`.
+        self.is_collection()
+            .then(|| unsafe { &*(self.ptr.as_ptr() as *const CollectionBody) })
+    }
+
+    fn collection_body_mut(&mut self) -> Option<&mut CollectionBody> {
+        // SAFETY: as in `collection_body`, and `&mut self` makes the access exclusive.
+        self.is_collection()
+            .then(|| unsafe { &mut *(self.ptr.as_ptr() as *mut CollectionBody) })
+    }
+
     fn is_boxed(&self) -> bool {
         self.key_len != VACANT && self.key_len & BOXED_FLAG != 0
     }
@@ -263,6 +328,9 @@ impl Slot {
         } else if self.is_shared() {
             // SAFETY: see `shared_body`; the flag is cleared so this runs once.
             drop(unsafe { Box::from_raw(self.ptr.as_ptr() as *mut SharedBody) });
+        } else if self.is_collection() {
+            // SAFETY: see `collection_body`; the flag is cleared so this runs once.
+            drop(unsafe { Box::from_raw(self.ptr.as_ptr() as *mut CollectionBody) });
         } else {
             return;
         }
@@ -320,6 +388,9 @@ impl Slot {
         if let Some(body) = self.shared_body() {
             return &body.key;
         }
+        if let Some(body) = self.collection_body() {
+            return &body.key;
+        }
         &self.bytes()[..self.key_len as usize]
     }
 
@@ -328,7 +399,7 @@ impl Slot {
         if let Some(body) = self.shared_body() {
             return &body.value;
         }
-        if self.is_hash() {
+        if self.is_hash() || self.is_collection() {
             return &[];
         }
         &self.bytes()[self.key_len as usize..]
@@ -433,6 +504,8 @@ impl<'a> Entry<'a> {
     pub fn kind(&self) -> ValueKind {
         if self.slot.is_hash() {
             ValueKind::Hash
+        } else if let Some(body) = self.slot.collection_body() {
+            body.value.kind()
         } else {
             ValueKind::String
         }
@@ -441,10 +514,19 @@ impl<'a> Entry<'a> {
     /// The value, typed.
     pub fn value_ref(&self) -> ValueRef<'a> {
         let slot: &'a Slot = self.slot;
+        if let Some(body) = slot.collection_body() {
+            return ValueRef::Collection(&body.value);
+        }
         match slot.hash_body() {
             Some(body) => ValueRef::Hash(&body.hash),
             None => ValueRef::String(slot.value()),
         }
+    }
+
+    /// The list, set or sorted set, if this is one.
+    pub fn as_collection(&self) -> Option<&'a Collection> {
+        let slot: &'a Slot = self.slot;
+        slot.collection_body().map(|b| &b.value)
     }
 
     /// The hash, if this is one.
@@ -482,6 +564,12 @@ impl<'a> Entry<'a> {
             let body = crate::memory::chunk_size(std::mem::size_of::<SharedBody>())
                 + crate::memory::chunk_size(shared.key.len())
                 + crate::memory::chunk_size(shared.value.allocated());
+            return body + std::mem::size_of::<Slot>() + table + ttl;
+        }
+        if let Some(c) = self.slot.collection_body() {
+            let body = crate::memory::chunk_size(std::mem::size_of::<CollectionBody>())
+                + crate::memory::chunk_size(c.key.len())
+                + c.value.memory_usage();
             return body + std::mem::size_of::<Slot>() + table + ttl;
         }
         let body = match self.slot.hash_body() {
@@ -693,7 +781,7 @@ impl ShardMap {
         f: impl FnOnce(&mut ValueMut<'_>) -> R,
     ) -> Option<R> {
         let i = self.find(hash, key)?;
-        if self.slots[i as usize].is_hash() {
+        if self.slots[i as usize].is_hash() || self.slots[i as usize].is_collection() {
             return None;
         }
         self.touch(key);
@@ -927,7 +1015,7 @@ impl ShardMap {
     /// Turns hash slot `i` into an empty string of the same key (a string
     /// write over another type replaces it, as `SET` does in Redis).
     fn make_string(&mut self, i: u32, key: &[u8]) {
-        if !self.slots[i as usize].is_hash() {
+        if !self.slots[i as usize].is_hash() && !self.slots[i as usize].is_collection() {
             return;
         }
         self.untrack_hfe(i);
@@ -1057,6 +1145,90 @@ impl ShardMap {
                 let i = self.insert_slot(hash, slot, expires_at);
                 self.after_hash_change(i);
             }
+            Value::Collection(c) => {
+                if let Some(i) = self.find(hash, key) {
+                    self.remove_slot(i);
+                }
+                if !c.is_empty() {
+                    let slot = Slot::new_collection(key, c, super::evict::initial_access());
+                    self.insert_slot(hash, slot, expires_at);
+                }
+            }
+        }
+    }
+
+    /// The live list, set or sorted set of `kind` at `key`: `Ok(None)` if
+    /// the key is missing (or expired), `Err(WrongType)` if it holds
+    /// anything else. A hit counts as an access.
+    pub fn collection_get(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        now: u64,
+        kind: ValueKind,
+    ) -> Result<Option<&Collection>, WrongType> {
+        let Some(i) = self.live_collection_slot(hash, key, now, kind)? else {
+            return Ok(None);
+        };
+        Ok(self.slots[i as usize].collection_body().map(|b| &b.value))
+    }
+
+    /// Runs `f` on the live collection of `kind` at `key`, creating an
+    /// empty one first if `create` (`Ok(None)` when missing and not
+    /// created). A collection `f` leaves empty is deleted, as Redis deletes
+    /// empty aggregates; WATCHers of the key see a change.
+    pub fn collection_update<R>(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        now: u64,
+        kind: ValueKind,
+        create: bool,
+        f: impl FnOnce(&mut Collection) -> R,
+    ) -> Result<Option<R>, WrongType> {
+        let i = match self.live_collection_slot(hash, key, now, kind)? {
+            Some(i) => i,
+            None if create => {
+                let slot = Slot::new_collection(key, Collection::new(kind), super::evict::initial_access());
+                self.insert_slot(hash, slot, 0)
+            }
+            None => return Ok(None),
+        };
+        let Some(body) = self.slots[i as usize].collection_body_mut() else {
+            return Err(WrongType);
+        };
+        let result = f(&mut body.value);
+        let emptied = body.value.is_empty();
+        self.touch(key);
+        if emptied {
+            self.remove_slot(i);
+        }
+        Ok(Some(result))
+    }
+
+    /// Key-level lazy expiry, type check and access stamp; the slot of a
+    /// live collection of `kind`.
+    fn live_collection_slot(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        now: u64,
+        kind: ValueKind,
+    ) -> Result<Option<u32>, WrongType> {
+        let Some(i) = self.find(hash, key) else {
+            return Ok(None);
+        };
+        let expires_at = self.expires_at_of(i);
+        if expires_at != 0 && expires_at <= now {
+            self.remove_slot(i);
+            self.expired += 1;
+            return Ok(None);
+        }
+        let slot = &mut self.slots[i as usize];
+        slot.access = super::evict::touched(slot.access, now);
+        match slot.collection_body() {
+            Some(body) if body.value.kind() == kind => Ok(Some(i)),
+            _ => Err(WrongType),
         }
     }
 
@@ -1070,6 +1242,9 @@ impl ShardMap {
         // Move the value out but keep the key: remove_slot reads it.
         let value = if let Some(body) = slot.shared_body() {
             Value::Shared(body.value.clone())
+        } else if let Some(body) = slot.collection_body_mut() {
+            let empty = Collection::new(body.value.kind());
+            Value::Collection(std::mem::replace(&mut body.value, empty))
         } else if let Some(body) = slot.hash_body_mut() {
             Value::Hash(std::mem::take(&mut body.hash))
         } else {

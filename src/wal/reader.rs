@@ -81,6 +81,8 @@ pub struct KindCounts {
     pub swap_db: u64,
     /// `FlushDb` records.
     pub flush_db: u64,
+    /// `Collection` records (lists, sets, sorted sets).
+    pub collection: u64,
     /// Transaction frames (`EXEC`s); their records are counted by kind above.
     pub transactions: u64,
 }
@@ -99,6 +101,7 @@ impl KindCounts {
             + self.select
             + self.swap_db
             + self.flush_db
+            + self.collection
     }
 
     #[inline]
@@ -115,6 +118,7 @@ impl KindCounts {
             RecordKind::Select => self.select += 1,
             RecordKind::SwapDb => self.swap_db += 1,
             RecordKind::FlushDb => self.flush_db += 1,
+            RecordKind::Collection => self.collection += 1,
             RecordKind::Transaction => self.transactions += 1,
         }
     }
@@ -137,6 +141,9 @@ impl std::fmt::Display for KindCounts {
                 ", select {}, swapdb {}, flushdb {}",
                 self.select, self.swap_db, self.flush_db
             )?;
+        }
+        if self.collection > 0 {
+            write!(f, ", collection {}", self.collection)?;
         }
         if self.transactions > 0 {
             write!(f, "; in {} transactions", self.transactions)?;

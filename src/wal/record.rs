@@ -72,6 +72,8 @@ pub enum RecordKind {
     /// A transaction: the records of one `EXEC`, applied all or none. Numbered apart from the
     /// record kinds, which may grow.
     Transaction = 16,
+    /// A list, set or sorted set changed: a type-specific effect (`store::types`).
+    Collection = 21,
 }
 
 impl RecordKind {
@@ -90,6 +92,7 @@ impl RecordKind {
             11 => Some(RecordKind::SwapDb),
             12 => Some(RecordKind::FlushDb),
             16 => Some(RecordKind::Transaction),
+            21 => Some(RecordKind::Collection),
             _ => None,
         }
     }
@@ -176,6 +179,17 @@ pub enum Record<'a> {
     },
     /// Every key of the current database was removed.
     FlushDb,
+    /// `key`, a list, set or sorted set, changed by effect `op` (type in the
+    /// high nibble, operation in the low one) with a type-specific
+    /// `payload`; see `store::types` and docs/persistence.md.
+    Collection {
+        /// The key bytes.
+        key: &'a [u8],
+        /// Type and operation.
+        op: u8,
+        /// The effect, encoded by the type's module.
+        payload: &'a [u8],
+    },
 }
 
 /// The encoded entries of a hash record: `count` entries laid out as the
@@ -302,6 +316,7 @@ impl Record<'_> {
             Record::Select { .. } => RecordKind::Select,
             Record::SwapDb { .. } => RecordKind::SwapDb,
             Record::FlushDb => RecordKind::FlushDb,
+            Record::Collection { .. } => RecordKind::Collection,
         }
     }
 
@@ -319,6 +334,7 @@ impl Record<'_> {
             | Record::HashDel { key, fields }
             | Record::HashExpire { key, fields } => 4 + key.len() + 4 + fields.bytes.len(),
             Record::FlushAll | Record::FlushDb => 0,
+            Record::Collection { key, payload, .. } => 4 + key.len() + 1 + 4 + payload.len(),
             Record::Select { .. } => 4,
             Record::SwapDb { .. } => 8,
             Record::Patch {
@@ -364,6 +380,11 @@ impl Record<'_> {
                 out.extend_from_slice(fields.bytes);
             }
             Record::FlushAll | Record::FlushDb => {}
+            Record::Collection { key, op, payload } => {
+                put_bytes(out, key);
+                out.push(*op);
+                put_bytes(out, payload);
+            }
             Record::Select { db } => out.extend_from_slice(&db.to_le_bytes()),
             Record::SwapDb { a, b } => {
                 out.extend_from_slice(&a.to_le_bytes());
@@ -432,6 +453,15 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    fn u8(&mut self) -> Result<u8, &'static str> {
+        let (&b, rest) = self
+            .buf
+            .split_first()
+            .ok_or("payload field overruns the record")?;
+        self.buf = rest;
+        Ok(b)
+    }
+
     fn u32(&mut self) -> Result<u32, &'static str> {
         let (head, rest) = self
             .buf
@@ -552,6 +582,12 @@ pub fn decode_payload(kind: RecordKind, payload: &[u8]) -> Result<Record<'_>, &'
             a: c.u32()?,
             b: c.u32()?,
         },
+        RecordKind::Collection => {
+            let key = c.bytes()?;
+            let op = c.u8()?;
+            let payload = c.bytes()?;
+            Record::Collection { key, op, payload }
+        }
         RecordKind::Transaction => return Err("a transaction is not a single record"),
     };
     c.finish()?;

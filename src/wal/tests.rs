@@ -34,6 +34,8 @@ enum Owned {
     Select(u32),
     SwapDb(u32, u32),
     FlushDb,
+    /// key, op, payload.
+    Collection(Vec<u8>, u8, Vec<u8>),
 }
 
 impl Owned {
@@ -65,6 +67,7 @@ impl Owned {
             Record::Select { db } => Owned::Select(db),
             Record::SwapDb { a, b } => Owned::SwapDb(a, b),
             Record::FlushDb => Owned::FlushDb,
+            Record::Collection { key, op, payload } => Owned::Collection(key.to_vec(), op, payload.to_vec()),
         }
     }
 
@@ -103,6 +106,12 @@ impl Owned {
             Owned::Select(db) => Record::Select { db: *db }.encode(out),
             Owned::SwapDb(a, b) => Record::SwapDb { a: *a, b: *b }.encode(out),
             Owned::FlushDb => Record::FlushDb.encode(out),
+            Owned::Collection(key, op, payload) => Record::Collection {
+                key,
+                op: *op,
+                payload,
+            }
+            .encode(out),
         }
     }
 }
@@ -476,7 +485,10 @@ impl FakeStore {
                 entry.1 = expires_at_ms;
             }
             // The fake store holds strings only; hash records are tested on their own.
-            Record::HashSet { .. } | Record::HashDel { .. } | Record::HashExpire { .. } => {}
+            Record::HashSet { .. }
+            | Record::HashDel { .. }
+            | Record::HashExpire { .. }
+            | Record::Collection { .. } => {}
             // The fake store has one database.
             Record::Select { .. } | Record::SwapDb { .. } | Record::FlushDb => {}
         }
