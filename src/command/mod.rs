@@ -23,6 +23,7 @@ mod databases;
 mod error;
 mod hash;
 mod keys;
+mod list;
 pub mod maxmemory;
 mod object;
 mod server;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    client, config, databases, hash, keys, object, server, strings, transaction, CommandResult, Ctx,
+    client, config, databases, hash, keys, list, object, server, strings, transaction, CommandResult, Ctx,
 };
 
 /// Properties the executor checks before a handler runs.
@@ -187,6 +187,24 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("strlen", 2, R, one(), strings::strlen, "key", "Length of a value"),
     cmd!("getrange", 4, R, one(), strings::getrange, "key start end", "Substring of a value"),
     cmd!("setrange", 4, WM, one(), strings::setrange, "key offset value", "Overwrite part of a value"),
+    // lists
+    cmd!("lpush", -3, WM, one(), list::lpush, "key element [element ...]", "Prepend elements to a list"),
+    cmd!("rpush", -3, WM, one(), list::rpush, "key element [element ...]", "Append elements to a list"),
+    cmd!("lpushx", -3, WM, one(), list::lpushx, "key element [element ...]", "Prepend elements to an existing list"),
+    cmd!("rpushx", -3, WM, one(), list::rpushx, "key element [element ...]", "Append elements to an existing list"),
+    cmd!("lpop", -2, W, one(), list::lpop, "key [count]", "Remove and return the first elements of a list"),
+    cmd!("rpop", -2, W, one(), list::rpop, "key [count]", "Remove and return the last elements of a list"),
+    cmd!("llen", 2, R, one(), list::llen, "key", "Length of a list"),
+    cmd!("lrange", 4, R, one(), list::lrange, "key start stop", "A range of a list's elements"),
+    cmd!("lindex", 3, R, one(), list::lindex, "key index", "A list element by index"),
+    cmd!("lset", 4, WM, one(), list::lset, "key index element", "Set a list element by index"),
+    cmd!("linsert", 5, WM, one(), list::linsert, "key BEFORE|AFTER pivot element", "Insert an element before or after another"),
+    cmd!("lrem", 4, W, one(), list::lrem, "key count element", "Remove occurrences of an element"),
+    cmd!("ltrim", 4, W, one(), list::ltrim, "key start stop", "Keep only a range of a list"),
+    cmd!("lpos", -3, R, one(), list::lpos, "key element [RANK rank] [COUNT n] [MAXLEN len]", "Positions of matching elements"),
+    cmd!("lmove", 5, WM, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), list::lmove, "source destination LEFT|RIGHT LEFT|RIGHT", "Pop from one list and push onto another"),
+    cmd!("rpoplpush", 3, WM, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), list::rpoplpush, "source destination", "Pop the tail of one list and push it onto another's head"),
+    cmd!("lmpop", -4, W, Some(KeySpec::Range { first: 2, last: -1, step: 1 }), list::lmpop, "numkeys key [key ...] LEFT|RIGHT [COUNT count]", "Pop elements from the first non-empty list"),
     // hashes
     cmd!("hset", -4, WM, one(), hash::hset, "key field value [field value ...]", "Set hash fields"),
     cmd!("hsetnx", 4, WM, one(), hash::hsetnx, "key field value", "Set a hash field only if it does not exist"),

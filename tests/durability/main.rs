@@ -17,6 +17,7 @@ mod daemon;
 mod databases;
 mod disk_full;
 mod hash;
+mod lists;
 mod ordering;
 mod patch_records;
 mod power_cut;

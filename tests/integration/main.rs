@@ -17,6 +17,7 @@ mod hardening;
 mod hash;
 mod introspection;
 mod limits;
+mod list;
 mod maxmemory;
 mod pipelining;
 mod proptest_parser;
