@@ -24,8 +24,8 @@ fn acknowledged_pushes_and_pops_survive_kill_9_under_fsync_always() {
             .chain(std::iter::once(crate::cmd!["LPOP", "q", "3"]))
             .collect();
         let replies = c.pipeline(&cmds);
-        for i in 0..8 {
-            assert_eq!(replies[i], Reply::Int((model.len() + 1) as i64));
+        for (i, reply) in replies[..8].iter().enumerate() {
+            assert_eq!(*reply, Reply::Int((model.len() + 1) as i64));
             model.push_back(format!("job-{round}-{i}"));
         }
         match &replies[8] {
