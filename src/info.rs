@@ -84,7 +84,7 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         );
         field(&mut out, "cluster_connections", 0);
         field(&mut out, "maxclients", state.runtime.maxclients());
-        field(&mut out, "blocked_clients", 0);
+        field(&mut out, "blocked_clients", state.blocking.blocked_clients());
         field(&mut out, "tracking_clients", 0);
         field(&mut out, "clients_in_timeout_table", 0);
     }

@@ -13,6 +13,7 @@
 //! protocol nothing of the store, the WAL records and not commands.
 //! See `docs/architecture.md` for the threads, locks and their order.
 
+pub mod blocking;
 pub mod command;
 pub mod config;
 pub mod daemon;

@@ -130,7 +130,31 @@ impl Session {
     /// True when complete commands are buffered but were not run (the output
     /// budget stopped the pass): the driver runs them once output drains.
     pub fn has_unrun_input(&self) -> bool {
-        self.unrun_input
+        self.unrun_input && self.client.blocked.is_none()
+    }
+
+    /// True while a blocking command waits (`crate::blocking`): nothing runs.
+    pub fn is_blocked(&self) -> bool {
+        self.client.blocked.is_some()
+    }
+
+    /// When the blocked command's wait ends (None: not blocked, or forever).
+    pub fn block_deadline(&self) -> Option<std::time::Instant> {
+        self.client.blocked.and_then(|b| b.deadline)
+    }
+
+    /// Ends the wait: the blocked command runs again on the next pass and,
+    /// told `reason`, pops, blocks again (keeping its deadline and its
+    /// turn), or replies null / `-UNBLOCKED`. The registry entry is already gone.
+    pub fn wake(&mut self, reason: crate::blocking::WakeReason) {
+        let Some(blocked) = self.client.blocked.take() else {
+            return;
+        };
+        self.client.wake_reason = Some(reason);
+        self.client.resumed_deadline = Some(blocked.deadline);
+        if let Some(handle) = &self.client.handle {
+            handle.blocked.store(false, Ordering::Relaxed);
+        }
     }
 
     /// Gives the session a read buffer to use if it has none (a driver keeps
@@ -311,6 +335,10 @@ impl Session {
     /// command that may authenticate (AUTH, HELLO): what follows it is framed
     /// again under the limits that command leaves in force.
     pub fn run(&mut self, state: &ServerState) {
+        if self.client.blocked.is_some() {
+            // Input keeps arriving (and EOF is noticed) but waits its turn.
+            return;
+        }
         loop {
             // The live setting (`CONFIG SET requirepass` may add or remove
             // it), as the executor's NOAUTH check reads it.
@@ -533,6 +561,12 @@ impl Session {
                 group,
                 self.worker,
             );
+            if self.client.blocked.is_some() {
+                // A blocking command registered its wait: keep it (and what
+                // follows) in the buffer, to run again when woken.
+                let consumed = if i <= 1 { 0 } else { self.pending[i - 2].end };
+                return (consumed, true);
+            }
         }
         if self.client.close_after_reply {
             self.closed = true;

@@ -28,6 +28,8 @@ pub struct ServerState {
     pub stats: Stats,
     pub shutdown: ShutdownSignal,
     pub clients: ClientRegistry,
+    /// Clients blocked in BLPOP & co, by key.
+    pub blocking: crate::blocking::Blocking,
     /// The WAL, set once replay has finished (never while `loading`).
     wal: OnceLock<Arc<Wal>>,
     /// What recovery found at startup (INFO persistence).
@@ -61,6 +63,7 @@ impl ServerState {
             stats: Stats::new(workers),
             shutdown: ShutdownSignal::default(),
             clients: ClientRegistry::default(),
+            blocking: crate::blocking::Blocking::default(),
             wal: OnceLock::new(),
             replay: OnceLock::new(),
             loading: AtomicBool::new(true),
@@ -126,6 +129,15 @@ pub struct ClientState {
     /// `CLIENT NO-TOUCH ON`: this client's commands other than TOUCH leave
     /// keys' access times alone (CLIENT LIST flag `T`).
     pub no_touch: bool,
+    /// Set by a blocking command that found nothing: the session runs no
+    /// command until its worker wakes it (`crate::blocking`).
+    pub blocked: Option<BlockedOn>,
+    /// Why the blocked command runs again (set by the worker's wake-up).
+    pub wake_reason: Option<crate::blocking::WakeReason>,
+    /// The deadline a woken command keeps if it must block again.
+    pub resumed_deadline: Option<Option<std::time::Instant>>,
+    /// True while EXEC runs queued commands: blocking commands do not block.
+    pub in_exec: bool,
     /// What other threads see of this client (None in unit tests).
     pub handle: Option<Arc<ClientHandle>>,
     /// The read buffer while commands run, set by the session before it runs
@@ -145,6 +157,13 @@ pub struct BufferUse {
     pub len: usize,
     /// Bytes allocated (`len` plus the spare room, Redis's `qbuf-free`).
     pub capacity: usize,
+}
+
+/// A blocked client's wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockedOn {
+    /// When the wait ends with a null reply; None: forever (timeout 0).
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// `CLIENT REPLY`: whether replies are sent.
@@ -253,6 +272,8 @@ pub struct ClientHandle {
     pub watch: AtomicUsize,
     /// `CLIENT NO-TOUCH ON` (flag `T`).
     pub no_touch: AtomicBool,
+    /// Blocked in BLPOP & co (flag `b`, `CLIENT UNBLOCK`).
+    pub blocked: AtomicBool,
     names: Mutex<ClientNames>,
     killed: AtomicBool,
 }
@@ -285,6 +306,7 @@ impl ClientHandle {
             multi_mem: AtomicUsize::new(0),
             reading: AtomicBool::new(true),
             no_touch: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
             db: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
             multi: std::sync::atomic::AtomicI64::new(-1),
@@ -330,18 +352,39 @@ impl ClientHandle {
 /// Tells a worker that one of its clients was killed (wakes its poller).
 pub type KillNotifier = Box<dyn Fn(u64) + Send + Sync>;
 
+/// Tells a worker to run a blocked client's command again (wakes its poller).
+pub type WakeNotifier = Box<dyn Fn(u64, crate::blocking::WakeReason) + Send + Sync>;
+
 /// Every connected client, by id: `CLIENT LIST`, `CLIENT KILL`, and the
 /// count behind `maxclients`.
 #[derive(Default)]
 pub struct ClientRegistry {
     clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
     notifiers: OnceLock<Vec<KillNotifier>>,
+    wakers: OnceLock<Vec<WakeNotifier>>,
 }
 
 impl ClientRegistry {
     /// Installs one kill notifier per worker (once, at start).
     pub fn set_notifiers(&self, notifiers: Vec<KillNotifier>) {
         let _ = self.notifiers.set(notifiers);
+    }
+
+    /// Installs one wake notifier per worker (once, at start).
+    pub fn set_wakers(&self, wakers: Vec<WakeNotifier>) {
+        let _ = self.wakers.set(wakers);
+    }
+
+    /// Asks `worker` to run blocked client `id`'s command again.
+    pub fn wake(&self, worker: usize, id: u64, reason: crate::blocking::WakeReason) {
+        if let Some(wake) = self.wakers.get().and_then(|w| w.get(worker)) {
+            wake(id, reason);
+        }
+    }
+
+    /// The handle of client `id`, if connected.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
+        self.clients.lock().get(&id).cloned()
     }
 
     /// Registers a connected client.

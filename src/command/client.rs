@@ -32,6 +32,8 @@ pub fn client(c: &mut Ctx<'_, '_>) -> CommandResult {
         kill(c)?;
     } else if is(sub, "reply") && argc == 3 {
         reply(c)?;
+    } else if is(sub, "unblock") && (argc == 3 || argc == 4) {
+        unblock(c)?;
     } else if is(sub, "no-touch") && argc == 3 {
         c.client.no_touch = on_off(c.args.get(2))?;
         c.out.ok();
@@ -53,6 +55,30 @@ pub fn client(c: &mut Ctx<'_, '_>) -> CommandResult {
     Ok(())
 }
 
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's blocking
+/// command as if it timed out (null reply) or with `-UNBLOCKED`. `1` if the
+/// client was blocked, else `0`.
+fn unblock(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let id = int_arg(c.args.get(2))?;
+    let reason = match c.args.len() {
+        3 => crate::blocking::WakeReason::Timeout,
+        _ if is(c.args.get(3), "timeout") => crate::blocking::WakeReason::Timeout,
+        _ if is(c.args.get(3), "error") => crate::blocking::WakeReason::Error,
+        _ => {
+            return Err(CommandError::Other(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into(),
+            ))
+        }
+    };
+    let unblocked = u64::try_from(id)
+        .ok()
+        .and_then(|id| Some((id, c.state.blocking.unblock(id)?)))
+        .map(|(id, worker)| c.state.clients.wake(worker, id, reason))
+        .is_some();
+    c.out.int(i64::from(unblocked));
+    Ok(())
+}
+
 /// `ON` or `OFF`, case-insensitively; anything else is a syntax error.
 fn on_off(arg: &[u8]) -> Result<bool, CommandError> {
     if is(arg, "on") {
@@ -67,6 +93,7 @@ fn on_off(arg: &[u8]) -> Result<bool, CommandError> {
 /// Every subcommand, for telling a wrong argument count from an unknown name.
 const SUBCOMMANDS: &[&str] = &[
     "id", "setname", "getname", "setinfo", "info", "list", "kill", "reply", "no-evict", "no-touch", "help",
+    "unblock",
 ];
 
 fn unknown_subcommand(sub: &[u8]) -> CommandError {
@@ -415,6 +442,24 @@ impl Buffers {
     }
 }
 
+/// CLIENT LIST's `flags=`: `x` in MULTI, `b` blocked, `T` no-touch; `N` for none.
+fn flags(h: &ClientHandle) -> String {
+    let mut flags = String::new();
+    if h.multi.load(Ordering::Relaxed) >= 0 {
+        flags.push('x');
+    }
+    if h.blocked.load(Ordering::Relaxed) {
+        flags.push('b');
+    }
+    if h.no_touch.load(Ordering::Relaxed) {
+        flags.push('T');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
+    flags
+}
+
 /// One line of CLIENT LIST / CLIENT INFO, with Redis 7's fields in Redis's
 /// order (7.4's `watch=` included). `running` is the command the caller is
 /// running; other clients show the last command they ran.
@@ -441,15 +486,7 @@ fn line(h: &ClientHandle, names: &ClientNames, now: Instant, running: Option<&st
         text(&names.name),
         now.duration_since(h.created).as_secs(),
         h.idle(now).as_secs(),
-        match (
-            h.multi.load(Ordering::Relaxed) >= 0,
-            h.no_touch.load(Ordering::Relaxed)
-        ) {
-            (true, true) => "xT",
-            (true, false) => "x",
-            (false, true) => "T",
-            (false, false) => "N",
-        },
+        flags(h),
         h.db.load(Ordering::Relaxed),
         h.multi.load(Ordering::Relaxed),
         h.watch.load(Ordering::Relaxed),

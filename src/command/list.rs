@@ -7,7 +7,11 @@
 //! same list. A list emptied by a write is deleted by the store, and the
 //! same splices replayed empty it (and so delete it) again.
 
+use std::time::{Duration, Instant};
+
 use super::{int_arg, is, locate, CommandError, CommandResult, Ctx};
+use crate::blocking::WakeReason;
+use crate::protocol::Replies;
 use crate::store::types::list::{SpliceLog, OP_SPLICE};
 use crate::store::types::{List, TYPE_LIST};
 use crate::store::ValueKind;
@@ -88,7 +92,15 @@ fn push(
         list.len()
     })?;
     log_splices(c, key, &mut splices);
-    Ok(len.unwrap_or(0))
+    let len = len.unwrap_or(0);
+    if len > 0 && c.state.blocking.any() {
+        // Under this key's shard lock: a client blocking on it either saw
+        // these items or is registered by now (see `crate::blocking`).
+        for (worker, id) in c.state.blocking.signal(c.client.db, key, items.len()) {
+            c.state.clients.wake(worker, id, WakeReason::Retry);
+        }
+    }
+    Ok(len)
 }
 
 fn push_command(c: &mut Ctx<'_, '_>, end: End, only_existing: bool) -> CommandResult {
@@ -605,6 +617,132 @@ pub fn lmpop(c: &mut Ctx<'_, '_>) -> CommandResult {
         c.out.null_array();
     }
     Ok(())
+}
+
+/// A blocking command's timeout: seconds with decimals, 0 = forever
+/// (Redis's `getTimeoutFromObjectOrReply`).
+fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CommandError> {
+    let seconds = std::str::from_utf8(arg)
+        .ok()
+        .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|v| !v.is_nan())
+        .ok_or_else(|| error("timeout is not a float or out of range"))?;
+    if seconds < 0.0 {
+        return Err(error("timeout is negative"));
+    }
+    if seconds * 1000.0 > i64::MAX as f64 {
+        return Err(error("timeout is out of range"));
+    }
+    Ok((seconds > 0.0).then(|| Duration::from_secs_f64(seconds)))
+}
+
+/// Nothing to pop: reply null if the wait is over (or cannot start: inside
+/// EXEC), otherwise register the client as blocked on `keys` and reply
+/// nothing — the session stops until the worker wakes it.
+fn block_on(
+    c: &mut Ctx<'_, '_>,
+    keys: &[&[u8]],
+    timeout: Option<Duration>,
+    null: fn(&mut Replies),
+) -> CommandResult {
+    let resumed = c.client.resumed_deadline.take();
+    match c.client.wake_reason.take() {
+        Some(WakeReason::Timeout) => {
+            null(c.out);
+            return Ok(());
+        }
+        Some(WakeReason::Error) => {
+            return Err(CommandError::Other(
+                "UNBLOCKED client unblocked via CLIENT UNBLOCK".into(),
+            ));
+        }
+        Some(WakeReason::Retry) | None => {}
+    }
+    let Some(handle) = c.client.handle.clone() else {
+        null(c.out);
+        return Ok(());
+    };
+    if c.client.in_exec {
+        // As Redis: inside MULTI/EXEC a blocking command does not block.
+        null(c.out);
+        return Ok(());
+    }
+    let deadline = resumed.unwrap_or_else(|| timeout.map(|t| Instant::now() + t));
+    if deadline.is_some_and(|d| d <= Instant::now()) {
+        null(c.out);
+        return Ok(());
+    }
+    // Still under the keys' shard locks: no push can slip in between.
+    c.state
+        .blocking
+        .block(c.client.id, handle.worker, c.client.db, keys, resumed.is_some());
+    handle.blocked.store(true, std::sync::atomic::Ordering::Relaxed);
+    c.client.blocked = Some(crate::state::BlockedOn { deadline });
+    Ok(())
+}
+
+fn blocking_pop(c: &mut Ctx<'_, '_>, end: End) -> CommandResult {
+    let last = c.args.len() - 1;
+    let timeout = parse_timeout(c.args.get(last))?;
+    for k in 1..last {
+        let key = c.args.get(k);
+        if let Some(items) = pop(c, key, end, 1)? {
+            if let Some(item) = items.first() {
+                c.out.array(2);
+                c.out.bulk(key);
+                c.out.bulk(item);
+                return Ok(());
+            }
+        }
+    }
+    let keys: Vec<&[u8]> = (1..last).map(|k| c.args.get(k)).collect();
+    block_on(c, &keys, timeout, Replies::null_array)
+}
+
+/// BLPOP key [key ...] timeout
+pub fn blpop(c: &mut Ctx<'_, '_>) -> CommandResult {
+    blocking_pop(c, End::Left)
+}
+
+/// BRPOP key [key ...] timeout
+pub fn brpop(c: &mut Ctx<'_, '_>) -> CommandResult {
+    blocking_pop(c, End::Right)
+}
+
+fn blocking_move(c: &mut Ctx<'_, '_>, from: End, to: End, timeout_at: usize) -> CommandResult {
+    let timeout = parse_timeout(c.args.get(timeout_at))?;
+    let (src, dst) = (c.args.get(1), c.args.get(2));
+    match move_one(c, src, dst, from, to)? {
+        Some(item) => {
+            c.out.bulk(&item);
+            Ok(())
+        }
+        None => block_on(c, &[src], timeout, Replies::nil),
+    }
+}
+
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
+pub fn blmove(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let from = End::parse(c.args.get(3))?;
+    let to = End::parse(c.args.get(4))?;
+    blocking_move(c, from, to, 5)
+}
+
+/// BRPOPLPUSH source destination timeout
+pub fn brpoplpush(c: &mut Ctx<'_, '_>) -> CommandResult {
+    blocking_move(c, End::Right, End::Left, 3)
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
+pub fn blmpop(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let timeout = parse_timeout(c.args.get(1))?;
+    let spec = parse_multi_pop(c, 2)?;
+    if multi_pop(c, &spec)? {
+        return Ok(());
+    }
+    let keys: Vec<&[u8]> = spec.keys.clone().map(|k| c.args.get(k)).collect();
+    block_on(c, &keys, timeout, Replies::null_array)
 }
 
 #[cfg(test)]

@@ -307,7 +307,7 @@ fn unknown_command(args: &Args<'_>) -> CommandError {
 
 /// True if a command can join a batch: a known keyed command with valid arity.
 pub fn batchable(spec: Option<&CommandSpec>, argc: usize) -> bool {
-    spec.is_some_and(|spec| spec.keys.is_some() && spec.arity_ok(argc))
+    spec.is_some_and(|spec| spec.keys.is_some() && !spec.flags.may_block && spec.arity_ok(argc))
 }
 
 /// Runs `commands` (all batchable, or a single command of any kind) and

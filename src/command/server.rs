@@ -205,6 +205,9 @@ fn flag_words(spec: &CommandSpec) -> Vec<&'static str> {
     if spec.flags.no_multi {
         words.push("no_multi");
     }
+    if spec.flags.may_block {
+        words.push("blocking");
+    }
     if spec.flags.no_auth {
         words.push("no_auth");
     }

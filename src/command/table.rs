@@ -25,6 +25,9 @@ pub struct Flags {
     /// transaction`, which aborts the transaction (Redis's `no-multi`: SAVE,
     /// SHUTDOWN; kvserver has no SYNC/PSYNC).
     pub no_multi: bool,
+    /// May block the client (BLPOP & co): never batched with other commands,
+    /// so the session can stop right after it (`crate::blocking`).
+    pub may_block: bool,
 }
 
 /// Which arguments are keys, as Redis's (first, last, step); `last` < 0
@@ -88,6 +91,7 @@ const R: Flags = Flags {
     admin: false,
     denyoom: false,
     no_multi: false,
+    may_block: false,
 };
 const W: Flags = Flags {
     write: true,
@@ -95,6 +99,7 @@ const W: Flags = Flags {
     admin: false,
     denyoom: false,
     no_multi: false,
+    may_block: false,
 };
 /// A write that may need memory.
 const WM: Flags = Flags {
@@ -103,6 +108,7 @@ const WM: Flags = Flags {
     admin: false,
     denyoom: true,
     no_multi: false,
+    may_block: false,
 };
 const A: Flags = Flags {
     write: false,
@@ -110,6 +116,25 @@ const A: Flags = Flags {
     admin: true,
     denyoom: false,
     no_multi: false,
+    may_block: false,
+};
+/// A write that may block (BLPOP, BRPOP, BLMPOP).
+const WB: Flags = Flags {
+    write: true,
+    no_auth: false,
+    admin: false,
+    denyoom: false,
+    no_multi: false,
+    may_block: true,
+};
+/// A write that may need memory and may block (BLMOVE, BRPOPLPUSH).
+const WMB: Flags = Flags {
+    write: true,
+    no_auth: false,
+    admin: false,
+    denyoom: true,
+    no_multi: false,
+    may_block: true,
 };
 /// Administration that must not run inside MULTI (SAVE, SHUTDOWN).
 const ANM: Flags = Flags {
@@ -118,6 +143,7 @@ const ANM: Flags = Flags {
     admin: true,
     denyoom: false,
     no_multi: true,
+    may_block: false,
 };
 const NA: Flags = Flags {
     write: false,
@@ -125,6 +151,7 @@ const NA: Flags = Flags {
     admin: false,
     denyoom: false,
     no_multi: false,
+    may_block: false,
 };
 
 const fn one() -> Option<KeySpec> {
@@ -205,6 +232,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("lmove", 5, WM, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), list::lmove, "source destination LEFT|RIGHT LEFT|RIGHT", "Pop from one list and push onto another"),
     cmd!("rpoplpush", 3, WM, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), list::rpoplpush, "source destination", "Pop the tail of one list and push it onto another's head"),
     cmd!("lmpop", -4, W, Some(KeySpec::Range { first: 2, last: -1, step: 1 }), list::lmpop, "numkeys key [key ...] LEFT|RIGHT [COUNT count]", "Pop elements from the first non-empty list"),
+    cmd!("blpop", -3, WB, Some(KeySpec::Range { first: 1, last: -2, step: 1 }), list::blpop, "key [key ...] timeout", "Pop the first element of the first non-empty list, or block"),
+    cmd!("brpop", -3, WB, Some(KeySpec::Range { first: 1, last: -2, step: 1 }), list::brpop, "key [key ...] timeout", "Pop the last element of the first non-empty list, or block"),
+    cmd!("blmove", 6, WMB, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), list::blmove, "source destination LEFT|RIGHT LEFT|RIGHT timeout", "LMOVE, or block until the source has an element"),
+    cmd!("brpoplpush", 4, WMB, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), list::brpoplpush, "source destination timeout", "RPOPLPUSH, or block until the source has an element"),
+    cmd!("blmpop", -5, WB, Some(KeySpec::Range { first: 3, last: -1, step: 1 }), list::blmpop, "timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]", "LMPOP, or block until a list has elements"),
     // hashes
     cmd!("hset", -4, WM, one(), hash::hset, "key field value [field value ...]", "Set hash fields"),
     cmd!("hsetnx", 4, WM, one(), hash::hsetnx, "key field value", "Set a hash field only if it does not exist"),

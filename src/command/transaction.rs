@@ -456,6 +456,8 @@ fn exec(
     let mut t0 = Instant::now();
     // Commands that logged a change, for `rdb_changes_since_last_save`.
     let mut changes = 0;
+    // Blocking commands inside EXEC answer at once (`list::block_on`).
+    client.in_exec = true;
     for q in &queue.commands {
         let mark = out.len();
         let cmd_db = client.db;
@@ -513,6 +515,7 @@ fn exec(
         stats.record(q.spec.index(), t1 - t0, result.is_err(), hits, misses);
         t0 = t1;
     }
+    client.in_exec = false;
     if records_db != first_db {
         Record::Select { db: first_db as u32 }.encode(&mut scratch.records);
     }

@@ -34,6 +34,8 @@ pub struct InboxQueue {
     /// Accepted sockets with the client id the listener gave them (ids follow accept order).
     pub sockets: VecDeque<(u64, TcpStream)>,
     pub kills: Vec<u64>,
+    /// Blocked clients to run again, and why.
+    pub wakes: Vec<(u64, crate::blocking::WakeReason)>,
     pub stopping: bool,
 }
 
@@ -51,6 +53,7 @@ impl Inbox {
         let mut queue = self.queue.lock();
         into.sockets.append(&mut queue.sockets);
         into.kills.append(&mut queue.kills);
+        into.wakes.append(&mut queue.wakes);
         into.stopping |= queue.stopping;
     }
 
@@ -93,6 +96,15 @@ impl WorkerPool {
             })
             .collect();
         state.clients.set_notifiers(notifiers);
+        let wakers: Vec<crate::state::WakeNotifier> = inboxes
+            .iter()
+            .map(|inbox| {
+                let inbox = Arc::clone(inbox);
+                Box::new(move |id, reason| inbox.push(|q| q.wakes.push((id, reason))))
+                    as crate::state::WakeNotifier
+            })
+            .collect();
+        state.clients.set_wakers(wakers);
         let mut pool = WorkerPool {
             inboxes,
             threads: Vec::with_capacity(size),

@@ -82,6 +82,8 @@ pub struct Worker {
     last_sweep: Instant,
     /// When the reply-buffer peaks of this worker's clients last restarted.
     last_peak_reset: Instant,
+    /// Connections blocked in BLPOP & co, checked each pass for their deadline.
+    blocked: Vec<usize>,
 }
 
 impl Worker {
@@ -99,6 +101,7 @@ impl Worker {
             mail: InboxQueue::default(),
             last_sweep: Instant::now(),
             last_peak_reset: Instant::now(),
+            blocked: Vec::new(),
         }
     }
 
@@ -110,7 +113,11 @@ impl Worker {
         let mut now = Instant::now();
         loop {
             let timeout = if self.ready.is_empty() {
-                SWEEP_INTERVAL.saturating_sub(now.saturating_duration_since(self.last_sweep))
+                let sweep = SWEEP_INTERVAL.saturating_sub(now.saturating_duration_since(self.last_sweep));
+                match self.next_block_deadline() {
+                    Some(deadline) => sweep.min(deadline.saturating_duration_since(Instant::now())),
+                    None => sweep,
+                }
             } else {
                 Duration::ZERO
             };
@@ -152,6 +159,7 @@ impl Worker {
                 break;
             }
             now = Instant::now();
+            self.expire_blocked(now);
             self.pass(now);
             if now.saturating_duration_since(self.last_sweep) >= SWEEP_INTERVAL {
                 self.sweep(now);
@@ -166,6 +174,12 @@ impl Worker {
         self.inbox.take(&mut self.mail);
         for (id, socket) in std::mem::take(&mut self.mail.sockets) {
             self.accept(id, socket);
+        }
+        for (id, reason) in std::mem::take(&mut self.mail.wakes) {
+            let found = self.conns.iter().find(|(_, c)| c.handle.id == id).map(|(k, _)| k);
+            if let Some(key) = found {
+                self.wake(key, reason);
+            }
         }
         for id in std::mem::take(&mut self.mail.kills) {
             let found = self.conns.iter().find(|(_, c)| c.handle.id == id).map(|(k, _)| k);
@@ -223,6 +237,55 @@ impl Worker {
         self.ready.push_back(key);
     }
 
+    /// Ends a blocked connection's wait and queues it to run its command again.
+    fn wake(&mut self, key: usize, reason: crate::blocking::WakeReason) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        conn.session.wake(reason);
+        if !conn.queued {
+            conn.queued = true;
+            self.ready.push_back(key);
+        }
+    }
+
+    /// The earliest deadline of this worker's blocked clients.
+    fn next_block_deadline(&self) -> Option<Instant> {
+        self.blocked
+            .iter()
+            .filter_map(|&key| self.conns.get(key)?.session.block_deadline())
+            .min()
+    }
+
+    /// Times out blocked clients whose deadline passed (a null reply), and
+    /// forgets connections that are no longer blocked.
+    fn expire_blocked(&mut self, now: Instant) {
+        if self.blocked.is_empty() {
+            return;
+        }
+        let mut expired = Vec::new();
+        self.blocked.retain(|&key| {
+            let Some(conn) = self.conns.get(key) else {
+                return false;
+            };
+            if !conn.session.is_blocked() {
+                return false;
+            }
+            if conn.session.block_deadline().is_some_and(|d| d <= now) {
+                expired.push((key, conn.handle.id));
+                return false;
+            }
+            true
+        });
+        for (key, id) in expired {
+            // None: a push already took it out of the registry and its
+            // retry is on the way; that retry decides.
+            if self.state.blocking.unblock(id).is_some() {
+                self.wake(key, crate::blocking::WakeReason::Timeout);
+            }
+        }
+    }
+
     /// Steps 2–4 of the module doc: read and run, group commit, write.
     fn pass(&mut self, now: Instant) {
         for _ in 0..self.ready.len() {
@@ -264,8 +327,11 @@ impl Worker {
         }
         // After end of input, commands already buffered still run (and their
         // replies still go out: the client may only have shut its write side).
+        // A blocked client that hung up is closed (its wait freed) at once.
         if conn.session.should_close() || (conn.eof && !conn.session.has_unrun_input()) {
             conn.closing = true;
+        } else if conn.session.is_blocked() && !self.blocked.contains(&key) {
+            self.blocked.push(key);
         }
         if !conn.touched {
             conn.touched = true;
@@ -365,7 +431,7 @@ impl Worker {
                 conn.session.reset_reply_peak();
             }
             let idle = conn.handle.idle(now);
-            if timeout > 0 && idle >= Duration::from_secs(timeout) {
+            if timeout > 0 && idle >= Duration::from_secs(timeout) && !conn.session.is_blocked() {
                 tracing::debug!(id = conn.handle.id, "closing idle client (timeout)");
                 doomed.push(key);
                 continue;
@@ -401,6 +467,9 @@ impl Worker {
             return;
         }
         let mut conn = self.conns.remove(key);
+        if conn.session.is_blocked() {
+            self.state.blocking.unblock(conn.handle.id);
+        }
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.state.clients.remove(conn.handle.id);
         self.state.stats.client_disconnected();

@@ -7,6 +7,7 @@
 mod support;
 
 mod bad_input;
+mod blocking;
 mod cli;
 mod clients;
 mod concurrency;
