@@ -103,3 +103,60 @@ fn a_list_bigger_than_a_snapshot_chunk_survives_compaction_and_keeps_its_ttl() {
     );
     assert!(c.cmd(&["TTL", "big"]).int() > 900);
 }
+
+/// A consumer moving jobs with BLMOVE while a producer pushes, under
+/// `fsync = always`, killed at a random moment: after restart every
+/// acknowledged job is in exactly one of the two lists.
+#[test]
+fn blmove_never_loses_or_duplicates_a_job_across_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let launch = Launch::fsync("always");
+    let mut server = support::start(dir.path(), &launch);
+    let port = server.port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let consumer = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut c = support::Client::connect(port);
+            let mut moved = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match c.try_cmd(&["BLMOVE", "pending", "done", "RIGHT", "LEFT", "0.1"]) {
+                    Ok(Reply::Bulk(Some(job))) => moved.push(String::from_utf8_lossy(&job).into_owned()),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            moved
+        })
+    };
+    let mut c = server.client();
+    let mut pushed = Vec::new();
+    for i in 0..400 {
+        let job = format!("job-{i}");
+        if c.try_cmd(&["LPUSH", "pending", &job]).is_ok() {
+            pushed.push(job);
+        }
+        if i == 300 {
+            server.kill9();
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let moved = consumer.join().unwrap();
+    let server = support::start(dir.path(), &launch);
+    let mut c = server.client();
+    let mut all = lrange(&mut c, "pending");
+    let done = lrange(&mut c, "done");
+    // Every move the consumer saw acknowledged is in `done`.
+    for job in &moved {
+        assert!(done.contains(job), "{job} was moved (acknowledged) but is not in done");
+    }
+    all.extend(done);
+    let mut sorted = all.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), all.len(), "a job is in both lists or twice");
+    for job in &pushed {
+        assert!(all.contains(job), "{job} was acknowledged but is lost");
+    }
+}
