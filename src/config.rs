@@ -136,6 +136,11 @@ pub struct Config {
     /// A hash with a longer field or value than this uses a hashtable.
     #[serde(alias = "hash-max-ziplist-value")]
     pub hash_max_listpack_value: usize,
+    /// List node size: negative = bytes (-1 4 KiB … -5 64 KiB), positive = entries per node.
+    #[serde(alias = "list-max-ziplist-size")]
+    pub list_max_listpack_size: i64,
+    /// Accepted for compatibility: list nodes are not compressed.
+    pub list_compress_depth: u64,
     /// Number of databases (`SELECT 0..databases-1`), as Redis's `databases`.
     pub databases: usize,
     /// Refuse non-loopback clients while no password is set (Redis's `protected-mode`).
@@ -202,6 +207,8 @@ impl Default for Config {
             compact_growth_percent: 100,
             hash_max_listpack_entries: crate::store::hash::DEFAULT_MAX_LISTPACK_ENTRIES,
             hash_max_listpack_value: crate::store::hash::DEFAULT_MAX_LISTPACK_VALUE,
+            list_max_listpack_size: -2,
+            list_compress_depth: 0,
             databases: crate::store::DEFAULT_DATABASES,
             protected_mode: true,
             logfile: None,
@@ -527,6 +534,9 @@ impl Config {
                 self.hash_max_listpack_entries.to_string(),
             ),
             ("hash-max-ziplist-value", self.hash_max_listpack_value.to_string()),
+            ("list-max-listpack-size", self.list_max_listpack_size.to_string()),
+            ("list-max-ziplist-size", self.list_max_listpack_size.to_string()),
+            ("list-compress-depth", self.list_compress_depth.to_string()),
             ("maxmemory", self.maxmemory.to_string()),
             ("maxmemory-policy", self.maxmemory_policy.as_str().into()),
             ("maxmemory-samples", self.maxmemory_samples.to_string()),

@@ -36,6 +36,9 @@ pub const MUTABLE: &[&str] = &[
     "hash-max-listpack-value",
     "hash-max-ziplist-entries",
     "hash-max-ziplist-value",
+    "list-max-listpack-size",
+    "list-max-ziplist-size",
+    "list-compress-depth",
     "save",
 ];
 
@@ -146,6 +149,7 @@ fn set(c: &mut Ctx<'_, '_>) -> CommandResult {
             "appendfsync" => "fsync",
             "hash-max-ziplist-entries" => "hash-max-listpack-entries",
             "hash-max-ziplist-value" => "hash-max-listpack-value",
+            "list-max-ziplist-size" => "list-max-listpack-size",
             other => other,
         };
         if seen.iter().any(|s| s == canonical) {
@@ -170,6 +174,7 @@ fn set(c: &mut Ctx<'_, '_>) -> CommandResult {
     let limits = crate::store::hash::limits();
     limits.set_max_entries(next.hash_max_listpack_entries);
     limits.set_max_value(next.hash_max_listpack_value);
+    crate::store::types::apply_limits(&next);
     c.state.runtime.apply(next, c.state.wal().map(|w| &**w));
     if seen.iter().any(|s| s == "requirepass") {
         // The client that set the password keeps its access, as in Redis.
@@ -219,6 +224,13 @@ fn set_one(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         "hash-max-listpack-value" | "hash-max-ziplist-value" => {
             config.hash_max_listpack_value = int_in(value, 0, i64::MAX)? as usize
         }
+        "list-max-listpack-size" | "list-max-ziplist-size" => {
+            config.list_max_listpack_size = int_in(value, -5, INT_MAX)?;
+            if config.list_max_listpack_size == 0 {
+                return Err("argument must be between -5 and 2147483647 inclusive, and not 0".into());
+            }
+        }
+        "list-compress-depth" => config.list_compress_depth = int_in(value, 0, INT_MAX)? as u64,
         "flush-interval-ms" => config.flush_interval_ms = int_in(value, 1, 60_000)? as u64,
         "compact-min-size" => config.compact_min_size = memory_value(value)?,
         "compact-growth-percent" => config.compact_growth_percent = int_in(value, 0, INT_MAX)? as u64,

@@ -61,6 +61,7 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
     let limits = crate::store::hash::limits();
     limits.set_max_entries(config.hash_max_listpack_entries);
     limits.set_max_value(config.hash_max_listpack_value);
+    crate::store::types::apply_limits(&config);
     let state = Arc::new(ServerState::loading(config, Arc::clone(&dbs)));
     state.shutdown.set_listen_addr(addr);
 

@@ -149,7 +149,10 @@ fn blmove_never_loses_or_duplicates_a_job_across_kill_9() {
     let done = lrange(&mut c, "done");
     // Every move the consumer saw acknowledged is in `done`.
     for job in &moved {
-        assert!(done.contains(job), "{job} was moved (acknowledged) but is not in done");
+        assert!(
+            done.contains(job),
+            "{job} was moved (acknowledged) but is not in done"
+        );
     }
     all.extend(done);
     let mut sorted = all.clone();

@@ -186,6 +186,12 @@ impl Collection {
     }
 }
 
+/// Applies the encoding thresholds of `config` (at start and after
+/// `CONFIG SET`); values already built keep their encoding.
+pub fn apply_limits(config: &crate::config::Config) {
+    list::set_max_listpack_size(config.list_max_listpack_size);
+}
+
 /// The type nibble of `kind`'s records.
 pub fn type_tag(kind: ValueKind) -> u8 {
     match kind {
