@@ -152,33 +152,33 @@ fn log_move(
     now: u64,
 ) {
     emit(Record::Select { db: dst as u32 });
-    match moved.value_ref() {
-        ValueRef::String(value) => emit(Record::Set {
-            key,
-            value,
-            expires_at_ms: moved.expires_at(),
-        }),
-        ValueRef::Hash(h) => {
-            super::hash_records(key, h, now, &mut Vec::new(), emit);
-            if moved.expires_at().is_some() {
-                emit(Record::Expire {
-                    key,
-                    expires_at_ms: moved.expires_at(),
-                });
-            }
-        }
-        ValueRef::Collection(value) => {
-            value.snapshot(key, emit);
-            if moved.expires_at().is_some() {
-                emit(Record::Expire {
-                    key,
-                    expires_at_ms: moved.expires_at(),
-                });
-            }
-        }
-    }
+    value_records(key, moved, now, emit);
     emit(Record::Select { db: src as u32 });
     emit(Record::Del { key });
+}
+
+/// The records that make `key` hold `entry`'s value and TTL from nothing,
+/// whatever its type (MOVE, COPY). A string's `Set` replaces anything; a
+/// hash's records merge, so callers that may overwrite a hash log a `Del` first.
+pub fn value_records(key: &[u8], entry: Entry<'_>, now: u64, emit: &mut dyn FnMut(Record<'_>)) {
+    let ttl = entry.expires_at();
+    match entry.value_ref() {
+        ValueRef::String(value) => {
+            return emit(Record::Set {
+                key,
+                value,
+                expires_at_ms: ttl,
+            })
+        }
+        ValueRef::Hash(h) => super::hash_records(key, h, now, &mut Vec::new(), emit),
+        ValueRef::Collection(value) => value.snapshot(key, emit),
+    }
+    if ttl.is_some() {
+        emit(Record::Expire {
+            key,
+            expires_at_ms: ttl,
+        });
+    }
 }
 
 fn flush_mode(c: &Ctx<'_, '_>) -> CommandResult {

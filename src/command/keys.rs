@@ -355,3 +355,96 @@ pub fn persist(c: &mut Ctx<'_, '_>) -> CommandResult {
     c.out.int(i64::from(had_ttl));
     Ok(())
 }
+
+/// COPY source destination [DB db] [REPLACE]: the value and TTL of `source`
+/// at `destination`; 1 if copied, 0 if `source` is missing or
+/// `destination` exists without REPLACE.
+///
+/// The copy is built the way replay would build it: the records that
+/// describe `source` (`databases::value_records`, what MOVE and compaction
+/// write) are addressed to `destination`, applied through the replay code
+/// and logged — one path for every type.
+pub fn copy(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let (src, dst) = (c.args.get(1), c.args.get(2));
+    let mut replace = false;
+    let mut i = 3;
+    while i < c.args.len() {
+        let word = c.args.get(i);
+        if is(word, "replace") {
+            replace = true;
+            i += 1;
+        } else if is(word, "db") && i + 1 < c.args.len() {
+            let db = int_arg(c.args.get(i + 1))?;
+            if usize::try_from(db)
+                .ok()
+                .filter(|&d| c.state.dbs.contains(d))
+                .is_none()
+            {
+                return Err(CommandError::DbIndexOutOfRange);
+            }
+            if db as usize != c.client.db {
+                return Err(CommandError::Other(
+                    "ERR COPY to another database is not supported; use MOVE, or COPY then MOVE".into(),
+                ));
+            }
+            i += 2;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    if src == dst {
+        return Err(CommandError::SameObject);
+    }
+    let now = c.now;
+    let mut frames = Vec::new();
+    {
+        let (map, hash) = locate(&mut c.db, src)?;
+        let Some(entry) = map.get_live(hash, src, now).0 else {
+            c.out.int(0);
+            return Ok(());
+        };
+        super::databases::value_records(dst, entry, now, &mut |r| r.encode(&mut frames));
+    }
+    let (map, hash) = locate(&mut c.db, dst)?;
+    if map.get_live(hash, dst, now).0.is_some() {
+        if !replace {
+            c.out.int(0);
+            return Ok(());
+        }
+        map.remove(hash, dst);
+    }
+    c.log.push(Record::Del { key: dst });
+    let limits = crate::store::hash::limits().get();
+    let mut at = 0;
+    while at + crate::wal::FRAME_HEADER_LEN <= frames.len() {
+        let len =
+            u32::from_le_bytes([frames[at + 4], frames[at + 5], frames[at + 6], frames[at + 7]]) as usize;
+        let kind = crate::wal::RecordKind::from_byte(frames[at + 8]);
+        let payload = &frames[at + crate::wal::FRAME_HEADER_LEN..at + crate::wal::FRAME_HEADER_LEN + len];
+        at += crate::wal::FRAME_HEADER_LEN + len;
+        let Some(record) = kind.and_then(|k| crate::wal::decode_payload(k, payload).ok()) else {
+            return Err(CommandError::Other("ERR internal error: COPY record".into()));
+        };
+        match record {
+            Record::Set {
+                value, expires_at_ms, ..
+            } => map.set(hash, dst, value, expires_at_ms.unwrap_or(0)),
+            Record::Expire { expires_at_ms, .. } => {
+                map.set_expiry(hash, dst, expires_at_ms.unwrap_or(0));
+            }
+            Record::HashSet { fields, .. }
+            | Record::HashDel { fields, .. }
+            | Record::HashExpire { fields, .. } => {
+                crate::server::replay::apply_hash_record(map, record.kind(), hash, dst, fields, now, limits)
+            }
+            Record::Collection { op, payload, .. } => {
+                crate::store::types::apply_record(map, hash, dst, op, payload, now)
+                    .map_err(|e| CommandError::Other(format!("ERR internal error: {e}")))?;
+            }
+            _ => {}
+        }
+        c.log.push(record);
+    }
+    c.out.int(1);
+    Ok(())
+}

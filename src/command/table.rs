@@ -270,6 +270,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("type", 2, R, one(), keys::type_, "key", "Type of a key's value"),
     cmd!("rename", 3, W, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), keys::rename, "key newkey", "Rename a key"),
     cmd!("renamenx", 3, W, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), keys::renamenx, "key newkey", "Rename a key if the new name is free"),
+    cmd!("copy", -3, WM, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), keys::copy, "source destination [DB db] [REPLACE]", "Copy a key's value and TTL to another key"),
     cmd!("keys", 2, R, None, keys::keys, "pattern", "All keys matching a glob pattern"),
     cmd!("scan", -2, R, None, keys::scan, "cursor [MATCH pattern] [COUNT n] [TYPE t]", "Iterate the keyspace incrementally"),
     cmd!("randomkey", 1, R, None, keys::randomkey, "", "A random key"),

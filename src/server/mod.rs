@@ -15,7 +15,7 @@ mod bounds;
 pub mod connection;
 pub mod fd_limit;
 pub mod pool;
-mod replay;
+pub(crate) mod replay;
 mod startup;
 pub mod worker;
 

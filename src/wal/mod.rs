@@ -49,8 +49,8 @@ pub use check::{check, CheckReport};
 pub use fault::CRASH_AT_ENV;
 pub use reader::{KindCounts, ReadEnd};
 pub use record::{
-    encode_set_around_value, encode_transaction, HashField, HashFields, Record, RecordKind, FILE_HEADER_LEN,
-    FILE_MAGIC, FORMAT_VERSION, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN,
+    decode_payload, encode_set_around_value, encode_transaction, HashField, HashFields, Record, RecordKind,
+    FILE_HEADER_LEN, FILE_MAGIC, FORMAT_VERSION, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN,
 };
 pub use watermark::SYNCED_FILE_NAME;
 pub use writer::{ReplayReport, Wal, WalStats};

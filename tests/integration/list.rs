@@ -299,3 +299,36 @@ fn list_writes_inside_multi_are_atomic_and_watch_sees_them() {
     c.cmd(&["RPUSH", "done", "a"]);
     assert_eq!(c.cmd(&["EXEC"]), b"*2\r\n$1\r\na\r\n:1\r\n");
 }
+
+#[test]
+fn copy_duplicates_lists_hashes_and_strings_with_their_ttl() {
+    let server = Server::start();
+    let mut c = server.raw();
+    c.cmd(&["RPUSH", "l", "a", "b"]);
+    c.cmd(&["EXPIRE", "l", "1000"]);
+    assert_eq!(c.cmd(&["COPY", "l", "l2"]), b":1\r\n");
+    assert_eq!(c.cmd(&["LRANGE", "l2", "0", "-1"]), bulk_array(&["a", "b"]));
+    let ttl = c.cmd(&["TTL", "l2"]);
+    assert!(ttl == b":1000\r\n" || ttl.starts_with(b":99"), "{}", show(&ttl));
+    // The copy is independent of its source.
+    c.cmd(&["RPUSH", "l", "c"]);
+    assert_eq!(c.cmd(&["LLEN", "l2"]), b":2\r\n");
+    c.cmd(&["HSET", "h", "f", "v"]);
+    assert_eq!(c.cmd(&["COPY", "h", "l2"]), b":0\r\n");
+    assert_eq!(c.cmd(&["COPY", "h", "l2", "REPLACE"]), b":1\r\n");
+    assert_eq!(c.cmd(&["TYPE", "l2"]), b"+hash\r\n");
+    assert_eq!(c.cmd(&["TTL", "l2"]), b":-1\r\n");
+    c.cmd(&["SET", "s", "v"]);
+    assert_eq!(c.cmd(&["COPY", "s", "s2", "DB", "0"]), b":1\r\n");
+    assert_eq!(c.cmd(&["GET", "s2"]), b"$1\r\nv\r\n");
+    assert_eq!(c.cmd(&["COPY", "nosuch", "x"]), b":0\r\n");
+    assert_eq!(
+        c.cmd(&["COPY", "s", "s"]),
+        b"-ERR source and destination objects are the same\r\n"
+    );
+    assert_eq!(
+        c.cmd(&["COPY", "s", "x", "DB", "99"]),
+        b"-ERR DB index is out of range\r\n"
+    );
+    assert_eq!(c.cmd(&["COPY", "s", "x", "BOGUS"]), b"-ERR syntax error\r\n");
+}
