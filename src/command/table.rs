@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    client, config, databases, hash, keys, list, object, server, strings, transaction, CommandResult, Ctx,
+    client, config, databases, hash, keys, list, object, server, sort, strings, transaction, CommandResult,
+    Ctx,
 };
 
 /// Properties the executor checks before a handler runs.
@@ -271,6 +272,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("rename", 3, W, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), keys::rename, "key newkey", "Rename a key"),
     cmd!("renamenx", 3, W, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), keys::renamenx, "key newkey", "Rename a key if the new name is free"),
     cmd!("copy", -3, WM, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), keys::copy, "source destination [DB db] [REPLACE]", "Copy a key's value and TTL to another key"),
+    cmd!("sort", -2, WM, Some(KeySpec::All), sort::sort, "key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC] [ALPHA] [STORE destination]", "Sort a list, set or sorted set"),
+    cmd!("sort_ro", -2, R, Some(KeySpec::All), sort::sort_ro, "key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC] [ALPHA]", "Sort a list, set or sorted set (read-only)"),
     cmd!("keys", 2, R, None, keys::keys, "pattern", "All keys matching a glob pattern"),
     cmd!("scan", -2, R, None, keys::scan, "cursor [MATCH pattern] [COUNT n] [TYPE t]", "Iterate the keyspace incrementally"),
     cmd!("randomkey", 1, R, None, keys::randomkey, "", "A random key"),

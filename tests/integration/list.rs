@@ -332,3 +332,71 @@ fn copy_duplicates_lists_hashes_and_strings_with_their_ttl() {
     );
     assert_eq!(c.cmd(&["COPY", "s", "x", "BOGUS"]), b"-ERR syntax error\r\n");
 }
+
+/// Redis's sort.tcl basics: numeric and ALPHA order, DESC, LIMIT, BY with
+/// `*` and `->field`, GET with `#`, a constant BY (no sort), STORE.
+#[test]
+fn sort_orders_lists_by_value_or_by_weight_keys_and_stores_the_result() {
+    let server = Server::start();
+    let mut c = server.raw();
+    c.cmd(&["RPUSH", "l", "3", "1", "10", "2"]);
+    assert_eq!(c.cmd(&["SORT", "l"]), bulk_array(&["1", "2", "3", "10"]));
+    assert_eq!(c.cmd(&["SORT", "l", "DESC"]), bulk_array(&["10", "3", "2", "1"]));
+    assert_eq!(c.cmd(&["SORT", "l", "ALPHA"]), bulk_array(&["1", "10", "2", "3"]));
+    assert_eq!(c.cmd(&["SORT", "l", "LIMIT", "1", "2"]), bulk_array(&["2", "3"]));
+    assert_eq!(
+        c.cmd(&["SORT_RO", "l", "LIMIT", "-5", "-1"]),
+        bulk_array(&["1", "2", "3", "10"])
+    );
+    for (id, w) in [("3", "30"), ("1", "50"), ("10", "10"), ("2", "20")] {
+        c.cmd(&["SET", &format!("w_{id}"), w]);
+        c.cmd(&["HSET", &format!("o_{id}"), "name", &format!("n{id}")]);
+    }
+    assert_eq!(
+        c.cmd(&["SORT", "l", "BY", "w_*"]),
+        bulk_array(&["10", "2", "3", "1"])
+    );
+    assert_eq!(
+        c.cmd(&[
+            "SORT",
+            "l",
+            "BY",
+            "w_*",
+            "GET",
+            "#",
+            "GET",
+            "o_*->name",
+            "LIMIT",
+            "0",
+            "2"
+        ]),
+        bulk_array(&["10", "n10", "2", "n2"])
+    );
+    assert_eq!(
+        c.cmd(&["SORT", "l", "BY", "nosort"]),
+        bulk_array(&["3", "1", "10", "2"])
+    );
+    assert_eq!(
+        c.cmd(&["SORT", "l", "GET", "missing_*"]),
+        b"*4\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n"
+    );
+    assert_eq!(c.cmd(&["SORT", "l", "STORE", "sorted"]), b":4\r\n");
+    assert_eq!(
+        c.cmd(&["LRANGE", "sorted", "0", "-1"]),
+        bulk_array(&["1", "2", "3", "10"])
+    );
+    assert_eq!(c.cmd(&["SORT", "nosuch", "STORE", "sorted"]), b":0\r\n");
+    assert_eq!(c.cmd(&["EXISTS", "sorted"]), b":0\r\n");
+    assert_eq!(c.cmd(&["SORT", "nosuch"]), b"*0\r\n");
+    c.cmd(&["RPUSH", "words", "b", "a"]);
+    assert_eq!(
+        c.cmd(&["SORT", "words"]),
+        b"-ERR One or more scores can't be converted into double\r\n"
+    );
+    assert_eq!(
+        c.cmd(&["SORT_RO", "words", "STORE", "x"]),
+        b"-ERR syntax error\r\n"
+    );
+    c.cmd(&["SET", "str", "1"]);
+    assert_eq!(c.cmd(&["SORT", "str"]), WRONGTYPE);
+}

