@@ -26,6 +26,7 @@ mod keys;
 pub mod maxmemory;
 mod object;
 mod server;
+mod set;
 mod strings;
 mod table;
 pub mod transaction;
