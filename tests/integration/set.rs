@@ -599,3 +599,24 @@ fn sscan_returns_every_member_across_cursors_with_match_and_count() {
         "ERR syntax error"
     );
 }
+
+#[test]
+fn renamed_and_moved_sets_keep_their_members_and_encoding() {
+    let server = Server::start();
+    let mut con = server.redis();
+    let big: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
+    sadd_all(&mut con, "big", &big);
+    let _: i64 = q(&mut con, &["SADD", "ints", "1", "2", "3"]).unwrap();
+    let _: i64 = q(&mut con, &["EXPIRE", "ints", "1000"]).unwrap();
+    let _: () = q(&mut con, &["RENAME", "big", "big2"]).unwrap();
+    assert_eq!(int(&mut con, &["EXISTS", "big"]), 0);
+    assert_eq!(int(&mut con, &["SCARD", "big2"]), 300);
+    assert_eq!(encoding(&mut con, "big2"), "hashtable");
+    let _: () = q(&mut con, &["RENAME", "ints", "ints2"]).unwrap();
+    assert_eq!(encoding(&mut con, "ints2"), "intset");
+    assert!(int(&mut con, &["TTL", "ints2"]) > 900);
+    assert_eq!(int(&mut con, &["MOVE", "ints2", "1"]), 1);
+    let _: () = q(&mut con, &["SELECT", "1"]).unwrap();
+    assert_eq!(sorted(&mut con, &["SMEMBERS", "ints2"]), strs(&["1", "2", "3"]));
+    assert_eq!(q::<String>(&mut con, &["TYPE", "ints2"]).unwrap(), "set");
+}

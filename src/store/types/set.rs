@@ -203,12 +203,11 @@ impl Set {
             Repr::Ints(v) => chunk(v.capacity() * 8),
             Repr::Pack(p) => chunk(p.buf.capacity()),
             Repr::Table(t) => {
-                let members: usize = t.slots.iter().flatten().map(|m| chunk(m.len())).sum();
                 chunk(std::mem::size_of::<Table>())
                     + chunk(t.slots.capacity() * std::mem::size_of::<Option<Box<[u8]>>>())
                     + table_bytes(t.index.capacity())
                     + chunk(t.free.capacity() * 4)
-                    + members
+                    + t.member_bytes
             }
         }
     }
@@ -608,6 +607,15 @@ impl<'a> Iterator for Iter<'a> {
 
 // --------------------------------------------------------------- hashtable
 
+/// Bytes malloc gives a member box of `len` bytes (none for an empty one).
+fn member_chunk(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        chunk_size(len)
+    }
+}
+
 /// The hasher of members: one per process, randomly keyed.
 fn member_hasher() -> &'static ahash::RandomState {
     static HASHER: OnceLock<ahash::RandomState> = OnceLock::new();
@@ -622,6 +630,9 @@ struct Table {
     /// Vacant slots below the last live one, reused first.
     free: Vec<u32>,
     len: usize,
+    /// Bytes malloc gives the member boxes, kept as members come and go so
+    /// `MEMORY USAGE` is O(1) under the shard lock.
+    member_bytes: usize,
 }
 
 impl Table {
@@ -631,6 +642,7 @@ impl Table {
             index: HashTable::with_capacity(n),
             free: Vec::new(),
             len: 0,
+            member_bytes: 0,
         }
     }
 
@@ -647,6 +659,7 @@ impl Table {
             return false;
         }
         let boxed: Box<[u8]> = member.into();
+        self.member_bytes += member_chunk(member.len());
         let i = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = Some(boxed);
@@ -677,6 +690,7 @@ impl Table {
         };
         let (i, _) = entry.remove();
         self.slots[i as usize] = None;
+        self.member_bytes -= member_chunk(member.len());
         self.len -= 1;
         // Trailing vacancies go away (no live member moves, so SSCAN
         // cursors stay valid); inner ones are reused by the next insert.
@@ -723,6 +737,7 @@ impl Table {
             });
         }
         table.len = table.slots.len();
+        table.member_bytes = self.member_bytes;
         *self = table;
     }
 }
@@ -957,5 +972,10 @@ mod tests {
             s.insert(format!("member-{i}").as_bytes());
         }
         assert!(s.memory_usage() > small + 1000 * 16);
+        let full = s.memory_usage();
+        for i in 0..1000 {
+            s.remove(format!("member-{i}").as_bytes());
+        }
+        assert!(s.memory_usage() < full);
     }
 }
