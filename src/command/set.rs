@@ -284,17 +284,9 @@ pub fn srandmember(c: &mut Ctx<'_, '_>) -> CommandResult {
         }
         return Ok(());
     }
-    // Distinct members: a partial Fisher–Yates shuffle.
-    let mut members: Vec<Member<'_>> = s.iter().collect();
-    let take = (n as usize).min(members.len());
-    if take < members.len() {
-        for i in 0..take {
-            let j = i + (random_u64() % (members.len() - i) as u64) as usize;
-            members.swap(i, j);
-        }
-    }
-    out.array(take);
-    for &m in &members[..take] {
+    let members = s.random_distinct(usize::try_from(n).unwrap_or(usize::MAX), random_u64);
+    out.array(members.len());
+    for m in members {
         member_reply(out, m);
     }
     Ok(())
@@ -346,9 +338,19 @@ fn cardinalities(
         .collect()
 }
 
+/// Candidates SINTERCARD filters at a time, so `LIMIT` can stop early.
+const LIMIT_CHUNK: usize = 1024;
+
 /// The members in every set at args `first..first + count`, in the order
-/// of the smallest set (empty if any key is missing).
-fn intersection(c: &mut Ctx<'_, '_>, first: usize, count: usize) -> Result<Vec<Vec<u8>>, CommandError> {
+/// of the smallest set (empty if any key is missing). With `limit` > 0,
+/// stops once at least `limit` are found (SINTERCARD): candidates are then
+/// filtered [`LIMIT_CHUNK`] at a time.
+fn intersection(
+    c: &mut Ctx<'_, '_>,
+    first: usize,
+    count: usize,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>, CommandError> {
     let args = c.args;
     let lens = cardinalities(c, first, count)?;
     let Some(lens) = lens.into_iter().collect::<Option<Vec<usize>>>() else {
@@ -357,7 +359,7 @@ fn intersection(c: &mut Ctx<'_, '_>, first: usize, count: usize) -> Result<Vec<V
     let smallest = (0..count).min_by_key(|&i| lens[i]).unwrap_or(0);
     let now = c.now;
     let key_of = |i: usize| args.get(first + i);
-    let mut members: Vec<Vec<u8>> = {
+    let candidates: Vec<Vec<u8>> = {
         let (map, hash) = locate(&mut c.db, key_of(smallest))?;
         let found = map.collection_get(hash, key_of(smallest), now, ValueKind::Set)?;
         found
@@ -365,21 +367,34 @@ fn intersection(c: &mut Ctx<'_, '_>, first: usize, count: usize) -> Result<Vec<V
             .map(|s| s.iter().map(|m| m.to_vec()).collect())
             .unwrap_or_default()
     };
-    for i in 0..count {
-        if members.is_empty() {
+    let chunk = if limit > 0 { LIMIT_CHUNK } else { usize::MAX };
+    let mut candidates = candidates.into_iter();
+    let mut kept = Vec::new();
+    loop {
+        let mut part: Vec<Vec<u8>> = candidates.by_ref().take(chunk).collect();
+        if part.is_empty() {
             break;
         }
-        if key_of(i) == key_of(smallest) {
-            continue;
+        for i in 0..count {
+            if part.is_empty() {
+                break;
+            }
+            if key_of(i) == key_of(smallest) {
+                continue;
+            }
+            let (map, hash) = locate(&mut c.db, key_of(i))?;
+            let found = map.collection_get(hash, key_of(i), now, ValueKind::Set)?;
+            match found.and_then(Collection::as_set) {
+                Some(s) => part.retain(|m| s.contains(m)),
+                None => part.clear(),
+            }
         }
-        let (map, hash) = locate(&mut c.db, key_of(i))?;
-        let found = map.collection_get(hash, key_of(i), now, ValueKind::Set)?;
-        match found.and_then(Collection::as_set) {
-            Some(s) => members.retain(|m| s.contains(m)),
-            None => members.clear(),
+        kept.append(&mut part);
+        if limit > 0 && kept.len() >= limit {
+            break;
         }
     }
-    Ok(members)
+    Ok(kept)
 }
 
 /// Which combination SUNION/SDIFF compute.
@@ -466,7 +481,7 @@ fn set_of(members: &[Vec<u8>]) -> Set {
 /// SINTER key [key ...]: a RESP3 set.
 pub fn sinter(c: &mut Ctx<'_, '_>) -> CommandResult {
     let count = c.args.len() - 1;
-    let members = intersection(c, 1, count)?;
+    let members = intersection(c, 1, count, 0)?;
     reply_members(c.out, &members);
     Ok(())
 }
@@ -474,7 +489,7 @@ pub fn sinter(c: &mut Ctx<'_, '_>) -> CommandResult {
 /// SINTERSTORE destination key [key ...]
 pub fn sinterstore(c: &mut Ctx<'_, '_>) -> CommandResult {
     let (dst, count) = (c.args.get(1), c.args.len() - 2);
-    let members = intersection(c, 2, count)?;
+    let members = intersection(c, 2, count, 0)?;
     store(c, dst, set_of(&members))
 }
 
@@ -504,7 +519,8 @@ pub fn sintercard(c: &mut Ctx<'_, '_>) -> CommandResult {
             return Err(CommandError::Syntax);
         }
     }
-    let n = intersection(c, 2, numkeys)?.len() as u64;
+    let limit_items = usize::try_from(limit).unwrap_or(usize::MAX);
+    let n = intersection(c, 2, numkeys, limit_items)?.len() as u64;
     let n = if limit > 0 { n.min(limit) } else { n };
     c.out.int(n as i64);
     Ok(())

@@ -384,6 +384,24 @@ fn sintercard_counts_with_a_limit_and_rejects_bad_arguments() {
     assert_eq!(int(&mut con, &["SINTERCARD", "2", "a", "b", "LIMIT", "10"]), 4);
     assert_eq!(int(&mut con, &["SINTERCARD", "1", "nokey", "LIMIT", "10"]), 0);
     assert_eq!(int(&mut con, &["SINTERCARD", "2", "a", "nokey"]), 0);
+    // Big sets (past the 1024-candidate chunks the limit is checked at).
+    let common: Vec<String> = (0..3000).map(|i| format!("m{i}")).collect();
+    sadd_all(&mut con, "big1", &common);
+    sadd_all(&mut con, "big2", &common);
+    let _: i64 = q(&mut con, &["SADD", "big2", "only-here"]).unwrap();
+    assert_eq!(int(&mut con, &["SINTERCARD", "2", "big1", "big2"]), 3000);
+    assert_eq!(
+        int(&mut con, &["SINTERCARD", "2", "big1", "big2", "LIMIT", "5"]),
+        5
+    );
+    assert_eq!(
+        int(&mut con, &["SINTERCARD", "2", "big1", "big2", "LIMIT", "2500"]),
+        2500
+    );
+    assert_eq!(
+        int(&mut con, &["SINTERCARD", "2", "big1", "big2", "LIMIT", "5000"]),
+        3000
+    );
     assert_eq!(
         err(&mut con, &["SINTERCARD", "1"]),
         "ERR wrong number of arguments for 'sintercard' command"

@@ -333,6 +333,36 @@ impl Set {
         }
     }
 
+    /// `count` distinct random members (every member when `count` ≥ the
+    /// length). Few of many (`count` under a third of the set, Redis's
+    /// SRANDMEMBER "case 4") are sampled by position without copying the
+    /// set; otherwise a partial Fisher–Yates shuffle of all members.
+    pub fn random_distinct(&self, count: usize, mut random: impl FnMut() -> u64) -> Vec<Member<'_>> {
+        let n = self.len();
+        if count >= n {
+            return self.iter().collect();
+        }
+        if count.saturating_mul(3) < n {
+            let mut seen = hashbrown::HashSet::with_capacity_and_hasher(count, member_hasher().clone());
+            let mut picked = Vec::with_capacity(count);
+            while picked.len() < count {
+                match self.random_at(&mut random) {
+                    Some((m, at)) if seen.insert(at) => picked.push(m),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            return picked;
+        }
+        let mut members: Vec<Member<'_>> = self.iter().collect();
+        for i in 0..count {
+            let j = i + (random() % (members.len() - i) as u64) as usize;
+            members.swap(i, j);
+        }
+        members.truncate(count);
+        members
+    }
+
     /// Removes and returns a random member (SPOP).
     pub fn pop_random(&mut self, random: impl FnMut() -> u64) -> Option<Vec<u8>> {
         let member = self.random_at(random).map(|(m, _)| m.to_vec())?;
@@ -905,6 +935,28 @@ mod tests {
         assert_eq!(members(&s), expected);
         assert!(s.contains(b"m9995") && !s.contains(b"m5"));
         assert!(s.insert(b"again") && !s.insert(b"m9999"));
+    }
+
+    #[test]
+    fn random_distinct_members_are_distinct_in_every_encoding_and_size() {
+        for (n, text) in [(50usize, false), (50, true), (3000, true)] {
+            let mut s = Set::new();
+            for i in 0..n {
+                s.insert(if text { format!("s{i}") } else { i.to_string() }.as_bytes());
+            }
+            let mut r = rng();
+            for count in [0, 1, 5, n / 3 + 1, n - 1, n, n + 7] {
+                let got: Vec<Vec<u8>> = s
+                    .random_distinct(count, &mut r)
+                    .iter()
+                    .map(|m| m.to_vec())
+                    .collect();
+                let distinct: std::collections::HashSet<&Vec<u8>> = got.iter().collect();
+                assert_eq!(got.len(), count.min(n), "n {n} count {count}");
+                assert_eq!(distinct.len(), got.len(), "n {n} count {count}");
+                assert!(got.iter().all(|m| s.contains(m)));
+            }
+        }
     }
 
     #[test]
