@@ -638,3 +638,111 @@ fn renamed_and_moved_sets_keep_their_members_and_encoding() {
     assert_eq!(sorted(&mut con, &["SMEMBERS", "ints2"]), strs(&["1", "2", "3"]));
     assert_eq!(q::<String>(&mut con, &["TYPE", "ints2"]).unwrap(), "set");
 }
+
+/// A tiny deterministic generator for the model test.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[test]
+fn random_set_writes_match_a_model_and_replay_from_the_wal_identically() {
+    let data = tempfile::tempdir().unwrap();
+    let keys = ["k0", "k1", "k2", "k3"];
+    let mut model: HashMap<&str, BTreeSet<String>> = HashMap::new();
+    let mut rng = Lcg(17);
+    {
+        let server = Server::with_wal(data.path(), &["--fsync", "always"]);
+        let mut con = server.redis();
+        for step in 0..3000 {
+            let key = keys[rng.below(4) as usize];
+            let other = keys[rng.below(4) as usize];
+            // Members: small integers, short strings and long strings, so
+            // every encoding and conversion shows up.
+            let member = match rng.below(3) {
+                0 => rng.below(700).to_string(),
+                1 => format!("s{}", rng.below(200)),
+                _ => format!("{}{}", "long".repeat(20), rng.below(50)),
+            };
+            match rng.below(10) {
+                0..=3 => {
+                    let added = int(&mut con, &["SADD", key, &member]);
+                    assert_eq!(
+                        added == 1,
+                        model.entry(key).or_default().insert(member),
+                        "step {step}"
+                    );
+                }
+                4 | 5 => {
+                    let removed = int(&mut con, &["SREM", key, &member]);
+                    let was = model.get_mut(key).is_some_and(|s| s.remove(&member));
+                    assert_eq!(removed == 1, was, "step {step}");
+                }
+                6 => {
+                    let n = rng.below(4).to_string();
+                    let popped: Vec<String> = q(&mut con, &["SPOP", key, &n]).unwrap();
+                    for m in &popped {
+                        assert!(
+                            model.get_mut(key).is_some_and(|s| s.remove(m)),
+                            "step {step}: popped {m}"
+                        );
+                    }
+                }
+                7 => {
+                    let moved = int(&mut con, &["SMOVE", key, other, &member]);
+                    let in_src = model.get(key).is_some_and(|s| s.contains(&member));
+                    assert_eq!(moved == 1, in_src, "step {step}");
+                    if in_src && key != other {
+                        model.get_mut(key).map(|s| s.remove(&member));
+                        model.entry(other).or_default().insert(member);
+                    }
+                }
+                _ => {
+                    let (a, b) = (keys[rng.below(4) as usize], keys[rng.below(4) as usize]);
+                    let empty = BTreeSet::new();
+                    let (sa, sb) = (model.get(a).unwrap_or(&empty), model.get(b).unwrap_or(&empty));
+                    let (cmd, result): (&str, BTreeSet<String>) = match rng.below(3) {
+                        0 => ("SINTERSTORE", sa.intersection(sb).cloned().collect()),
+                        1 => ("SUNIONSTORE", sa.union(sb).cloned().collect()),
+                        _ => ("SDIFFSTORE", sa.difference(sb).cloned().collect()),
+                    };
+                    assert_eq!(
+                        int(&mut con, &[cmd, key, a, b]),
+                        result.len() as i64,
+                        "step {step}"
+                    );
+                    model.insert(key, result);
+                }
+            }
+            model.retain(|_, s| !s.is_empty());
+        }
+        for key in keys {
+            let expected: Vec<String> = model
+                .get(key)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
+            assert_eq!(sorted(&mut con, &["SMEMBERS", key]), expected, "{key}");
+        }
+    }
+    // The server was killed on drop; the log alone rebuilds every set.
+    let server = Server::with_wal(data.path(), &["--fsync", "always"]);
+    let mut con = server.redis();
+    for key in keys {
+        let expected: Vec<String> = model
+            .get(key)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        assert_eq!(
+            sorted(&mut con, &["SMEMBERS", key]),
+            expected,
+            "{key} after replay"
+        );
+    }
+}
