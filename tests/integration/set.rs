@@ -746,3 +746,38 @@ fn random_set_writes_match_a_model_and_replay_from_the_wal_identically() {
         );
     }
 }
+
+#[test]
+fn concurrent_smoves_between_two_sets_never_lose_or_duplicate_a_member() {
+    let server = Server::with_args(&["--workers", "4"]);
+    let mut con = server.redis();
+    let members: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+    sadd_all(&mut con, "left", &members);
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let mut con = server.redis();
+            std::thread::spawn(move || {
+                let mut rng = Lcg(t + 1);
+                for _ in 0..500 {
+                    let m = format!("m{}", rng.below(100));
+                    let (src, dst) = if rng.below(2) == 0 {
+                        ("left", "right")
+                    } else {
+                        ("right", "left")
+                    };
+                    let moved = int(&mut con, &["SMOVE", src, dst, &m]);
+                    assert!(moved == 0 || moved == 1);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let left = sorted(&mut con, &["SMEMBERS", "left"]);
+    let right = sorted(&mut con, &["SMEMBERS", "right"]);
+    assert_eq!(left.len() + right.len(), 100);
+    let union: BTreeSet<String> = left.into_iter().chain(right).collect();
+    assert_eq!(union.len(), 100);
+    assert_eq!(int(&mut con, &["SINTERCARD", "2", "left", "right"]), 0);
+}
