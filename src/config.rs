@@ -141,6 +141,12 @@ pub struct Config {
     pub list_max_listpack_size: i64,
     /// Accepted for compatibility: list nodes are not compressed.
     pub list_compress_depth: u64,
+    /// A set of integers only stays an intset up to this many members.
+    pub set_max_intset_entries: usize,
+    /// A small set stays a listpack up to this many members…
+    pub set_max_listpack_entries: usize,
+    /// …each at most this long; beyond either it becomes a hashtable.
+    pub set_max_listpack_value: usize,
     /// Number of databases (`SELECT 0..databases-1`), as Redis's `databases`.
     pub databases: usize,
     /// Refuse non-loopback clients while no password is set (Redis's `protected-mode`).
@@ -209,6 +215,9 @@ impl Default for Config {
             hash_max_listpack_value: crate::store::hash::DEFAULT_MAX_LISTPACK_VALUE,
             list_max_listpack_size: -2,
             list_compress_depth: 0,
+            set_max_intset_entries: 512,
+            set_max_listpack_entries: 128,
+            set_max_listpack_value: 64,
             databases: crate::store::DEFAULT_DATABASES,
             protected_mode: true,
             logfile: None,
@@ -537,6 +546,12 @@ impl Config {
             ("list-max-listpack-size", self.list_max_listpack_size.to_string()),
             ("list-max-ziplist-size", self.list_max_listpack_size.to_string()),
             ("list-compress-depth", self.list_compress_depth.to_string()),
+            ("set-max-intset-entries", self.set_max_intset_entries.to_string()),
+            (
+                "set-max-listpack-entries",
+                self.set_max_listpack_entries.to_string(),
+            ),
+            ("set-max-listpack-value", self.set_max_listpack_value.to_string()),
             ("maxmemory", self.maxmemory.to_string()),
             ("maxmemory-policy", self.maxmemory_policy.as_str().into()),
             ("maxmemory-samples", self.maxmemory_samples.to_string()),

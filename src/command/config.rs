@@ -39,6 +39,9 @@ pub const MUTABLE: &[&str] = &[
     "list-max-listpack-size",
     "list-max-ziplist-size",
     "list-compress-depth",
+    "set-max-intset-entries",
+    "set-max-listpack-entries",
+    "set-max-listpack-value",
     "save",
 ];
 
@@ -231,6 +234,9 @@ fn set_one(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
             }
         }
         "list-compress-depth" => config.list_compress_depth = int_in(value, 0, INT_MAX)? as u64,
+        "set-max-intset-entries" => config.set_max_intset_entries = int_in(value, 0, i64::MAX)? as usize,
+        "set-max-listpack-entries" => config.set_max_listpack_entries = int_in(value, 0, i64::MAX)? as usize,
+        "set-max-listpack-value" => config.set_max_listpack_value = int_in(value, 0, i64::MAX)? as usize,
         "flush-interval-ms" => config.flush_interval_ms = int_in(value, 1, 60_000)? as u64,
         "compact-min-size" => config.compact_min_size = memory_value(value)?,
         "compact-growth-percent" => config.compact_growth_percent = int_in(value, 0, INT_MAX)? as u64,

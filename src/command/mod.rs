@@ -27,6 +27,7 @@ mod list;
 pub mod maxmemory;
 mod object;
 mod server;
+mod set;
 mod sort;
 mod strings;
 mod table;

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    client, config, databases, hash, keys, list, object, server, sort, strings, transaction, CommandResult,
-    Ctx,
+    client, config, databases, hash, keys, list, object, server, set, sort, strings, transaction,
+    CommandResult, Ctx,
 };
 
 /// Properties the executor checks before a handler runs.
@@ -264,6 +264,24 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("hexpiretime", -5, R, one(), hash::hexpiretime, "key FIELDS numfields field [field ...]", "Absolute expiry of hash fields in unix seconds"),
     cmd!("hpexpiretime", -5, R, one(), hash::hpexpiretime, "key FIELDS numfields field [field ...]", "Absolute expiry of hash fields in unix milliseconds"),
     cmd!("hpersist", -5, W, one(), hash::hpersist, "key FIELDS numfields field [field ...]", "Remove hash field TTLs"),
+    // sets
+    cmd!("sadd", -3, WM, one(), set::sadd, "key member [member ...]", "Add members to a set"),
+    cmd!("srem", -3, W, one(), set::srem, "key member [member ...]", "Remove members from a set"),
+    cmd!("smembers", 2, R, one(), set::smembers, "key", "All members of a set"),
+    cmd!("sismember", 3, R, one(), set::sismember, "key member", "Whether a member is in a set"),
+    cmd!("smismember", -3, R, one(), set::smismember, "key member [member ...]", "Whether each member is in a set"),
+    cmd!("scard", 2, R, one(), set::scard, "key", "Number of members of a set"),
+    cmd!("spop", -2, W, one(), set::spop, "key [count]", "Remove and return random members of a set"),
+    cmd!("srandmember", -2, R, one(), set::srandmember, "key [count]", "Random members of a set"),
+    cmd!("smove", 4, W, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), set::smove, "source destination member", "Move a member from one set to another"),
+    cmd!("sinter", -2, R, all_args(), set::sinter, "key [key ...]", "Intersection of sets"),
+    cmd!("sintercard", -3, R, Some(KeySpec::Range { first: 2, last: -1, step: 1 }), set::sintercard, "numkeys key [key ...] [LIMIT limit]", "Cardinality of the intersection of sets"),
+    cmd!("sinterstore", -3, WM, all_args(), set::sinterstore, "destination key [key ...]", "Store the intersection of sets"),
+    cmd!("sunion", -2, R, all_args(), set::sunion, "key [key ...]", "Union of sets"),
+    cmd!("sunionstore", -3, WM, all_args(), set::sunionstore, "destination key [key ...]", "Store the union of sets"),
+    cmd!("sdiff", -2, R, all_args(), set::sdiff, "key [key ...]", "Difference of sets"),
+    cmd!("sdiffstore", -3, WM, all_args(), set::sdiffstore, "destination key [key ...]", "Store the difference of sets"),
+    cmd!("sscan", -3, R, one(), set::sscan, "key cursor [MATCH pattern] [COUNT count]", "Iterate the members of a set"),
     // keys
     cmd!("del", -2, W, all_args(), keys::del, "key [key ...]", "Delete keys"),
     cmd!("unlink", -2, W, all_args(), keys::del, "key [key ...]", "Delete keys (same as DEL)"),

@@ -23,4 +23,5 @@ mod patch_records;
 mod power_cut;
 mod recovery;
 mod save;
+mod sets;
 mod transactions;

@@ -26,6 +26,7 @@ mod redis_py;
 mod reset;
 mod resp;
 mod resp3;
+mod set;
 mod start_checks;
 mod text;
 mod transactions;

@@ -163,7 +163,7 @@ impl Collection {
     pub fn members(&self) -> Vec<Vec<u8>> {
         match self {
             Collection::List(l) => l.iter().map(<[u8]>::to_vec).collect(),
-            Collection::Set(_) => Vec::new(),
+            Collection::Set(s) => s.iter().map(|m| m.to_vec()).collect(),
             Collection::ZSet(_) => Vec::new(),
         }
     }
@@ -200,6 +200,9 @@ impl Collection {
 /// `CONFIG SET`); values already built keep their encoding.
 pub fn apply_limits(config: &crate::config::Config) {
     list::set_max_listpack_size(config.list_max_listpack_size);
+    set::set_max_intset_entries(config.set_max_intset_entries);
+    set::set_max_listpack_entries(config.set_max_listpack_entries);
+    set::set_max_listpack_value(config.set_max_listpack_value);
 }
 
 /// The type nibble of `kind`'s records.
