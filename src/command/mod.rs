@@ -29,6 +29,7 @@ mod server;
 mod strings;
 mod table;
 pub mod transaction;
+pub mod zset;
 
 use std::time::Instant;
 

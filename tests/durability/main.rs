@@ -23,3 +23,4 @@ mod power_cut;
 mod recovery;
 mod save;
 mod transactions;
+mod zsets;
