@@ -247,7 +247,7 @@ pub fn zadd(c: &mut Ctx<'_, '_>) -> CommandResult {
             "ERR XX and NX options at the same time are not compatible".into(),
         ));
     }
-    if (flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt) {
+    if (flags.nx && (flags.gt || flags.lt)) || (flags.gt && flags.lt) {
         return Err(CommandError::Other(
             "ERR GT, LT, and/or NX options at the same time are not compatible".into(),
         ));
@@ -608,7 +608,10 @@ fn store_result(c: &mut Ctx<'_, '_>, dst: &[u8], entries: &[(Vec<u8>, f64)]) -> 
     Ok(len)
 }
 
-fn owned(items: Vec<(&[u8], f64)>) -> Vec<(Vec<u8>, f64)> {
+/// Owned (member, score) pairs: a copy taken before another key is touched.
+type Entries = Vec<(Vec<u8>, f64)>;
+
+fn owned(items: Vec<(&[u8], f64)>) -> Entries {
     items.into_iter().map(|(m, s)| (m.to_vec(), s)).collect()
 }
 
@@ -1040,7 +1043,7 @@ fn parse_algebra(
 
 /// Reads every input (a copy: the inputs may live in different shards),
 /// checking types first as Redis does.
-fn read_inputs(c: &mut Ctx<'_, '_>, q: &AlgebraQuery) -> Result<Vec<Vec<(Vec<u8>, f64)>>, CommandError> {
+fn read_inputs(c: &mut Ctx<'_, '_>, q: &AlgebraQuery) -> Result<Vec<Entries>, CommandError> {
     let args = c.args;
     let mut inputs = Vec::with_capacity(q.keys.len());
     for i in q.keys.clone() {

@@ -230,8 +230,8 @@ impl Skiplist {
                 span: (rank[0] - rank[i]) + 1,
             };
         }
-        for i in level..self.level {
-            self.nodes[update[i] as usize].levels[i].span += 1;
+        for (i, &u) in update.iter().enumerate().take(self.level).skip(level) {
+            self.nodes[u as usize].levels[i].span += 1;
         }
         self.nodes[new as usize].backward = if update[0] == 0 { NIL } else { update[0] };
         let next = self.nodes[new as usize].levels[0].forward;
@@ -268,8 +268,8 @@ impl Skiplist {
         {
             return false;
         }
-        for i in 0..self.level {
-            let u = update[i] as usize;
+        for (i, &u) in update.iter().enumerate().take(self.level) {
+            let u = u as usize;
             if self.nodes[u].levels[i].forward == target {
                 let t = &self.nodes[target as usize].levels[i];
                 let (forward, span) = (t.forward, t.span);
