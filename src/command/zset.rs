@@ -923,6 +923,19 @@ pub fn zrandmember(c: &mut Ctx<'_, '_>) -> CommandResult {
         (0..n).map(|_| (random_u64() % len as u64) as usize).collect()
     } else if count as u64 >= len as u64 {
         (0..len).collect()
+    } else if (count as u64).saturating_mul(3) < len as u64 {
+        // Few picks from a big set: draw ranks until enough are distinct
+        // (expected < 1.5 draws each), without an O(len) index vector.
+        let n = count as usize;
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        let mut ranks = Vec::with_capacity(n);
+        while ranks.len() < n {
+            let r = (random_u64() % len as u64) as usize;
+            if seen.insert(r) {
+                ranks.push(r);
+            }
+        }
+        ranks
     } else {
         // Partial Fisher–Yates over the ranks: distinct members.
         let n = count as usize;

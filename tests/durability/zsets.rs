@@ -34,6 +34,12 @@ fn write_zsets(c: &mut support::Client) {
         bulks(&c.cmd(&["ZPOPMIN", "big", "3"])),
         ["m0", "0", "m1", "1", "m2", "2"]
     );
+    // *STORE results replace the destination (here a string) as Del + snapshot.
+    assert!(c.cmd(&["SET", "stored", "string"]).is_ok());
+    assert_eq!(c.cmd(&["ZRANGESTORE", "stored", "big", "0", "1"]).int(), 2);
+    assert_eq!(c.cmd(&["ZUNIONSTORE", "union", "2", "small", "big"]).int(), 298);
+    assert_eq!(c.cmd(&["ZADD", "emptied", "1", "x"]).int(), 1);
+    assert_eq!(c.cmd(&["ZDIFFSTORE", "emptied", "2", "small", "small"]).int(), 0);
 }
 
 fn check_zsets(c: &mut support::Client) {

@@ -532,6 +532,21 @@ fn resp3_scores_are_doubles_and_withscores_results_are_pairs() {
         "*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\na\r\n,1\r\n"
     );
     assert_eq!(cmd(&mut c, &["ZMPOP", "1", "z", "MIN"]), "_\r\n");
+    assert_eq!(cmd(&mut c, &["ZADD", "u", "1", "a"]), ":1\r\n");
+    let pair = "*2\r\n$1\r\na\r\n,1\r\n";
+    assert_eq!(
+        cmd(&mut c, &["ZUNION", "1", "u", "WITHSCORES"]),
+        format!("*1\r\n{pair}")
+    );
+    assert_eq!(
+        cmd(&mut c, &["ZRANDMEMBER", "u", "1", "WITHSCORES"]),
+        format!("*1\r\n{pair}")
+    );
+    assert_eq!(
+        cmd(&mut c, &["ZRANDMEMBER", "u", "-2", "WITHSCORES"]),
+        format!("*2\r\n{pair}{pair}")
+    );
+    assert_eq!(cmd(&mut c, &["ZRANDMEMBER", "nokey"]), "_\r\n");
 }
 
 #[test]
@@ -837,6 +852,21 @@ fn zrandmember_picks_distinct_members_or_repeats_for_negative_counts() {
             .unwrap();
         assert_eq!(repeated.len(), 20);
     }
+    // A few distinct picks from a big set.
+    for i in 0..300 {
+        let _: i64 = redis::cmd("ZADD")
+            .arg("big")
+            .arg(i)
+            .arg(format!("m{i}"))
+            .query(&mut client)
+            .unwrap();
+    }
+    let ten: Vec<String> = redis::cmd("ZRANDMEMBER")
+        .arg("big")
+        .arg(10)
+        .query(&mut client)
+        .unwrap();
+    assert_eq!(ten.iter().collect::<std::collections::HashSet<_>>().len(), 10);
     assert_eq!(cmd(&mut c, &["ZRANDMEMBER", "nokey"]), "$-1\r\n");
     assert_eq!(cmd(&mut c, &["ZRANDMEMBER", "nokey", "5"]), "*0\r\n");
     assert_eq!(cmd(&mut c, &["ZRANDMEMBER", "z", "0"]), "*0\r\n");
