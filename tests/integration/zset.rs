@@ -938,3 +938,60 @@ fn a_big_zset_keeps_ranks_and_ranges_consistent_after_many_updates() {
         .unwrap();
     assert!(usage > 1000 * 16, "MEMORY USAGE {usage}");
 }
+
+#[test]
+fn the_listpack_limits_of_128_entries_and_64_bytes_choose_the_encoding() {
+    let server = Server::start();
+    let mut c = server.raw();
+    let mut args = vec!["ZADD".to_string(), "z".to_string()];
+    for i in 0..128 {
+        args.push(i.to_string());
+        args.push(format!("m{i}"));
+    }
+    assert_eq!(show(&c.cmd(&args)), ":128\r\n");
+    assert_eq!(cmd(&mut c, &["OBJECT", "ENCODING", "z"]), bulk("listpack"));
+    assert_eq!(cmd(&mut c, &["ZADD", "z", "200", "one-more"]), ":1\r\n");
+    assert_eq!(cmd(&mut c, &["OBJECT", "ENCODING", "z"]), bulk("skiplist"));
+    // Shrinking does not convert back.
+    assert_eq!(cmd(&mut c, &["ZREMRANGEBYRANK", "z", "0", "-3"]), ":127\r\n");
+    assert_eq!(cmd(&mut c, &["OBJECT", "ENCODING", "z"]), bulk("skiplist"));
+    // A stored result is encoded by its size.
+    assert_eq!(cmd(&mut c, &["ZRANGESTORE", "small", "z", "0", "-1"]), ":2\r\n");
+    assert_eq!(cmd(&mut c, &["OBJECT", "ENCODING", "small"]), bulk("listpack"));
+    let limit = "x".repeat(64);
+    assert_eq!(cmd(&mut c, &["ZADD", "long", "1", &limit]), ":1\r\n");
+    assert_eq!(cmd(&mut c, &["OBJECT", "ENCODING", "long"]), bulk("listpack"));
+    let over = "x".repeat(65);
+    assert_eq!(cmd(&mut c, &["ZADD", "long", "2", &over]), ":1\r\n");
+    assert_eq!(cmd(&mut c, &["OBJECT", "ENCODING", "long"]), bulk("skiplist"));
+    assert_eq!(
+        cmd(&mut c, &["ZRANGE", "long", "0", "-1"]),
+        bulks(&[&limit, &over])
+    );
+}
+
+#[test]
+fn zrandmember_and_zincrby_refuse_out_of_range_and_variadic_arguments() {
+    let server = Server::start();
+    let mut c = server.raw();
+    assert_eq!(cmd(&mut c, &["ZADD", "z", "1", "a"]), ":1\r\n");
+    assert_eq!(
+        cmd(
+            &mut c,
+            &["ZRANDMEMBER", "z", "-9223372036854770000", "WITHSCORES"]
+        ),
+        err("ERR value is out of range")
+    );
+    assert_eq!(
+        cmd(&mut c, &["ZRANDMEMBER", "z", "x"]),
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        cmd(&mut c, &["ZINCRBY", "z", "10", "a", "20", "b"]),
+        err("ERR wrong number of arguments for 'zincrby' command")
+    );
+    assert_eq!(
+        cmd(&mut c, &["ZMSCORE", "z"]),
+        err("ERR wrong number of arguments for 'zmscore' command")
+    );
+}
