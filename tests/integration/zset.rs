@@ -995,3 +995,22 @@ fn zrandmember_and_zincrby_refuse_out_of_range_and_variadic_arguments() {
         err("ERR wrong number of arguments for 'zmscore' command")
     );
 }
+
+#[test]
+fn scores_print_as_redis_7_2_prints_doubles() {
+    let server = Server::start();
+    let mut c = server.raw();
+    for (score, text) in [
+        ("1.1", "1.1"),
+        ("10", "10"),
+        ("1e22", "1e+22"),
+        ("0.00000015", "1.5e-7"),
+        ("0.00001", "0.00001"),
+        ("-2.50", "-2.5"),
+        ("0.30000000000000004", "0.30000000000000004"),
+    ] {
+        cmd(&mut c, &["DEL", "z"]);
+        assert_eq!(cmd(&mut c, &["ZADD", "z", score, "m"]), ":1\r\n", "{score}");
+        assert_eq!(cmd(&mut c, &["ZSCORE", "z", "m"]), bulk(text), "{score}");
+    }
+}

@@ -801,6 +801,38 @@ mod tests {
         }
 
         #[test]
+        fn score_ranges_select_what_a_filter_over_the_model_selects(
+            scores in proptest::collection::vec(-8i8..8, 0..300),
+            lo in -9i8..9,
+            hi in -9i8..9,
+            lo_excl in any::<bool>(),
+            hi_excl in any::<bool>(),
+        ) {
+            let mut z = ZSet::new();
+            let mut model = std::collections::BTreeMap::new();
+            for (i, s) in scores.iter().enumerate() {
+                let member = format!("m{i:03}").into_bytes();
+                z.insert(&member, f64::from(*s));
+                model.insert(member, f64::from(*s));
+            }
+            let (lo, hi) = (f64::from(lo), f64::from(hi));
+            let inside = |s: f64| {
+                (if lo_excl { s > lo } else { s >= lo }) && (if hi_excl { s < hi } else { s <= hi })
+            };
+            let want: Vec<Vec<u8>> = model_order(&model)
+                .into_iter()
+                .filter(|(_, s)| inside(*s))
+                .map(|(m, _)| m)
+                .collect();
+            let (start, end) = z.score_ranks(
+                ScoreBound { value: lo, exclusive: lo_excl },
+                ScoreBound { value: hi, exclusive: hi_excl },
+            );
+            let got: Vec<Vec<u8>> = z.range(start, end, false).into_iter().map(|(m, _)| m.to_vec()).collect();
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
         fn arbitrary_payloads_never_panic(op in 0u8..4, bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let mut z = ZSet::new();
             let _ = z.apply(op, &bytes);
