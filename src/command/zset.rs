@@ -759,12 +759,20 @@ pub fn zpopmax(c: &mut Ctx<'_, '_>) -> CommandResult {
 }
 
 /// Parses a `numkeys` argument at `at`: the count of keys after it.
+/// `numkeys` that is not an integer answers `error` too when
+/// `custom_parse_error` (ZMPOP: Redis passes its message to the parser),
+/// the generic integer error otherwise (ZUNION & co).
 fn numkeys_arg(
     args: super::Args<'_>,
     at: usize,
+    custom_parse_error: bool,
     error: impl Fn() -> CommandError,
 ) -> Result<usize, CommandError> {
-    let n = int_arg(args.get(at))?;
+    let n = match int_arg(args.get(at)) {
+        Ok(n) => n,
+        Err(_) if custom_parse_error => return Err(error()),
+        Err(e) => return Err(e),
+    };
     if n < 1 {
         return Err(error());
     }
@@ -778,7 +786,7 @@ fn numkeys_arg(
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
 pub fn zmpop(c: &mut Ctx<'_, '_>) -> CommandResult {
     let args = c.args;
-    let numkeys = numkeys_arg(args, 1, || {
+    let numkeys = numkeys_arg(args, 1, true, || {
         CommandError::Other("ERR numkeys should be greater than 0".into())
     })?;
     let where_at = 2 + numkeys;
@@ -796,9 +804,10 @@ pub fn zmpop(c: &mut Ctx<'_, '_>) -> CommandResult {
     let mut j = where_at + 1;
     while j < args.len() {
         if count.is_none() && is(args.get(j), "count") && j + 1 < args.len() {
-            let n = int_arg(args.get(j + 1))?;
+            let count_error = || CommandError::Other("ERR count should be greater than 0".into());
+            let n = int_arg(args.get(j + 1)).map_err(|_| count_error())?;
             if n < 1 {
-                return Err(CommandError::Other("ERR count should be greater than 0".into()));
+                return Err(count_error());
             }
             count = Some(usize::try_from(n).unwrap_or(usize::MAX));
             j += 2;
@@ -1004,7 +1013,7 @@ fn parse_algebra(
     card: bool,
     name: &str,
 ) -> Result<AlgebraQuery, CommandError> {
-    let numkeys = numkeys_arg(args, numkeys_at, || {
+    let numkeys = numkeys_arg(args, numkeys_at, false, || {
         CommandError::Other(format!("ERR at least 1 input key is needed for '{name}' command"))
     })?;
     let first = numkeys_at + 1;
@@ -1041,9 +1050,10 @@ fn parse_algebra(
             q.withscores = true;
             j += 1;
         } else if card && remaining >= 2 && is(word, "limit") {
-            let n = int_arg(args.get(j + 1))?;
+            let limit_error = || CommandError::Other("ERR LIMIT can't be negative".into());
+            let n = int_arg(args.get(j + 1)).map_err(|_| limit_error())?;
             if n < 0 {
-                return Err(CommandError::Other("ERR LIMIT can't be negative".into()));
+                return Err(limit_error());
             }
             q.limit = usize::try_from(n).unwrap_or(usize::MAX);
             j += 2;

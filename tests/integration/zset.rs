@@ -812,6 +812,22 @@ fn zmpop_pops_from_the_first_non_empty_key() {
         err("ERR count should be greater than 0")
     );
     assert_eq!(cmd(&mut c, &["ZMPOP", "5", "b", "MIN"]), err("ERR syntax error"));
+    assert_eq!(
+        cmd(&mut c, &["ZMPOP", "x", "b", "MIN"]),
+        err("ERR numkeys should be greater than 0")
+    );
+    assert_eq!(
+        cmd(&mut c, &["ZMPOP", "1", "b", "MIN", "COUNT", "x"]),
+        err("ERR count should be greater than 0")
+    );
+    assert_eq!(
+        cmd(&mut c, &["ZINTERCARD", "1", "b", "LIMIT", "x"]),
+        err("ERR LIMIT can't be negative")
+    );
+    assert_eq!(
+        cmd(&mut c, &["ZUNION", "x", "b"]),
+        err("ERR value is not an integer or out of range")
+    );
 }
 
 #[test]
