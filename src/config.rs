@@ -147,6 +147,12 @@ pub struct Config {
     pub set_max_listpack_entries: usize,
     /// …each at most this long; beyond either it becomes a hashtable.
     pub set_max_listpack_value: usize,
+    /// A sorted set stays a listpack up to this many members…
+    #[serde(alias = "zset-max-ziplist-entries")]
+    pub zset_max_listpack_entries: usize,
+    /// …each at most this long; beyond either it becomes a skiplist.
+    #[serde(alias = "zset-max-ziplist-value")]
+    pub zset_max_listpack_value: usize,
     /// Number of databases (`SELECT 0..databases-1`), as Redis's `databases`.
     pub databases: usize,
     /// Refuse non-loopback clients while no password is set (Redis's `protected-mode`).
@@ -218,6 +224,8 @@ impl Default for Config {
             set_max_intset_entries: 512,
             set_max_listpack_entries: 128,
             set_max_listpack_value: 64,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
             databases: crate::store::DEFAULT_DATABASES,
             protected_mode: true,
             logfile: None,
@@ -552,6 +560,19 @@ impl Config {
                 self.set_max_listpack_entries.to_string(),
             ),
             ("set-max-listpack-value", self.set_max_listpack_value.to_string()),
+            (
+                "zset-max-listpack-entries",
+                self.zset_max_listpack_entries.to_string(),
+            ),
+            (
+                "zset-max-listpack-value",
+                self.zset_max_listpack_value.to_string(),
+            ),
+            (
+                "zset-max-ziplist-entries",
+                self.zset_max_listpack_entries.to_string(),
+            ),
+            ("zset-max-ziplist-value", self.zset_max_listpack_value.to_string()),
             ("maxmemory", self.maxmemory.to_string()),
             ("maxmemory-policy", self.maxmemory_policy.as_str().into()),
             ("maxmemory-samples", self.maxmemory_samples.to_string()),

@@ -42,6 +42,10 @@ pub const MUTABLE: &[&str] = &[
     "set-max-intset-entries",
     "set-max-listpack-entries",
     "set-max-listpack-value",
+    "zset-max-listpack-entries",
+    "zset-max-listpack-value",
+    "zset-max-ziplist-entries",
+    "zset-max-ziplist-value",
     "save",
 ];
 
@@ -153,6 +157,8 @@ fn set(c: &mut Ctx<'_, '_>) -> CommandResult {
             "hash-max-ziplist-entries" => "hash-max-listpack-entries",
             "hash-max-ziplist-value" => "hash-max-listpack-value",
             "list-max-ziplist-size" => "list-max-listpack-size",
+            "zset-max-ziplist-entries" => "zset-max-listpack-entries",
+            "zset-max-ziplist-value" => "zset-max-listpack-value",
             other => other,
         };
         if seen.iter().any(|s| s == canonical) {
@@ -237,6 +243,12 @@ fn set_one(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         "set-max-intset-entries" => config.set_max_intset_entries = int_in(value, 0, i64::MAX)? as usize,
         "set-max-listpack-entries" => config.set_max_listpack_entries = int_in(value, 0, i64::MAX)? as usize,
         "set-max-listpack-value" => config.set_max_listpack_value = int_in(value, 0, i64::MAX)? as usize,
+        "zset-max-listpack-entries" | "zset-max-ziplist-entries" => {
+            config.zset_max_listpack_entries = int_in(value, 0, i64::MAX)? as usize
+        }
+        "zset-max-listpack-value" | "zset-max-ziplist-value" => {
+            config.zset_max_listpack_value = int_in(value, 0, i64::MAX)? as usize
+        }
         "flush-interval-ms" => config.flush_interval_ms = int_in(value, 1, 60_000)? as u64,
         "compact-min-size" => config.compact_min_size = memory_value(value)?,
         "compact-growth-percent" => config.compact_growth_percent = int_in(value, 0, INT_MAX)? as u64,

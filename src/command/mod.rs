@@ -32,6 +32,7 @@ mod sort;
 mod strings;
 mod table;
 pub mod transaction;
+pub mod zset;
 
 use std::time::Instant;
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    client, config, databases, hash, keys, list, object, server, set, sort, strings, transaction,
+    client, config, databases, hash, keys, list, object, server, set, sort, strings, transaction, zset,
     CommandResult, Ctx,
 };
 
@@ -310,6 +310,39 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("expiretime", 2, R, one(), keys::expiretime, "key", "Absolute expiry in unix seconds"),
     cmd!("pexpiretime", 2, R, one(), keys::pexpiretime, "key", "Absolute expiry in unix milliseconds"),
     cmd!("persist", 2, W, one(), keys::persist, "key", "Remove a key's TTL"),
+    // sorted sets
+    cmd!("zadd", -4, WM, one(), zset::zadd, "key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]", "Add members to a sorted set or update their scores"),
+    cmd!("zincrby", 4, WM, one(), zset::zincrby, "key increment member", "Increment a member's score"),
+    cmd!("zrem", -3, W, one(), zset::zrem, "key member [member ...]", "Remove members from a sorted set"),
+    cmd!("zcard", 2, R, one(), zset::zcard, "key", "Number of members in a sorted set"),
+    cmd!("zscore", 3, R, one(), zset::zscore, "key member", "Score of a member"),
+    cmd!("zmscore", -3, R, one(), zset::zmscore, "key member [member ...]", "Scores of several members"),
+    cmd!("zrank", -3, R, one(), zset::zrank, "key member [WITHSCORE]", "Rank of a member, lowest score first"),
+    cmd!("zrevrank", -3, R, one(), zset::zrevrank, "key member [WITHSCORE]", "Rank of a member, highest score first"),
+    cmd!("zrange", -4, R, one(), zset::zrange, "key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]", "Members in a range of ranks, scores or names"),
+    cmd!("zrangestore", -5, WM, Some(KeySpec::Range { first: 1, last: 2, step: 1 }), zset::zrangestore, "dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]", "Store a range of a sorted set"),
+    cmd!("zrevrange", -4, R, one(), zset::zrevrange, "key start stop [WITHSCORES]", "Members in a range of ranks, highest first"),
+    cmd!("zrangebyscore", -4, R, one(), zset::zrangebyscore, "key min max [WITHSCORES] [LIMIT offset count]", "Members in a score range"),
+    cmd!("zrevrangebyscore", -4, R, one(), zset::zrevrangebyscore, "key max min [WITHSCORES] [LIMIT offset count]", "Members in a score range, highest first"),
+    cmd!("zrangebylex", -4, R, one(), zset::zrangebylex, "key min max [LIMIT offset count]", "Members in a lexicographic range"),
+    cmd!("zrevrangebylex", -4, R, one(), zset::zrevrangebylex, "key max min [LIMIT offset count]", "Members in a lexicographic range, last first"),
+    cmd!("zcount", 4, R, one(), zset::zcount, "key min max", "Count members in a score range"),
+    cmd!("zlexcount", 4, R, one(), zset::zlexcount, "key min max", "Count members in a lexicographic range"),
+    cmd!("zpopmin", -2, W, one(), zset::zpopmin, "key [count]", "Remove and return the lowest-scored members"),
+    cmd!("zpopmax", -2, W, one(), zset::zpopmax, "key [count]", "Remove and return the highest-scored members"),
+    cmd!("zmpop", -4, W, all_args(), zset::zmpop, "numkeys key [key ...] MIN|MAX [COUNT count]", "Pop from the first non-empty sorted set"),
+    cmd!("zremrangebyrank", 4, W, one(), zset::zremrangebyrank, "key start stop", "Remove members in a range of ranks"),
+    cmd!("zremrangebyscore", 4, W, one(), zset::zremrangebyscore, "key min max", "Remove members in a score range"),
+    cmd!("zremrangebylex", 4, W, one(), zset::zremrangebylex, "key min max", "Remove members in a lexicographic range"),
+    cmd!("zscan", -3, R, one(), zset::zscan, "key cursor [MATCH pattern] [COUNT n]", "Iterate a sorted set incrementally"),
+    cmd!("zrandmember", -2, R, one(), zset::zrandmember, "key [count [WITHSCORES]]", "Random members of a sorted set"),
+    cmd!("zunion", -3, R, all_args(), zset::zunion, "numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]", "Union of sorted sets"),
+    cmd!("zinter", -3, R, all_args(), zset::zinter, "numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]", "Intersection of sorted sets"),
+    cmd!("zdiff", -3, R, all_args(), zset::zdiff, "numkeys key [key ...] [WITHSCORES]", "Difference of sorted sets"),
+    cmd!("zunionstore", -4, WM, all_args(), zset::zunionstore, "dst numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX]", "Store the union of sorted sets"),
+    cmd!("zinterstore", -4, WM, all_args(), zset::zinterstore, "dst numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX]", "Store the intersection of sorted sets"),
+    cmd!("zdiffstore", -4, WM, all_args(), zset::zdiffstore, "dst numkeys key [key ...]", "Store the difference of sorted sets"),
+    cmd!("zintercard", -3, R, all_args(), zset::zintercard, "numkeys key [key ...] [LIMIT limit]", "Cardinality of the intersection of sorted sets"),
     // transactions (MULTI, EXEC, DISCARD and WATCH are never queued: see transaction::in_multi)
     cmd!("multi", 1, R, None, transaction::multi, "", "Start a transaction"),
     cmd!("exec", 1, R, None, transaction::exec_without_multi, "", "Run the queued commands atomically"),

@@ -414,16 +414,65 @@ impl Replies {
 /// does not pin memory for the rest of the connection.
 const MAX_RETAINED_CAPACITY: usize = 1024 * 1024;
 
-/// Redis's textual form of a double: shortest round-trip digits, no
-/// exponent for integral values (`3`, `1.5`), `inf`/`-inf`/`nan`.
+/// Redis's textual form of a double (7.2's `d2string`): `inf`/`-inf`/`nan`,
+/// integral values within ±2^62 as integers (`3`), everything else as the
+/// shortest round-trip digits laid out as `fpconv_dtoa` does — plain
+/// decimals for moderate exponents (`1.5`, `0.00001`), scientific notation
+/// beyond them (`1e+22`, `1.5e-7`).
 pub fn format_double(value: f64) -> String {
     if value.is_nan() {
         "nan".into()
     } else if value.is_infinite() {
         if value > 0.0 { "inf" } else { "-inf" }.into()
+    } else if value == 0.0 {
+        if value.is_sign_negative() { "-0" } else { "0" }.into()
+    } else if value.fract() == 0.0 && value.abs() <= (i64::MAX / 2) as f64 {
+        // `double2ll`: exact integers print through the integer formatter.
+        itoa::Buffer::new().format(value as i64).to_string()
     } else {
-        format!("{value}")
+        fpconv_layout(value)
     }
+}
+
+/// `fpconv_dtoa`'s layout of the shortest round-trip digits of a finite,
+/// non-zero `value` (Rust's `{:e}` gives the same digits Grisu aims for).
+fn fpconv_layout(value: f64) -> String {
+    let sci = format!("{:e}", value.abs());
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let ndigits = digits.len() as i32;
+    // value = digits × 10^k
+    let k = exponent.parse::<i32>().unwrap_or(0) - (ndigits - 1);
+    let exp = (k + ndigits - 1).abs();
+    let mut out = String::with_capacity(24);
+    if value < 0.0 {
+        out.push('-');
+    }
+    if k >= 0 && exp < ndigits + 7 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', k as usize));
+    } else if k < 0 && (k > -7 || exp < 4) {
+        let offset = ndigits + k;
+        if offset <= 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-offset) as usize));
+            out.push_str(&digits);
+        } else {
+            out.push_str(&digits[..offset as usize]);
+            out.push('.');
+            out.push_str(&digits[offset as usize..]);
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if ndigits > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if k + ndigits - 1 < 0 { '-' } else { '+' });
+        out.push_str(itoa::Buffer::new().format(exp));
+    }
+    out
 }
 
 fn decimal_width(n: usize) -> usize {
@@ -534,5 +583,25 @@ mod tests {
         r.error("ERR bad");
         r.array(0);
         assert_eq!(r.bytes(), b"OK\r\n(error) ERR bad\r\n(empty array)\r\n");
+    }
+
+    #[test]
+    fn doubles_print_as_redis_7_2_prints_them() {
+        for (value, text) in [
+            (1.1, "1.1"),
+            (3.0, "3"),
+            (-2.5, "-2.5"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (0.00001, "0.00001"),
+            (1.5e-7, "1.5e-7"),
+            (1e22, "1e+22"),
+            (-1e300, "-1e+300"),
+            (1.2345678901234568e20, "123456789012345680000"),
+            (4611686018427387904.0, "4611686018427387904"),
+            (1e-300, "1e-300"),
+            (123.456, "123.456"),
+        ] {
+            assert_eq!(format_double(value), text, "{value:e}");
+        }
     }
 }

@@ -25,3 +25,4 @@ mod recovery;
 mod save;
 mod sets;
 mod transactions;
+mod zsets;

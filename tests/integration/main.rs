@@ -31,3 +31,4 @@ mod start_checks;
 mod text;
 mod transactions;
 mod twemproxy;
+mod zset;

@@ -164,7 +164,7 @@ impl Collection {
         match self {
             Collection::List(l) => l.iter().map(<[u8]>::to_vec).collect(),
             Collection::Set(s) => s.iter().map(|m| m.to_vec()).collect(),
-            Collection::ZSet(_) => Vec::new(),
+            Collection::ZSet(z) => z.entries().into_iter().map(|(m, _)| m.to_vec()).collect(),
         }
     }
 
@@ -203,6 +203,8 @@ pub fn apply_limits(config: &crate::config::Config) {
     set::set_max_intset_entries(config.set_max_intset_entries);
     set::set_max_listpack_entries(config.set_max_listpack_entries);
     set::set_max_listpack_value(config.set_max_listpack_value);
+    zset::set_max_listpack_entries(config.zset_max_listpack_entries);
+    zset::set_max_listpack_value(config.zset_max_listpack_value);
 }
 
 /// The type nibble of `kind`'s records.
