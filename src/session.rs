@@ -567,6 +567,10 @@ impl Session {
                 let consumed = if i <= 1 { 0 } else { self.pending[i - 2].end };
                 return (consumed, true);
             }
+            // A woken command ran to its end (it may not have reached the
+            // code that reads these): the next blocking command starts afresh.
+            self.client.wake_reason = None;
+            self.client.resumed_deadline = None;
         }
         if self.client.close_after_reply {
             self.closed = true;

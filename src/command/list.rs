@@ -93,14 +93,21 @@ fn push(
     })?;
     log_splices(c, key, &mut splices);
     let len = len.unwrap_or(0);
-    if len > 0 && c.state.blocking.any() {
-        // Under this key's shard lock: a client blocking on it either saw
-        // these items or is registered by now (see `crate::blocking`).
-        for (worker, id) in c.state.blocking.signal(c.client.db, key, items.len()) {
+    if len > 0 {
+        signal_ready(c, key, items.len());
+    }
+    Ok(len)
+}
+
+/// `added` elements arrived at `key`: wakes up to that many clients blocked
+/// on it. Called under the key's shard lock, so a client blocking on it
+/// either saw the elements or is registered by now (see `crate::blocking`).
+pub fn signal_ready(c: &Ctx<'_, '_>, key: &[u8], added: usize) {
+    if c.state.blocking.any() {
+        for (worker, id) in c.state.blocking.signal(c.client.db, key, added) {
             c.state.clients.wake(worker, id, WakeReason::Retry);
         }
     }
-    Ok(len)
 }
 
 fn push_command(c: &mut Ctx<'_, '_>, end: End, only_existing: bool) -> CommandResult {
@@ -621,7 +628,7 @@ pub fn lmpop(c: &mut Ctx<'_, '_>) -> CommandResult {
 
 /// A blocking command's timeout: seconds with decimals, 0 = forever
 /// (Redis's `getTimeoutFromObjectOrReply`).
-fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CommandError> {
+pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CommandError> {
     let seconds = std::str::from_utf8(arg)
         .ok()
         .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
@@ -640,7 +647,7 @@ fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CommandError> {
 /// Nothing to pop: reply null if the wait is over (or cannot start: inside
 /// EXEC), otherwise register the client as blocked on `keys` and reply
 /// nothing — the session stops until the worker wakes it.
-fn block_on(
+pub fn block_on(
     c: &mut Ctx<'_, '_>,
     keys: &[&[u8]],
     timeout: Option<Duration>,

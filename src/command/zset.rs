@@ -97,6 +97,8 @@ fn log_add(c: &mut Ctx<'_, '_>, key: &[u8], entries: &[(&[u8], f64)]) {
             op: TYPE_ZSET | OP_ADD,
             payload: &add_payload(entries),
         });
+        // Clients blocked in BZPOPMIN & co on this key (under its shard lock).
+        super::list::signal_ready(c, key, entries.len());
     }
 }
 
@@ -785,11 +787,21 @@ fn numkeys_arg(
 
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
 pub fn zmpop(c: &mut Ctx<'_, '_>) -> CommandResult {
+    if !zmpop_from(c, 1)? {
+        c.out.null_array();
+    }
+    Ok(())
+}
+
+/// ZMPOP's work with `numkeys` at argument `first`: pops from the first
+/// non-empty sorted set and writes `[key, [[member, score] ...]]` (true),
+/// or writes nothing (false).
+fn zmpop_from(c: &mut Ctx<'_, '_>, first: usize) -> Result<bool, CommandError> {
     let args = c.args;
-    let numkeys = numkeys_arg(args, 1, true, || {
+    let numkeys = numkeys_arg(args, first, true, || {
         CommandError::Other("ERR numkeys should be greater than 0".into())
     })?;
-    let where_at = 2 + numkeys;
+    let where_at = first + 1 + numkeys;
     if where_at >= args.len() {
         return Err(CommandError::Syntax);
     }
@@ -815,7 +827,7 @@ pub fn zmpop(c: &mut Ctx<'_, '_>) -> CommandResult {
             return Err(CommandError::Syntax);
         }
     }
-    for key in args.iter_from(2).take(numkeys) {
+    for key in args.iter_from(first + 1).take(numkeys) {
         if read_zset!(c, key)?.is_none() {
             continue;
         }
@@ -829,10 +841,55 @@ pub fn zmpop(c: &mut Ctx<'_, '_>) -> CommandResult {
             out.bulk(m);
             out.double(*s);
         }
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// BZPOPMIN/BZPOPMAX key [key ...] timeout: `[key, member, score]` from the
+/// first non-empty sorted set, or block (`list::block_on`).
+fn blocking_pop(c: &mut Ctx<'_, '_>, max: bool) -> CommandResult {
+    let last = c.args.len() - 1;
+    let timeout = super::list::parse_timeout(c.args.get(last))?;
+    for k in 1..last {
+        let key = c.args.get(k);
+        if read_zset!(c, key)?.is_none() {
+            continue;
+        }
+        let popped = pop(c, key, 1, max)?;
+        if let Some((member, score)) = popped.first() {
+            c.out.array(3);
+            c.out.bulk(key);
+            c.out.bulk(member);
+            c.out.double(*score);
+            return Ok(());
+        }
+    }
+    let keys: Vec<&[u8]> = (1..last).map(|k| c.args.get(k)).collect();
+    super::list::block_on(c, &keys, timeout, Replies::null_array)
+}
+
+/// BZPOPMIN key [key ...] timeout
+pub fn bzpopmin(c: &mut Ctx<'_, '_>) -> CommandResult {
+    blocking_pop(c, false)
+}
+
+/// BZPOPMAX key [key ...] timeout
+pub fn bzpopmax(c: &mut Ctx<'_, '_>) -> CommandResult {
+    blocking_pop(c, true)
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
+pub fn bzmpop(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let timeout = super::list::parse_timeout(c.args.get(1))?;
+    if zmpop_from(c, 2)? {
         return Ok(());
     }
-    c.out.null_array();
-    Ok(())
+    let numkeys = numkeys_arg(c.args, 2, true, || {
+        CommandError::Other("ERR numkeys should be greater than 0".into())
+    })?;
+    let keys: Vec<&[u8]> = c.args.iter_from(3).take(numkeys).collect();
+    super::list::block_on(c, &keys, timeout, Replies::null_array)
 }
 
 // ------------------------------------------------------------ scan, random

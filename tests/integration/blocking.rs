@@ -163,3 +163,33 @@ fn a_blocked_client_that_disconnects_frees_its_wait_and_idle_timeout_spares_bloc
     server.raw().cmd(&["RPUSH", "q", "late"]);
     assert_eq!(patient.read_reply(), b"*2\r\n$1\r\nq\r\n$4\r\nlate\r\n");
 }
+
+#[test]
+fn bzpopmin_bzpopmax_and_bzmpop_wait_for_a_zadd() {
+    let server = Server::with_args(&["--workers", "2"]);
+    let mut admin = server.raw();
+    let mut w = server.raw();
+    w.send(&resp(&["BZPOPMIN", "nothing", "z", "0"]));
+    wait_blocked(&mut admin, 1);
+    assert_eq!(admin.cmd(&["ZADD", "z", "2", "b", "1", "a"]), b":2\r\n");
+    assert_eq!(w.read_reply(), b"*3\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\n1\r\n");
+    assert_eq!(
+        w.cmd(&["BZPOPMAX", "z", "0"]),
+        b"*3\r\n$1\r\nz\r\n$1\r\nb\r\n$1\r\n2\r\n"
+    );
+    w.send(&resp(&["BZMPOP", "0", "2", "y", "z", "MAX", "COUNT", "5"]));
+    wait_blocked(&mut admin, 1);
+    admin.cmd(&["ZADD", "y", "7", "x"]);
+    assert_eq!(
+        w.read_reply(),
+        b"*2\r\n$1\r\ny\r\n*1\r\n*2\r\n$1\r\nx\r\n$1\r\n7\r\n"
+    );
+    assert_eq!(w.cmd(&["BZPOPMIN", "z", "0.05"]), b"*-1\r\n");
+    assert_eq!(w.cmd(&["BZMPOP", "0.05", "1", "z", "MIN"]), b"*-1\r\n");
+    w.cmd(&["HELLO", "3"]);
+    w.cmd(&["ZADD", "z", "1.5", "m"]);
+    assert_eq!(
+        w.cmd(&["BZPOPMIN", "z", "0"]),
+        b"*3\r\n$1\r\nz\r\n$1\r\nm\r\n,1.5\r\n"
+    );
+}
