@@ -1127,8 +1127,25 @@ fn read_inputs(c: &mut Ctx<'_, '_>, q: &AlgebraQuery) -> Result<Vec<Entries>, Co
     let args = c.args;
     let mut inputs = Vec::with_capacity(q.keys.len());
     for i in q.keys.clone() {
-        let found = read_zset!(c, args.get(i))?;
-        inputs.push(found.map(|z| owned(z.entries())).unwrap_or_default());
+        let key = args.get(i);
+        let now = c.now;
+        let (map, hash) = locate(&mut c.db, key)?;
+        // As Redis: a plain set is an input whose members all score 1.
+        let entries = match map.get_live(hash, key, now).0.map(|e| e.value_ref()) {
+            None => {
+                c.misses += 1;
+                Vec::new()
+            }
+            Some(crate::store::ValueRef::Collection(Collection::ZSet(z))) => owned(z.entries()),
+            Some(crate::store::ValueRef::Collection(Collection::Set(s))) => {
+                s.iter().map(|m| (m.to_vec(), 1.0)).collect()
+            }
+            Some(_) => return Err(CommandError::WrongType),
+        };
+        if !entries.is_empty() {
+            c.hits += 1;
+        }
+        inputs.push(entries);
     }
     Ok(inputs)
 }

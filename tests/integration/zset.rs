@@ -1030,3 +1030,28 @@ fn scores_print_as_redis_7_2_prints_doubles() {
         assert_eq!(cmd(&mut c, &["ZSCORE", "z", "m"]), bulk(text), "{score}");
     }
 }
+
+/// Redis's zset.tcl "ZUNIONSTORE with a regular set and weights" and
+/// friends: a plain set is an input whose members score 1.
+#[test]
+fn plain_sets_are_inputs_with_score_one_to_the_set_algebra() {
+    let server = Server::start();
+    let mut c = server.raw();
+    c.cmd(&["SADD", "s", "a", "b"]);
+    c.cmd(&["ZADD", "z", "2", "b", "3", "c"]);
+    assert_eq!(
+        c.cmd(&["ZUNIONSTORE", "out", "2", "s", "z", "WEIGHTS", "10", "1"]),
+        b":3\r\n"
+    );
+    assert_eq!(
+        c.cmd(&["ZRANGE", "out", "0", "-1", "WITHSCORES"]),
+        b"*6\r\n$1\r\nc\r\n$1\r\n3\r\n$1\r\na\r\n$2\r\n10\r\n$1\r\nb\r\n$2\r\n12\r\n"
+    );
+    assert_eq!(c.cmd(&["ZINTERCARD", "2", "s", "z"]), b":1\r\n");
+    assert_eq!(c.cmd(&["ZDIFF", "2", "s", "z"]), b"*1\r\n$1\r\na\r\n");
+    c.cmd(&["SET", "str", "x"]);
+    assert_eq!(
+        c.cmd(&["ZUNION", "2", "s", "str"]),
+        b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+    );
+}
