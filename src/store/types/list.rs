@@ -243,10 +243,16 @@ impl List {
                 n.bytes.splice(0..0, entry);
                 n.count += 1;
             }
-            _ => self.nodes.push_front(Node {
-                bytes: entry,
-                count: 1,
-            }),
+            _ => {
+                // The old head is full: give back its doubling slack.
+                if let Some(full) = self.nodes.front_mut() {
+                    full.bytes.shrink_to_fit();
+                }
+                self.nodes.push_front(Node {
+                    bytes: entry,
+                    count: 1,
+                })
+            }
         }
         self.len += 1;
     }
@@ -259,10 +265,17 @@ impl List {
                 n.bytes.extend_from_slice(&encode_entry(item));
                 n.count += 1;
             }
-            _ => self.nodes.push_back(Node {
-                bytes: encode_entry(item),
-                count: 1,
-            }),
+            _ => {
+                // The old tail is full: give back its doubling slack (a
+                // growing node has up to half its capacity unused).
+                if let Some(full) = self.nodes.back_mut() {
+                    full.bytes.shrink_to_fit();
+                }
+                self.nodes.push_back(Node {
+                    bytes: encode_entry(item),
+                    count: 1,
+                })
+            }
         }
         self.len += 1;
     }
