@@ -502,6 +502,60 @@ pub fn int_arg(arg: &[u8]) -> Result<i64, CommandError> {
     crate::protocol::parse_i64(arg).ok_or(CommandError::NotInteger)
 }
 
+/// A SCAN-family cursor argument (`ERR invalid cursor` if not a u64).
+pub fn scan_cursor(arg: &[u8]) -> Result<u64, CommandError> {
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or(CommandError::InvalidCursor)
+}
+
+/// The options of HSCAN, SSCAN and ZSCAN.
+pub struct ScanOptions<'a> {
+    /// The MATCH glob; None for none or `*`.
+    pub pattern: Option<&'a [u8]>,
+    /// COUNT (default 10, capped at 2^20: the work one call may do).
+    pub count: usize,
+    /// NOVALUES (HSCAN only).
+    pub no_values: bool,
+}
+
+/// Parses `[MATCH pattern] [COUNT n]` (and `NOVALUES` when `allow_no_values`)
+/// from argument `from` on, as Redis's `scanGenericCommand` does.
+pub fn scan_options<'a>(
+    args: Args<'a>,
+    from: usize,
+    allow_no_values: bool,
+) -> Result<ScanOptions<'a>, CommandError> {
+    let mut options = ScanOptions {
+        pattern: None,
+        count: 10,
+        no_values: false,
+    };
+    let mut i = from;
+    while i < args.len() {
+        let word = args.get(i);
+        let has_value = i + 1 < args.len();
+        if is(word, "count") && has_value {
+            let n = int_arg(args.get(i + 1))?;
+            if n < 1 {
+                return Err(CommandError::Syntax);
+            }
+            options.count = usize::try_from(n).unwrap_or(usize::MAX).min(1 << 20);
+            i += 2;
+        } else if is(word, "match") && has_value {
+            options.pattern = Some(args.get(i + 1)).filter(|p| *p != b"*");
+            i += 2;
+        } else if allow_no_values && is(word, "novalues") {
+            options.no_values = true;
+            i += 1;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    Ok(options)
+}
+
 /// ASCII case-insensitive comparison of an option argument.
 pub fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())

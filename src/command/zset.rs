@@ -901,30 +901,8 @@ pub fn bzmpop(c: &mut Ctx<'_, '_>) -> CommandResult {
 /// `docs/types/zset.md` for how that differs from Redis's guarantee.
 pub fn zscan(c: &mut Ctx<'_, '_>) -> CommandResult {
     let args = c.args;
-    let cursor = std::str::from_utf8(args.get(2))
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or(CommandError::InvalidCursor)?;
-    let mut pattern = None;
-    let mut count = 10usize;
-    let mut i = 3;
-    while i < args.len() {
-        let word = args.get(i);
-        let has_value = i + 1 < args.len();
-        if is(word, "count") && has_value {
-            let n = int_arg(args.get(i + 1))?;
-            if n < 1 {
-                return Err(CommandError::Syntax);
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX).min(1 << 20);
-            i += 2;
-        } else if is(word, "match") && has_value {
-            pattern = Some(args.get(i + 1)).filter(|p| *p != b"*");
-            i += 2;
-        } else {
-            return Err(CommandError::Syntax);
-        }
-    }
+    let cursor = super::scan_cursor(args.get(2))?;
+    let super::ScanOptions { pattern, count, .. } = super::scan_options(args, 3, false)?;
     let found = read_zset!(c, args.get(1))?;
     let (next, items) = match found {
         None => (0, Vec::new()),
