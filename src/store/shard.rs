@@ -707,6 +707,14 @@ impl ShardMap {
     }
 
     fn lookup_live(&mut self, hash: u64, key: &[u8], now: u64, touch: bool) -> (Option<Entry<'_>>, bool) {
+        let (i, expired) = self.live_index(hash, key, now, touch);
+        (i.map(|i| self.entry(i)), expired)
+    }
+
+    /// The slot of `key` if it is live, after key-level lazy expiry (and an
+    /// access stamp when `touch`): the one lookup every typed read and write
+    /// starts from. Also says whether an expired entry was removed.
+    fn live_index(&mut self, hash: u64, key: &[u8], now: u64, touch: bool) -> (Option<u32>, bool) {
         let Some(i) = self.find(hash, key) else {
             return (None, false);
         };
@@ -720,7 +728,7 @@ impl ShardMap {
             let slot = &mut self.slots[i as usize];
             slot.access = super::evict::touched(slot.access, now);
         }
-        (Some(self.entry(i)), false)
+        (Some(i), false)
     }
 
     /// Inserts or overwrites `key` with `value` and expiry (0 = none).
@@ -1064,18 +1072,10 @@ impl ShardMap {
     /// Key-level lazy expiry, type check, access stamp and field purge; the
     /// slot of a live hash.
     fn live_hash_slot(&mut self, hash: u64, key: &[u8], now: u64) -> Result<Option<u32>, WrongType> {
-        let Some(i) = self.find(hash, key) else {
+        let Some(i) = self.live_index(hash, key, now, true).0 else {
             return Ok(None);
         };
-        let expires_at = self.expires_at_of(i);
-        if expires_at != 0 && expires_at <= now {
-            self.remove_slot(i);
-            self.expired += 1;
-            return Ok(None);
-        }
-        let slot = &mut self.slots[i as usize];
-        slot.access = super::evict::touched(slot.access, now);
-        let Some(body) = slot.hash_body_mut() else {
+        let Some(body) = self.slots[i as usize].hash_body_mut() else {
             return Err(WrongType);
         };
         if body.hash.min_expiry() != 0 && body.hash.min_expiry() <= now {
@@ -1215,18 +1215,10 @@ impl ShardMap {
         now: u64,
         kind: ValueKind,
     ) -> Result<Option<u32>, WrongType> {
-        let Some(i) = self.find(hash, key) else {
+        let Some(i) = self.live_index(hash, key, now, true).0 else {
             return Ok(None);
         };
-        let expires_at = self.expires_at_of(i);
-        if expires_at != 0 && expires_at <= now {
-            self.remove_slot(i);
-            self.expired += 1;
-            return Ok(None);
-        }
-        let slot = &mut self.slots[i as usize];
-        slot.access = super::evict::touched(slot.access, now);
-        match slot.collection_body() {
+        match self.slots[i as usize].collection_body() {
             Some(body) if body.value.kind() == kind => Ok(Some(i)),
             _ => Err(WrongType),
         }
