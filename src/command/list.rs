@@ -37,7 +37,7 @@ impl End {
     }
 }
 
-fn log_splices(c: &mut Ctx<'_, '_>, key: &[u8], splices: &mut SpliceLog) {
+fn log_splices(c: &mut Ctx<'_, '_>, key: &[u8], splices: &SpliceLog) {
     if !splices.is_empty() {
         c.log.push(Record::Collection {
             key,
@@ -91,7 +91,7 @@ fn push(
         }
         list.len()
     })?;
-    log_splices(c, key, &mut splices);
+    log_splices(c, key, &splices);
     let len = len.unwrap_or(0);
     if len > 0 {
         signal_ready(c, key, items.len());
@@ -171,7 +171,7 @@ pub fn pop(
         items
     })?;
     if popped.as_ref().is_some_and(|items| !items.is_empty()) {
-        log_splices(c, key, &mut splices);
+        log_splices(c, key, &splices);
     }
     Ok(popped)
 }
@@ -317,7 +317,7 @@ pub fn lset(c: &mut Ctx<'_, '_>) -> CommandResult {
         None => Err(CommandError::NoSuchKey),
         Some(None) => Err(error("index out of range")),
         Some(Some(())) => {
-            log_splices(c, key, &mut splices);
+            log_splices(c, key, &splices);
             c.out.ok();
             Ok(())
         }
@@ -350,7 +350,7 @@ pub fn linsert(c: &mut Ctx<'_, '_>) -> CommandResult {
         splices.push(at, 0, &[item]);
         list.len() as i64
     })?;
-    log_splices(c, key, &mut splices);
+    log_splices(c, key, &splices);
     c.out.int(reply.unwrap_or(0));
     Ok(())
 }
@@ -396,7 +396,7 @@ pub fn lrem(c: &mut Ctx<'_, '_>) -> CommandResult {
         }
         positions.len()
     })?;
-    log_splices(c, key, &mut splices);
+    log_splices(c, key, &splices);
     c.out.int(removed.unwrap_or(0) as i64);
     Ok(())
 }
@@ -430,7 +430,7 @@ pub fn ltrim(c: &mut Ctx<'_, '_>) -> CommandResult {
             }
         }
     })?;
-    log_splices(c, key, &mut splices);
+    log_splices(c, key, &splices);
     c.out.ok();
     Ok(())
 }

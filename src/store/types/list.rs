@@ -507,23 +507,33 @@ fn shrink(node: &mut Node) {
     }
 }
 
-/// Builds the payload of one [`OP_SPLICE`] record.
+/// Builds the payload of one [`OP_SPLICE`] record in one buffer: the
+/// splice count comes first and is patched as splices are added.
 #[derive(Debug, Default)]
 pub struct SpliceLog {
-    count: u32,
-    body: Vec<u8>,
     payload: Vec<u8>,
 }
 
 impl SpliceLog {
+    fn count(&self) -> u32 {
+        self.payload
+            .first_chunk::<4>()
+            .map_or(0, |b| u32::from_le_bytes(*b))
+    }
+
     /// Adds a splice: at `start`, `deleted` items removed, then `items` inserted.
     pub fn push(&mut self, start: usize, deleted: usize, items: &[&[u8]]) {
-        self.count += 1;
-        put_u64(&mut self.body, start as u64);
-        put_u64(&mut self.body, deleted as u64);
-        self.body.extend_from_slice(&(items.len() as u32).to_le_bytes());
+        let count = self.count() + 1;
+        if self.payload.is_empty() {
+            self.payload.extend_from_slice(&[0; 4]);
+        }
+        self.payload[..4].copy_from_slice(&count.to_le_bytes());
+        put_u64(&mut self.payload, start as u64);
+        put_u64(&mut self.payload, deleted as u64);
+        self.payload
+            .extend_from_slice(&(items.len() as u32).to_le_bytes());
         for item in items {
-            put_bytes(&mut self.body, item);
+            put_bytes(&mut self.payload, item);
         }
     }
 
@@ -535,14 +545,11 @@ impl SpliceLog {
 
     /// True with no splice.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.payload.is_empty()
     }
 
     /// The record payload.
-    pub fn payload(&mut self) -> &[u8] {
-        self.payload.clear();
-        self.payload.extend_from_slice(&self.count.to_le_bytes());
-        self.payload.extend_from_slice(&self.body);
+    pub fn payload(&self) -> &[u8] {
         &self.payload
     }
 }
