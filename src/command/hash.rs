@@ -24,10 +24,6 @@ impl From<WrongType> for CommandError {
 /// Redis's `HFE_MAX_ABS_TIME_MSEC`: the latest field expiry accepted.
 const MAX_FIELD_EXPIRY_MS: i64 = 0xFFFF_FFFF_FFFF >> 2;
 
-/// Most elements a negative HRANDFIELD count may ask for: the reply is built
-/// in memory, so an absurd count must not exhaust it (Redis has no cap).
-const MAX_RANDOM_REPEATS: u64 = 1 << 24;
-
 /// Starts a reply of `pairs` field/value pairs (HGETALL): a RESP3 map, a
 /// flat array in RESP2 and text.
 fn map_reply(out: &mut Replies, pairs: usize) {
@@ -340,11 +336,7 @@ pub fn hrandfield(c: &mut Ctx<'_, '_>) -> CommandResult {
                 return Err(CommandError::Other("ERR value is out of range".into()));
             }
         }
-        if n < 0 && n.unsigned_abs() > MAX_RANDOM_REPEATS {
-            return Err(CommandError::Other(format!(
-                "ERR value is out of range (kvserver caps a negative HRANDFIELD count at -{MAX_RANDOM_REPEATS})"
-            )));
-        }
+        super::check_random_repeats(n, "HRANDFIELD")?;
         count = Some(n);
     }
     let found = read_hash!(c, args.get(1))?;

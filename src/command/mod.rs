@@ -502,6 +502,22 @@ pub fn int_arg(arg: &[u8]) -> Result<i64, CommandError> {
     crate::protocol::parse_i64(arg).ok_or(CommandError::NotInteger)
 }
 
+/// Most elements a negative HRANDFIELD, SRANDMEMBER or ZRANDMEMBER count
+/// may ask for: the reply is built in memory, so an absurd count must not
+/// exhaust it (Redis has no cap).
+pub const MAX_RANDOM_REPEATS: u64 = 1 << 24;
+
+/// Refuses a negative random-pick count beyond [`MAX_RANDOM_REPEATS`] with a
+/// clear error, rather than answering fewer elements than asked.
+pub fn check_random_repeats(count: i64, command: &str) -> Result<(), CommandError> {
+    if count < 0 && count.unsigned_abs() > MAX_RANDOM_REPEATS {
+        return Err(CommandError::Other(format!(
+            "ERR value is out of range (kvserver caps a negative {command} count at -{MAX_RANDOM_REPEATS})"
+        )));
+    }
+    Ok(())
+}
+
 /// A SCAN-family cursor argument (`ERR invalid cursor` if not a u64).
 pub fn scan_cursor(arg: &[u8]) -> Result<u64, CommandError> {
     std::str::from_utf8(arg)

@@ -22,11 +22,6 @@ use crate::store::types::{Set, TYPE_SET};
 use crate::store::{random_u64, Collection, Locked, Value, ValueKind};
 use crate::wal::Record;
 
-/// Most elements a negative SRANDMEMBER count may ask for: the reply is
-/// built in memory, so an absurd count must not exhaust it (Redis has no
-/// cap; HRANDFIELD has the same one).
-const MAX_RANDOM_REPEATS: u64 = 1 << 24;
-
 /// Reads the live set at `key` (None: missing), counting the keyspace hit or miss.
 fn read_set<'m>(
     db: &'m mut Option<&mut Locked<'_>>,
@@ -249,11 +244,7 @@ pub fn srandmember(c: &mut Ctx<'_, '_>) -> CommandResult {
                 i64::MAX
             )));
         }
-        if n < 0 && n.unsigned_abs() > MAX_RANDOM_REPEATS {
-            return Err(CommandError::Other(format!(
-                "ERR value is out of range (kvserver caps a negative SRANDMEMBER count at -{MAX_RANDOM_REPEATS})"
-            )));
-        }
+        super::check_random_repeats(n, "SRANDMEMBER")?;
         Some(n)
     } else {
         None

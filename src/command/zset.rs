@@ -21,10 +21,6 @@ use crate::store::types::{Collection, OP_ADD, TYPE_ZSET};
 use crate::store::{random_u64, Locked, Value, ValueKind};
 use crate::wal::Record;
 
-/// Most elements a negative ZRANDMEMBER count may ask for: the reply is
-/// built in memory, so an absurd count must not exhaust it (Redis has no cap).
-const MAX_RANDOM_REPEATS: u64 = 1 << 24;
-
 fn nan_error() -> CommandError {
     CommandError::Other("ERR resulting score is not a number (NaN)".into())
 }
@@ -956,6 +952,7 @@ pub fn zrandmember(c: &mut Ctx<'_, '_>) -> CommandResult {
     if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
         return Err(CommandError::Other("ERR value is out of range".into()));
     }
+    super::check_random_repeats(count, "ZRANDMEMBER")?;
     let found = read_zset!(c, args.get(1))?;
     let Some(z) = found.filter(|_| count != 0) else {
         c.out.array(0);
@@ -963,7 +960,7 @@ pub fn zrandmember(c: &mut Ctx<'_, '_>) -> CommandResult {
     };
     let len = z.len();
     let picks: Vec<usize> = if count < 0 {
-        let n = count.unsigned_abs().min(MAX_RANDOM_REPEATS);
+        let n = count.unsigned_abs();
         (0..n).map(|_| (random_u64() % len as u64) as usize).collect()
     } else if count as u64 >= len as u64 {
         (0..len).collect()

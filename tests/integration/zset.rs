@@ -1055,3 +1055,19 @@ fn plain_sets_are_inputs_with_score_one_to_the_set_algebra() {
         b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
     );
 }
+
+/// A negative count beyond kvserver's cap is an error, as for HRANDFIELD and
+/// SRANDMEMBER, never a shorter reply than asked.
+#[test]
+fn zrandmember_refuses_a_negative_count_beyond_the_cap() {
+    let server = Server::start();
+    let mut c = server.raw();
+    c.cmd(&["ZADD", "z", "1", "a"]);
+    let reply = c.cmd(&["ZRANDMEMBER", "z", "-16777217"]);
+    assert!(
+        reply.starts_with(b"-ERR value is out of range (kvserver caps a negative ZRANDMEMBER count"),
+        "{}",
+        show(&reply)
+    );
+    assert!(c.cmd(&["ZRANDMEMBER", "z", "-3"]).starts_with(b"*3\r\n"));
+}
