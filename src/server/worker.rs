@@ -84,6 +84,9 @@ pub struct Worker {
     last_peak_reset: Instant,
     /// Connections blocked in BLPOP & co, checked each pass for their deadline.
     blocked: Vec<usize>,
+    /// Slab key of each client id: a wake-up or kill names a client by id,
+    /// and a scan of every connection per wake-up would cost O(clients).
+    keys_by_id: std::collections::HashMap<u64, usize>,
 }
 
 impl Worker {
@@ -102,6 +105,7 @@ impl Worker {
             last_sweep: Instant::now(),
             last_peak_reset: Instant::now(),
             blocked: Vec::new(),
+            keys_by_id: std::collections::HashMap::new(),
         }
     }
 
@@ -176,13 +180,13 @@ impl Worker {
             self.accept(id, socket);
         }
         for (id, reason) in std::mem::take(&mut self.mail.wakes) {
-            let found = self.conns.iter().find(|(_, c)| c.handle.id == id).map(|(k, _)| k);
+            let found = self.keys_by_id.get(&id).copied();
             if let Some(key) = found {
                 self.wake(key, reason);
             }
         }
         for id in std::mem::take(&mut self.mail.kills) {
-            let found = self.conns.iter().find(|(_, c)| c.handle.id == id).map(|(k, _)| k);
+            let found = self.keys_by_id.get(&id).copied();
             if let Some(key) = found {
                 tracing::debug!(id, "client killed");
                 self.close(key);
@@ -234,6 +238,7 @@ impl Worker {
         // Input may have arrived before registration: look once.
         conn.queued = true;
         entry.insert(conn);
+        self.keys_by_id.insert(id, key);
         self.ready.push_back(key);
     }
 
@@ -467,6 +472,7 @@ impl Worker {
             return;
         }
         let mut conn = self.conns.remove(key);
+        self.keys_by_id.remove(&conn.handle.id);
         if conn.session.is_blocked() {
             self.state.blocking.unblock(conn.handle.id);
         }
