@@ -14,7 +14,6 @@
 mod databases;
 pub mod evict;
 mod glob;
-pub mod hash;
 mod shard;
 pub mod types;
 
@@ -28,9 +27,11 @@ use parking_lot::{Mutex, MutexGuard};
 pub use databases::{spawn_expiry_thread, Databases, DEFAULT_DATABASES, MAX_DATABASES};
 pub use evict::EvictionPolicy;
 pub use glob::glob_match;
-pub use hash::{Hash, HashLimits, Limits};
-pub use shard::{Entry, ShardMap, Value, ValueKind, ValueMut, ValueRef, WrongType};
+pub use shard::{Entry, ShardMap, Value, ValueKind, ValueRef, WrongType};
+pub use types::hash;
+pub use types::hash::{Hash, HashLimits, Limits};
 pub use types::Collection;
+pub use types::ValueMut;
 
 /// Most shards a store may have: lock sets are a `u64` bit mask.
 pub const MAX_SHARDS: usize = 64;

@@ -1,4 +1,7 @@
-//! One shard's map: binary keys to string entries, with stable slots.
+//! One shard's map: the type-agnostic part of the keyspace — binary keys in
+//! stable slots, TTLs, the LRU/LFU word, SCAN cursors, sampling for expiry
+//! and eviction, WATCH versions. Each value type's operations on it live
+//! with the type, in `store::types::{string, hash, list, set, zset}`.
 //!
 //! Entries live in a slot vector; a `hashbrown::HashTable` maps a key's hash
 //! to its slot index. A removed entry leaves a vacant slot that a later
@@ -26,10 +29,12 @@
 //! allocation to power-of-two sizes so repeated appends stay amortised O(1).
 //!
 //! # Typed values
-//! A slot holds a string or a hash. A hash slot sets [`BOXED_FLAG`] in
-//! `key_len` and its pointer owns a boxed [`HashBody`] (the key and the
-//! [`Hash`]) instead of `key ++ value` bytes: strings pay nothing for types
-//! (the slot stays 24 bytes) and adding a type is one more flag and body.
+//! A string lives in the slot's own allocation. Any other value sets
+//! [`BOXED_FLAG`] in `key_len`, and its pointer owns a boxed body — a
+//! [`HashBody`] or a [`CollectionBody`] (list, set, sorted set) — with
+//! `value_len` saying which: strings pay nothing for types (the slot stays
+//! 24 bytes) and adding a type is one more body. The bodies and the type
+//! check live here; what a type does with its body lives in its module.
 //!
 //! # Big strings without a copy
 //! A string of at least [`SHARE_THRESHOLD`] bytes that arrived in a read
@@ -47,7 +52,7 @@ use std::ptr::NonNull;
 
 use hashbrown::HashTable;
 
-use super::hash::Hash;
+use super::types::hash::Hash;
 use super::types::Collection;
 use crate::shared_bytes::SharedBytes;
 #[cfg(doc)]
@@ -56,7 +61,7 @@ use crate::shared_bytes::SHARE_THRESHOLD;
 /// Sentinel `key_len` of a vacant slot.
 const VACANT: u32 = u32::MAX;
 /// Sentinel `ttl_pos` of an entry without a TTL.
-const NO_TTL: u32 = u32::MAX;
+pub(super) const NO_TTL: u32 = u32::MAX;
 /// Flag in `value_len`: the allocation has room to grow (see [`capacity_for`]).
 const SPARE: u32 = 1 << 31;
 /// The length bits of `value_len`.
@@ -137,25 +142,25 @@ pub struct WrongType;
 
 /// What a hash slot's pointer owns.
 #[derive(Debug)]
-struct HashBody {
-    key: Box<[u8]>,
-    hash: Hash,
+pub(super) struct HashBody {
+    pub(super) key: Box<[u8]>,
+    pub(super) hash: Hash,
     /// Position in the shard's `hfe` index, or `NO_TTL`.
-    hfe_pos: u32,
+    pub(super) hfe_pos: u32,
 }
 
 /// What a shared-string slot's pointer owns.
 #[derive(Debug)]
-struct SharedBody {
-    key: Box<[u8]>,
-    value: SharedBytes,
+pub(super) struct SharedBody {
+    pub(super) key: Box<[u8]>,
+    pub(super) value: SharedBytes,
 }
 
 /// What a collection slot's pointer owns.
 #[derive(Debug)]
-struct CollectionBody {
-    key: Box<[u8]>,
-    value: Collection,
+pub(super) struct CollectionBody {
+    pub(super) key: Box<[u8]>,
+    pub(super) value: Collection,
 }
 
 /// An owned value taken out of the map (RENAME moves values of any type).
@@ -180,13 +185,13 @@ pub enum ValueRef<'a> {
 /// One stored key and value. Owns its allocation, like a `Box<[u8]>` with
 /// the length kept outside it.
 pub struct Slot {
-    ptr: NonNull<u8>,
-    key_len: u32,
+    pub(super) ptr: NonNull<u8>,
+    pub(super) key_len: u32,
     /// Value length, plus the [`SPARE`] flag.
-    value_len: u32,
-    ttl_pos: u32,
+    pub(super) value_len: u32,
+    pub(super) ttl_pos: u32,
     /// LRU clock or LFU counter, see `store::evict`.
-    access: u32,
+    pub(super) access: u32,
 }
 
 // SAFETY: a Slot exclusively owns the allocation behind `ptr`, as a
@@ -205,7 +210,7 @@ impl std::fmt::Debug for Slot {
 }
 
 impl Slot {
-    fn new(key: &[u8], value: &[u8], access: u32) -> Slot {
+    pub(super) fn new(key: &[u8], value: &[u8], access: u32) -> Slot {
         let mut slot = Slot {
             ptr: NonNull::dangling(),
             key_len: key.len() as u32,
@@ -222,7 +227,7 @@ impl Slot {
     }
 
     /// A hash slot owning `body`.
-    fn new_hash(key: &[u8], hash: Hash, access: u32) -> Slot {
+    pub(super) fn new_hash(key: &[u8], hash: Hash, access: u32) -> Slot {
         let body = Box::new(HashBody {
             key: key.into(),
             hash,
@@ -237,12 +242,12 @@ impl Slot {
         }
     }
 
-    fn is_vacant(&self) -> bool {
+    pub(super) fn is_vacant(&self) -> bool {
         self.key_len == VACANT
     }
 
     /// A string slot owning a [`SharedBody`].
-    fn new_shared(key: &[u8], value: SharedBytes, access: u32) -> Slot {
+    pub(super) fn new_shared(key: &[u8], value: SharedBytes, access: u32) -> Slot {
         let body = Box::new(SharedBody {
             key: key.into(),
             value,
@@ -257,7 +262,7 @@ impl Slot {
     }
 
     /// A collection slot owning a [`CollectionBody`].
-    fn new_collection(key: &[u8], value: Collection, access: u32) -> Slot {
+    pub(super) fn new_collection(key: &[u8], value: Collection, access: u32) -> Slot {
         let body = Box::new(CollectionBody {
             key: key.into(),
             value,
@@ -271,18 +276,18 @@ impl Slot {
         }
     }
 
-    fn is_collection(&self) -> bool {
+    pub(super) fn is_collection(&self) -> bool {
         self.is_boxed() && self.value_len == BODY_COLLECTION
     }
 
-    fn collection_body(&self) -> Option<&CollectionBody> {
+    pub(super) fn collection_body(&self) -> Option<&CollectionBody> {
         // SAFETY: a collection slot's pointer came from `Box<CollectionBody>`
         // (new_collection) and is owned by this slot until `clear`/`drop`.
         self.is_collection()
             .then(|| unsafe { &*(self.ptr.as_ptr() as *const CollectionBody) })
     }
 
-    fn collection_body_mut(&mut self) -> Option<&mut CollectionBody> {
+    pub(super) fn collection_body_mut(&mut self) -> Option<&mut CollectionBody> {
         // SAFETY: as in `collection_body`, and `&mut self` makes the access exclusive.
         self.is_collection()
             .then(|| unsafe { &mut *(self.ptr.as_ptr() as *mut CollectionBody) })
@@ -292,7 +297,7 @@ impl Slot {
         self.key_len != VACANT && self.key_len & BOXED_FLAG != 0
     }
 
-    fn is_hash(&self) -> bool {
+    pub(super) fn is_hash(&self) -> bool {
         self.is_boxed() && self.value_len == BODY_HASH
     }
 
@@ -307,14 +312,14 @@ impl Slot {
             .then(|| unsafe { &*(self.ptr.as_ptr() as *const SharedBody) })
     }
 
-    fn hash_body(&self) -> Option<&HashBody> {
+    pub(super) fn hash_body(&self) -> Option<&HashBody> {
         // SAFETY: a hash slot's pointer came from `Box<HashBody>` (new_hash)
         // and is owned by this slot until `clear`/`drop`.
         self.is_hash()
             .then(|| unsafe { &*(self.ptr.as_ptr() as *const HashBody) })
     }
 
-    fn hash_body_mut(&mut self) -> Option<&mut HashBody> {
+    pub(super) fn hash_body_mut(&mut self) -> Option<&mut HashBody> {
         // SAFETY: as in `hash_body`, and `&mut self` makes the access exclusive.
         self.is_hash()
             .then(|| unsafe { &mut *(self.ptr.as_ptr() as *mut HashBody) })
@@ -341,7 +346,7 @@ impl Slot {
 
     /// Turns a shared string into an ordinary `key ++ value` allocation (one
     /// copy) so it can be edited in place.
-    fn unshare(&mut self) {
+    pub(super) fn unshare(&mut self) {
         let Some(body) = self.shared_body() else {
             return;
         };
@@ -351,7 +356,7 @@ impl Slot {
 
     /// Puts `fresh` in this slot's place (dropping the old allocation or
     /// body), keeping the slot's access word and TTL-index position.
-    fn replace_with(&mut self, mut fresh: Slot) {
+    pub(super) fn replace_with(&mut self, mut fresh: Slot) {
         fresh.access = self.access;
         fresh.ttl_pos = self.ttl_pos;
         *self = fresh;
@@ -365,17 +370,17 @@ impl Slot {
     }
 
     /// Bytes allocated behind `ptr`.
-    fn capacity(&self) -> usize {
+    pub(super) fn capacity(&self) -> usize {
         capacity_for(self.total(), self.value_len & SPARE != 0)
     }
 
-    fn bytes(&self) -> &[u8] {
+    pub(super) fn bytes(&self) -> &[u8] {
         // SAFETY: `ptr` points to `capacity() >= total()` initialised bytes
         // owned by this slot (dangling only when `total()` is 0).
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.total()) }
     }
 
-    fn bytes_mut(&mut self) -> &mut [u8] {
+    pub(super) fn bytes_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `bytes`, and `&mut self` makes the access exclusive.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.total()) }
     }
@@ -408,7 +413,7 @@ impl Slot {
     /// Makes the value `len` bytes long, keeping the key and the first
     /// `min(old, len)` value bytes and zero-filling the rest. `spare` picks
     /// geometric growth (appends) over an exact fit (plain overwrites).
-    fn resize_value(&mut self, len: usize, spare: bool) {
+    pub(super) fn resize_value(&mut self, len: usize, spare: bool) {
         self.unshare();
         let old_total = self.total();
         let old_capacity = self.capacity();
@@ -424,7 +429,7 @@ impl Slot {
     }
 
     /// Replaces the value (reusing the allocation if the length is unchanged).
-    fn set_value(&mut self, value: &[u8]) {
+    pub(super) fn set_value(&mut self, value: &[u8]) {
         if self.is_shared() {
             self.replace_with(Slot::new(self.key(), value, self.access));
             return;
@@ -437,7 +442,7 @@ impl Slot {
     }
 
     /// Frees the allocation and marks the slot vacant.
-    fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.drop_body();
         let capacity = self.capacity();
         self.ptr = reallocate(self.ptr, capacity, 0);
@@ -601,11 +606,11 @@ struct Ttl {
 pub struct ShardMap {
     /// Slot indexes, placed by the key's hash.
     table: HashTable<u32>,
-    slots: Vec<Slot>,
+    pub(super) slots: Vec<Slot>,
     free: Vec<u32>,
     ttl: Vec<Ttl>,
     /// Hashes with field TTLs (their `hfe_pos` points back here).
-    hfe: Vec<u32>,
+    pub(super) hfe: Vec<u32>,
     len: usize,
     /// The store's hasher: rebuilds a key's hash when the table grows or an entry leaves.
     hasher: ahash::RandomState,
@@ -666,13 +671,13 @@ impl ShardMap {
         self.slots.len()
     }
 
-    fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
+    pub(super) fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
         self.table
             .find(hash, |&i| self.slots[i as usize].key() == key)
             .copied()
     }
 
-    fn expires_at_of(&self, i: u32) -> u64 {
+    pub(super) fn expires_at_of(&self, i: u32) -> u64 {
         match self.slots[i as usize].ttl_pos {
             NO_TTL => 0,
             pos => self.ttl[pos as usize].expires_at,
@@ -714,7 +719,7 @@ impl ShardMap {
     /// The slot of `key` if it is live, after key-level lazy expiry (and an
     /// access stamp when `touch`): the one lookup every typed read and write
     /// starts from. Also says whether an expired entry was removed.
-    fn live_index(&mut self, hash: u64, key: &[u8], now: u64, touch: bool) -> (Option<u32>, bool) {
+    pub(super) fn live_index(&mut self, hash: u64, key: &[u8], now: u64, touch: bool) -> (Option<u32>, bool) {
         let Some(i) = self.find(hash, key) else {
             return (None, false);
         };
@@ -729,88 +734,6 @@ impl ShardMap {
             slot.access = super::evict::touched(slot.access, now);
         }
         (Some(i), false)
-    }
-
-    /// Inserts or overwrites `key` with `value` and expiry (0 = none).
-    pub fn set(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64) {
-        self.touch(key);
-        match self.find(hash, key) {
-            Some(i) => {
-                self.make_string(i, key);
-                self.slots[i as usize].set_value(value);
-                self.set_expiry_slot(i, expires_at);
-            }
-            None => self.insert_new(hash, key, value, expires_at),
-        }
-    }
-
-    /// [`ShardMap::set`] for a big value kept without a copy (see the module doc).
-    pub fn set_shared(&mut self, hash: u64, key: &[u8], value: SharedBytes, expires_at: u64) {
-        self.touch(key);
-        match self.find(hash, key) {
-            Some(i) => {
-                self.untrack_hfe(i);
-                let slot = &mut self.slots[i as usize];
-                slot.replace_with(Slot::new_shared(key, value, slot.access));
-                self.set_expiry_slot(i, expires_at);
-            }
-            None => {
-                let slot = Slot::new_shared(key, value, super::evict::initial_access());
-                self.insert_slot(hash, slot, expires_at);
-            }
-        }
-    }
-
-    /// Appends to `key`'s value (creating it), keeping its TTL. Returns the new length.
-    pub fn append(&mut self, hash: u64, key: &[u8], tail: &[u8]) -> usize {
-        self.touch(key);
-        match self.find(hash, key) {
-            Some(i) => {
-                self.make_string(i, key);
-                let slot = &mut self.slots[i as usize];
-                let old = slot.value().len();
-                slot.resize_value(old + tail.len(), true);
-                let at = slot.key_len as usize + old;
-                slot.bytes_mut()[at..].copy_from_slice(tail);
-                old + tail.len()
-            }
-            None => {
-                self.insert_new(hash, key, tail, 0);
-                tail.len()
-            }
-        }
-    }
-
-    /// Mutable access to an existing value (for `SETRANGE`); the closure may resize it.
-    pub fn with_value_mut<R>(
-        &mut self,
-        hash: u64,
-        key: &[u8],
-        f: impl FnOnce(&mut ValueMut<'_>) -> R,
-    ) -> Option<R> {
-        let i = self.find(hash, key)?;
-        if self.slots[i as usize].is_hash() || self.slots[i as usize].is_collection() {
-            return None;
-        }
-        self.touch(key);
-        self.slots[i as usize].unshare();
-        let mut value = ValueMut {
-            slot: &mut self.slots[i as usize],
-        };
-        Some(f(&mut value))
-    }
-
-    /// Replays a `Patch` WAL record: `key`'s value (empty if absent) cut or
-    /// zero-padded to `len`, `bytes` written at `offset`, expiry (0 = none) set.
-    pub fn patch(&mut self, hash: u64, key: &[u8], offset: usize, bytes: &[u8], len: usize, expires_at: u64) {
-        if self.find(hash, key).is_none() {
-            self.insert_new(hash, key, b"", expires_at);
-        }
-        self.with_value_mut(hash, key, |v| {
-            v.set_len(len);
-            v.write_at(offset, bytes);
-        });
-        self.set_expiry(hash, key, expires_at);
     }
 
     /// Removes `key`. Returns true if it existed (expired or not).
@@ -945,16 +868,22 @@ impl ShardMap {
         self.watched.len()
     }
 
+    /// True if some client WATCHes a key of this shard.
+    #[inline]
+    pub(super) fn has_watchers(&self) -> bool {
+        !self.watched.is_empty()
+    }
+
     /// Records a change of `key` for its watchers, if any.
     #[inline]
-    fn touch(&mut self, key: &[u8]) {
+    pub(super) fn touch(&mut self, key: &[u8]) {
         if !self.watched.is_empty() {
             self.touch_watched(key);
         }
     }
 
     #[cold]
-    fn touch_watched(&mut self, key: &[u8]) {
+    pub(super) fn touch_watched(&mut self, key: &[u8]) {
         if let Some(entry) = self.watched.get_mut(key) {
             entry.version += 1;
         }
@@ -1020,117 +949,6 @@ impl ShardMap {
         (sampled, removed)
     }
 
-    /// Turns hash slot `i` into an empty string of the same key (a string
-    /// write over another type replaces it, as `SET` does in Redis).
-    fn make_string(&mut self, i: u32, key: &[u8]) {
-        if !self.slots[i as usize].is_hash() && !self.slots[i as usize].is_collection() {
-            return;
-        }
-        self.untrack_hfe(i);
-        let slot = &mut self.slots[i as usize];
-        slot.replace_with(Slot::new(key, b"", slot.access));
-    }
-
-    /// The live hash at `key`: `Ok(None)` if the key is missing (or expired,
-    /// or every field expired), `Err(WrongType)` if it holds another type.
-    /// Expired fields are purged on the way (lazy field expiry).
-    pub fn hash_get(&mut self, hash: u64, key: &[u8], now: u64) -> Result<Option<&Hash>, WrongType> {
-        let Some(i) = self.live_hash_slot(hash, key, now)? else {
-            return Ok(None);
-        };
-        Ok(self.slots[i as usize].hash_body().map(|b| &b.hash))
-    }
-
-    /// Runs `f` on the live hash at `key`, creating an empty one first if
-    /// `create` (`Ok(None)` when missing and not created). Afterwards an
-    /// emptied hash is deleted and field-TTL tracking is brought up to date.
-    pub fn hash_update<R>(
-        &mut self,
-        hash: u64,
-        key: &[u8],
-        now: u64,
-        create: bool,
-        f: impl FnOnce(&mut Hash) -> R,
-    ) -> Result<Option<R>, WrongType> {
-        let i = match self.live_hash_slot(hash, key, now)? {
-            Some(i) => i,
-            None if create => {
-                let slot = Slot::new_hash(key, Hash::new(), super::evict::initial_access());
-                self.insert_slot(hash, slot, 0)
-            }
-            None => return Ok(None),
-        };
-        let Some(body) = self.slots[i as usize].hash_body_mut() else {
-            return Err(WrongType);
-        };
-        let result = f(&mut body.hash);
-        self.touch(key);
-        self.after_hash_change(i);
-        Ok(Some(result))
-    }
-
-    /// Key-level lazy expiry, type check, access stamp and field purge; the
-    /// slot of a live hash.
-    fn live_hash_slot(&mut self, hash: u64, key: &[u8], now: u64) -> Result<Option<u32>, WrongType> {
-        let Some(i) = self.live_index(hash, key, now, true).0 else {
-            return Ok(None);
-        };
-        let Some(body) = self.slots[i as usize].hash_body_mut() else {
-            return Err(WrongType);
-        };
-        if body.hash.min_expiry() != 0 && body.hash.min_expiry() <= now {
-            let purged = body.hash.purge_expired(now);
-            let emptied = body.hash.is_empty();
-            self.expired_fields += purged as u64;
-            if purged > 0 {
-                self.touch(key);
-            }
-            if emptied {
-                self.remove_slot(i);
-                return Ok(None);
-            }
-            self.after_hash_change(i);
-        }
-        Ok(Some(i))
-    }
-
-    /// Deletes an emptied hash; keeps `hfe` in step with the hash's field TTLs.
-    fn after_hash_change(&mut self, i: u32) {
-        let Some(body) = self.slots[i as usize].hash_body() else {
-            return;
-        };
-        if body.hash.is_empty() {
-            self.remove_slot(i);
-        } else if body.hash.has_field_ttls() {
-            if body.hfe_pos == NO_TTL {
-                let pos = self.hfe.len() as u32;
-                self.hfe.push(i);
-                if let Some(body) = self.slots[i as usize].hash_body_mut() {
-                    body.hfe_pos = pos;
-                }
-            }
-        } else {
-            self.untrack_hfe(i);
-        }
-    }
-
-    fn untrack_hfe(&mut self, i: u32) {
-        let Some(body) = self.slots[i as usize].hash_body_mut() else {
-            return;
-        };
-        if body.hfe_pos == NO_TTL {
-            return;
-        }
-        let pos = body.hfe_pos as usize;
-        body.hfe_pos = NO_TTL;
-        self.hfe.swap_remove(pos);
-        if let Some(&moved) = self.hfe.get(pos) {
-            if let Some(body) = self.slots[moved as usize].hash_body_mut() {
-                body.hfe_pos = pos as u32;
-            }
-        }
-    }
-
     /// Stores `value` at `key` (replacing any value of any type) with `expires_at` (0 = none).
     pub fn put_value(&mut self, hash: u64, key: &[u8], value: Value, expires_at: u64) {
         self.touch(key);
@@ -1157,73 +975,6 @@ impl ShardMap {
         }
     }
 
-    /// The live list, set or sorted set of `kind` at `key`: `Ok(None)` if
-    /// the key is missing (or expired), `Err(WrongType)` if it holds
-    /// anything else. A hit counts as an access.
-    pub fn collection_get(
-        &mut self,
-        hash: u64,
-        key: &[u8],
-        now: u64,
-        kind: ValueKind,
-    ) -> Result<Option<&Collection>, WrongType> {
-        let Some(i) = self.live_collection_slot(hash, key, now, kind)? else {
-            return Ok(None);
-        };
-        Ok(self.slots[i as usize].collection_body().map(|b| &b.value))
-    }
-
-    /// Runs `f` on the live collection of `kind` at `key`, creating an
-    /// empty one first if `create` (`Ok(None)` when missing and not
-    /// created). A collection `f` leaves empty is deleted, as Redis deletes
-    /// empty aggregates; WATCHers of the key see a change.
-    pub fn collection_update<R>(
-        &mut self,
-        hash: u64,
-        key: &[u8],
-        now: u64,
-        kind: ValueKind,
-        create: bool,
-        f: impl FnOnce(&mut Collection) -> R,
-    ) -> Result<Option<R>, WrongType> {
-        let i = match self.live_collection_slot(hash, key, now, kind)? {
-            Some(i) => i,
-            None if create => {
-                let slot = Slot::new_collection(key, Collection::new(kind), super::evict::initial_access());
-                self.insert_slot(hash, slot, 0)
-            }
-            None => return Ok(None),
-        };
-        let Some(body) = self.slots[i as usize].collection_body_mut() else {
-            return Err(WrongType);
-        };
-        let result = f(&mut body.value);
-        let emptied = body.value.is_empty();
-        self.touch(key);
-        if emptied {
-            self.remove_slot(i);
-        }
-        Ok(Some(result))
-    }
-
-    /// Key-level lazy expiry, type check and access stamp; the slot of a
-    /// live collection of `kind`.
-    fn live_collection_slot(
-        &mut self,
-        hash: u64,
-        key: &[u8],
-        now: u64,
-        kind: ValueKind,
-    ) -> Result<Option<u32>, WrongType> {
-        let Some(i) = self.live_index(hash, key, now, true).0 else {
-            return Ok(None);
-        };
-        match self.slots[i as usize].collection_body() {
-            Some(body) if body.value.kind() == kind => Ok(Some(i)),
-            _ => Err(WrongType),
-        }
-    }
-
     /// Removes `key` and returns its value and expiry (0 = none), if present.
     pub fn take_value(&mut self, hash: u64, key: &[u8]) -> Option<(Value, u64)> {
         let i = self.find(hash, key)?;
@@ -1246,55 +997,7 @@ impl ShardMap {
         Some((value, expires_at))
     }
 
-    /// Hashes with field TTLs (INFO keyspace's `subexpiry`).
-    pub fn hfe_len(&self) -> usize {
-        self.hfe.len()
-    }
-
-    /// Samples up to `count` hashes with field TTLs and purges their expired
-    /// fields, deleting hashes left empty. Returns (sampled, fields removed).
-    pub fn expire_fields_sample(
-        &mut self,
-        count: usize,
-        now: u64,
-        mut random: impl FnMut() -> u64,
-    ) -> (usize, usize) {
-        let mut sampled = 0;
-        let mut removed = 0;
-        while sampled < count && !self.hfe.is_empty() {
-            let pos = (random() % self.hfe.len() as u64) as usize;
-            let i = self.hfe[pos];
-            sampled += 1;
-            let expires_at = self.expires_at_of(i);
-            if expires_at != 0 && expires_at <= now {
-                self.remove_slot(i);
-                self.expired += 1;
-                continue;
-            }
-            let watched = !self.watched.is_empty();
-            let mut changed_key = None;
-            if let Some(body) = self.slots[i as usize].hash_body_mut() {
-                let n = body.hash.purge_expired(now);
-                self.expired_fields += n as u64;
-                removed += n;
-                if n > 0 && watched {
-                    changed_key = Some(body.key.clone());
-                }
-            }
-            if let Some(key) = changed_key {
-                self.touch_watched(&key);
-            }
-            self.after_hash_change(i);
-        }
-        (sampled, removed)
-    }
-
-    fn insert_new(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64) {
-        let slot = Slot::new(key, value, super::evict::initial_access());
-        self.insert_slot(hash, slot, expires_at);
-    }
-
-    fn insert_slot(&mut self, hash: u64, slot: Slot, expires_at: u64) -> u32 {
+    pub(super) fn insert_slot(&mut self, hash: u64, slot: Slot, expires_at: u64) -> u32 {
         let index = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = slot;
@@ -1313,7 +1016,7 @@ impl ShardMap {
         index
     }
 
-    fn set_expiry_slot(&mut self, i: u32, expires_at: u64) {
+    pub(super) fn set_expiry_slot(&mut self, i: u32, expires_at: u64) {
         let pos = self.slots[i as usize].ttl_pos;
         match (expires_at != 0, pos != NO_TTL) {
             (true, true) => self.ttl[pos as usize].expires_at = expires_at,
@@ -1335,7 +1038,7 @@ impl ShardMap {
         }
     }
 
-    fn remove_slot(&mut self, i: u32) {
+    pub(super) fn remove_slot(&mut self, i: u32) {
         if !self.watched.is_empty() {
             // Deletes, lazy and active expiry and eviction all end here.
             if let Some(entry) = self.watched.get_mut(self.slots[i as usize].key()) {
@@ -1363,34 +1066,6 @@ impl ShardMap {
         } else {
             self.free.push(i);
         }
-    }
-}
-
-/// A value being edited in place by `SETRANGE`.
-pub struct ValueMut<'a> {
-    slot: &'a mut Slot,
-}
-
-impl ValueMut<'_> {
-    /// The current value.
-    pub fn get(&self) -> &[u8] {
-        self.slot.value()
-    }
-
-    /// Cuts or zero-pads the value to `len` bytes.
-    pub fn set_len(&mut self, len: usize) {
-        // Patches come from APPEND/SETRANGE: keep room to grow, as they do.
-        self.slot.resize_value(len, true);
-    }
-
-    /// Overwrites from `offset`, zero-padding any gap, as `SETRANGE` does.
-    pub fn write_at(&mut self, offset: usize, bytes: &[u8]) {
-        let end = offset + bytes.len();
-        if self.slot.value().len() < end {
-            self.slot.resize_value(end, true);
-        }
-        let start = self.slot.key_len as usize + offset;
-        self.slot.bytes_mut()[start..start + bytes.len()].copy_from_slice(bytes);
     }
 }
 

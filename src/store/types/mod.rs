@@ -18,15 +18,19 @@
 //! `SPOP` logs the members it removed, a blocking pop logs the pop.
 //! `docs/persistence.md` gives every payload layout.
 
+pub mod hash;
 pub mod list;
 pub mod set;
+mod string;
 pub mod zset;
 
 pub use list::List;
 pub use set::Set;
+pub use string::ValueMut;
 pub use zset::ZSet;
 
-use super::shard::{ShardMap, Value, ValueKind, WrongType};
+use super::evict;
+use super::shard::{ShardMap, Slot, Value, ValueKind, WrongType};
 use crate::wal::Record;
 
 /// High nibble of a `Collection` record's `op`: a list.
@@ -321,6 +325,77 @@ pub mod codec {
         /// True when everything was read.
         pub fn is_empty(&self) -> bool {
             self.buf.is_empty()
+        }
+    }
+}
+
+/// The collection types' operations on the shard map: one typed lookup
+/// and one update for lists, sets and sorted sets alike.
+impl ShardMap {
+    /// The live list, set or sorted set of `kind` at `key`: `Ok(None)` if
+    /// the key is missing (or expired), `Err(WrongType)` if it holds
+    /// anything else. A hit counts as an access.
+    pub fn collection_get(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        now: u64,
+        kind: ValueKind,
+    ) -> Result<Option<&Collection>, WrongType> {
+        let Some(i) = self.live_collection_slot(hash, key, now, kind)? else {
+            return Ok(None);
+        };
+        Ok(self.slots[i as usize].collection_body().map(|b| &b.value))
+    }
+
+    /// Runs `f` on the live collection of `kind` at `key`, creating an
+    /// empty one first if `create` (`Ok(None)` when missing and not
+    /// created). A collection `f` leaves empty is deleted, as Redis deletes
+    /// empty aggregates; WATCHers of the key see a change.
+    pub fn collection_update<R>(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        now: u64,
+        kind: ValueKind,
+        create: bool,
+        f: impl FnOnce(&mut Collection) -> R,
+    ) -> Result<Option<R>, WrongType> {
+        let i = match self.live_collection_slot(hash, key, now, kind)? {
+            Some(i) => i,
+            None if create => {
+                let slot = Slot::new_collection(key, Collection::new(kind), evict::initial_access());
+                self.insert_slot(hash, slot, 0)
+            }
+            None => return Ok(None),
+        };
+        let Some(body) = self.slots[i as usize].collection_body_mut() else {
+            return Err(WrongType);
+        };
+        let result = f(&mut body.value);
+        let emptied = body.value.is_empty();
+        self.touch(key);
+        if emptied {
+            self.remove_slot(i);
+        }
+        Ok(Some(result))
+    }
+
+    /// Key-level lazy expiry, type check and access stamp; the slot of a
+    /// live collection of `kind`.
+    fn live_collection_slot(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        now: u64,
+        kind: ValueKind,
+    ) -> Result<Option<u32>, WrongType> {
+        let Some(i) = self.live_index(hash, key, now, true).0 else {
+            return Ok(None);
+        };
+        match self.slots[i as usize].collection_body() {
+            Some(body) if body.value.kind() == kind => Ok(Some(i)),
+            _ => Err(WrongType),
         }
     }
 }

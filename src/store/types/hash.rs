@@ -14,6 +14,10 @@
 //!   can use the slot index as its cursor (the same argument as the shard
 //!   map's `SCAN`). A hash never converts back, as in Redis.
 //!
+//! The second half of this file is the hash's place in the shard map: the
+//! typed lookup with lazy field expiry, and the `hfe` index of hashes with
+//! field TTLs that the active expiry cycle samples (as `ttl` is for keys).
+//!
 //! This module knows nothing of commands, the WAL or locking. Expired fields
 //! are not hidden by every accessor: callers run [`Hash::purge_expired`]
 //! first (the store does this on every access), which keeps lookups cheap.
@@ -23,7 +27,9 @@ use std::sync::OnceLock;
 
 use hashbrown::HashTable;
 
-use super::glob_match;
+use super::super::evict;
+use super::super::glob_match;
+use super::super::shard::{ShardMap, Slot, WrongType, NO_TTL};
 
 /// Redis's default `hash-max-listpack-entries`.
 pub const DEFAULT_MAX_LISTPACK_ENTRIES: usize = 128;
@@ -734,6 +740,152 @@ impl Table {
             self.vacate(i);
         }
         (expired.len(), min)
+    }
+}
+
+/// The hash type's operations on the shard map.
+impl ShardMap {
+    /// The live hash at `key`: `Ok(None)` if the key is missing (or expired,
+    /// or every field expired), `Err(WrongType)` if it holds another type.
+    /// Expired fields are purged on the way (lazy field expiry).
+    pub fn hash_get(&mut self, hash: u64, key: &[u8], now: u64) -> Result<Option<&Hash>, WrongType> {
+        let Some(i) = self.live_hash_slot(hash, key, now)? else {
+            return Ok(None);
+        };
+        Ok(self.slots[i as usize].hash_body().map(|b| &b.hash))
+    }
+
+    /// Runs `f` on the live hash at `key`, creating an empty one first if
+    /// `create` (`Ok(None)` when missing and not created). Afterwards an
+    /// emptied hash is deleted and field-TTL tracking is brought up to date.
+    pub fn hash_update<R>(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        now: u64,
+        create: bool,
+        f: impl FnOnce(&mut Hash) -> R,
+    ) -> Result<Option<R>, WrongType> {
+        let i = match self.live_hash_slot(hash, key, now)? {
+            Some(i) => i,
+            None if create => {
+                let slot = Slot::new_hash(key, Hash::new(), evict::initial_access());
+                self.insert_slot(hash, slot, 0)
+            }
+            None => return Ok(None),
+        };
+        let Some(body) = self.slots[i as usize].hash_body_mut() else {
+            return Err(WrongType);
+        };
+        let result = f(&mut body.hash);
+        self.touch(key);
+        self.after_hash_change(i);
+        Ok(Some(result))
+    }
+
+    /// Key-level lazy expiry, type check, access stamp and field purge; the
+    /// slot of a live hash.
+    fn live_hash_slot(&mut self, hash: u64, key: &[u8], now: u64) -> Result<Option<u32>, WrongType> {
+        let Some(i) = self.live_index(hash, key, now, true).0 else {
+            return Ok(None);
+        };
+        let Some(body) = self.slots[i as usize].hash_body_mut() else {
+            return Err(WrongType);
+        };
+        if body.hash.min_expiry() != 0 && body.hash.min_expiry() <= now {
+            let purged = body.hash.purge_expired(now);
+            let emptied = body.hash.is_empty();
+            self.expired_fields += purged as u64;
+            if purged > 0 {
+                self.touch(key);
+            }
+            if emptied {
+                self.remove_slot(i);
+                return Ok(None);
+            }
+            self.after_hash_change(i);
+        }
+        Ok(Some(i))
+    }
+
+    /// Deletes an emptied hash; keeps `hfe` in step with the hash's field TTLs.
+    pub(in crate::store) fn after_hash_change(&mut self, i: u32) {
+        let Some(body) = self.slots[i as usize].hash_body() else {
+            return;
+        };
+        if body.hash.is_empty() {
+            self.remove_slot(i);
+        } else if body.hash.has_field_ttls() {
+            if body.hfe_pos == NO_TTL {
+                let pos = self.hfe.len() as u32;
+                self.hfe.push(i);
+                if let Some(body) = self.slots[i as usize].hash_body_mut() {
+                    body.hfe_pos = pos;
+                }
+            }
+        } else {
+            self.untrack_hfe(i);
+        }
+    }
+
+    pub(in crate::store) fn untrack_hfe(&mut self, i: u32) {
+        let Some(body) = self.slots[i as usize].hash_body_mut() else {
+            return;
+        };
+        if body.hfe_pos == NO_TTL {
+            return;
+        }
+        let pos = body.hfe_pos as usize;
+        body.hfe_pos = NO_TTL;
+        self.hfe.swap_remove(pos);
+        if let Some(&moved) = self.hfe.get(pos) {
+            if let Some(body) = self.slots[moved as usize].hash_body_mut() {
+                body.hfe_pos = pos as u32;
+            }
+        }
+    }
+
+    /// Hashes with field TTLs (INFO keyspace's `subexpiry`).
+    pub fn hfe_len(&self) -> usize {
+        self.hfe.len()
+    }
+
+    /// Samples up to `count` hashes with field TTLs and purges their expired
+    /// fields, deleting hashes left empty. Returns (sampled, fields removed).
+    pub fn expire_fields_sample(
+        &mut self,
+        count: usize,
+        now: u64,
+        mut random: impl FnMut() -> u64,
+    ) -> (usize, usize) {
+        let mut sampled = 0;
+        let mut removed = 0;
+        while sampled < count && !self.hfe.is_empty() {
+            let pos = (random() % self.hfe.len() as u64) as usize;
+            let i = self.hfe[pos];
+            sampled += 1;
+            let expires_at = self.expires_at_of(i);
+            if expires_at != 0 && expires_at <= now {
+                self.remove_slot(i);
+                self.expired += 1;
+                continue;
+            }
+            let watched = self.has_watchers();
+            let mut changed_key = None;
+            if let Some(body) = self.slots[i as usize].hash_body_mut() {
+                let n = body.hash.purge_expired(now);
+                self.expired_fields += n as u64;
+                removed += n;
+                if n > 0 && watched {
+                    changed_key = Some(body.key.clone());
+                }
+            }
+            if let Some(key) = changed_key {
+                self.touch_watched(&key);
+            }
+            self.after_hash_change(i);
+        }
+        (sampled, removed)
     }
 }
 
