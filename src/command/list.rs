@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use super::{int_arg, is, locate, CommandError, CommandResult, Ctx};
-use crate::blocking::WakeReason;
+use crate::blocking::{Serve, WakeReason};
 use crate::protocol::Replies;
 use crate::store::types::list::{SpliceLog, OP_SPLICE};
 use crate::store::types::{List, TYPE_LIST};
@@ -99,15 +99,86 @@ fn push(
     Ok(len)
 }
 
-/// `added` elements arrived at `key`: wakes up to that many clients blocked
-/// on it. Called under the key's shard lock, so a client blocking on it
-/// either saw the elements or is registered by now (see `crate::blocking`).
-pub fn signal_ready(c: &Ctx<'_, '_>, key: &[u8], added: usize) {
-    if c.state.blocking.any() {
-        for (worker, id) in c.state.blocking.signal(c.client.db, key, added) {
-            c.state.clients.wake(worker, id, WakeReason::Retry);
-        }
+/// `added` elements arrived at `key`: serves the clients blocked on it,
+/// first come first served, while the pusher still holds the key's shard
+/// lock (see `crate::blocking`): each pop is applied and logged here, and
+/// its reply goes to the waiter's worker, so no later command sees an
+/// element a blocked client was owed. Waiters that cannot be served in place
+/// (`BLMOVE`) are woken to retry, one per element not yet claimed.
+pub fn signal_ready(c: &mut Ctx<'_, '_>, key: &[u8], added: usize) {
+    if !c.state.blocking.any() {
+        return;
     }
+    let mut unclaimed = added;
+    while unclaimed > 0 {
+        let Some(waiter) = c.state.blocking.next_waiter(c.client.db, key) else {
+            return;
+        };
+        let served = waiter
+            .serve
+            .and_then(|serve| serve_waiter(c, key, serve, waiter.style));
+        let reason = match served {
+            Some((reply, taken)) => {
+                unclaimed = unclaimed.saturating_sub(taken);
+                WakeReason::Served(reply)
+            }
+            None => {
+                unclaimed -= 1;
+                WakeReason::Retry
+            }
+        };
+        c.state.clients.wake(waiter.worker, waiter.id, reason);
+    }
+}
+
+/// Pops what a blocked client asked for from `key` and renders its reply in
+/// `style`: (reply, elements taken), or None if there was nothing to take
+/// (the key is gone or holds another type: the client retries).
+fn serve_waiter(
+    c: &mut Ctx<'_, '_>,
+    key: &[u8],
+    serve: Serve,
+    style: crate::protocol::Style,
+) -> Option<(Vec<u8>, usize)> {
+    let mut reply = Replies::default();
+    reply.set_style(style);
+    let taken = match serve {
+        Serve::List { left, count } => {
+            let end = if left { End::Left } else { End::Right };
+            let items = pop(c, key, end, count.unwrap_or(1)).ok()??;
+            if items.is_empty() {
+                return None;
+            }
+            reply.array(2);
+            reply.bulk(key);
+            match count {
+                None => reply.bulk(&items[0]),
+                Some(_) => {
+                    reply.array(items.len());
+                    for item in &items {
+                        reply.bulk(item);
+                    }
+                }
+            }
+            items.len()
+        }
+        Serve::ZSet { max, count } => super::zset::serve_blocked(c, key, max, count, &mut reply)?,
+    };
+    Some((reply.take_bytes(), taken))
+}
+
+/// The reply a pusher rendered for this client while it was blocked
+/// ([`signal_ready`]), written out as this command's reply. Each blocking
+/// command that can be served in place checks this first.
+pub fn take_served(c: &mut Ctx<'_, '_>) -> bool {
+    if !matches!(c.client.wake_reason, Some(WakeReason::Served(_))) {
+        return false;
+    }
+    if let Some(WakeReason::Served(reply)) = c.client.wake_reason.take() {
+        c.client.resumed_deadline = None;
+        c.out.raw(&reply);
+    }
+    true
 }
 
 fn push_command(c: &mut Ctx<'_, '_>, end: End, only_existing: bool) -> CommandResult {
@@ -652,9 +723,15 @@ pub fn block_on(
     keys: &[&[u8]],
     timeout: Option<Duration>,
     null: fn(&mut Replies),
+    serve: Option<Serve>,
 ) -> CommandResult {
     let resumed = c.client.resumed_deadline.take();
     match c.client.wake_reason.take() {
+        Some(WakeReason::Served(reply)) => {
+            // Handlers check `take_served` first; never drop a served reply.
+            c.out.raw(&reply);
+            return Ok(());
+        }
         Some(WakeReason::Timeout) => {
             null(c.out);
             return Ok(());
@@ -681,15 +758,24 @@ pub fn block_on(
         return Ok(());
     }
     // Still under the keys' shard locks: no push can slip in between.
-    c.state
-        .blocking
-        .block(c.client.id, handle.worker, c.client.db, keys, resumed.is_some());
+    let style = c.out.style();
+    c.state.blocking.block(
+        c.client.id,
+        handle.worker,
+        c.client.db,
+        keys,
+        resumed.is_some(),
+        crate::blocking::Wants { serve, style },
+    );
     handle.blocked.store(true, std::sync::atomic::Ordering::Relaxed);
     c.client.blocked = Some(crate::state::BlockedOn { deadline });
     Ok(())
 }
 
 fn blocking_pop(c: &mut Ctx<'_, '_>, end: End) -> CommandResult {
+    if take_served(c) {
+        return Ok(());
+    }
     let last = c.args.len() - 1;
     let timeout = parse_timeout(c.args.get(last))?;
     for k in 1..last {
@@ -704,7 +790,11 @@ fn blocking_pop(c: &mut Ctx<'_, '_>, end: End) -> CommandResult {
         }
     }
     let keys: Vec<&[u8]> = (1..last).map(|k| c.args.get(k)).collect();
-    block_on(c, &keys, timeout, Replies::null_array)
+    let serve = Serve::List {
+        left: end == End::Left,
+        count: None,
+    };
+    block_on(c, &keys, timeout, Replies::null_array, Some(serve))
 }
 
 /// BLPOP key [key ...] timeout
@@ -725,7 +815,9 @@ fn blocking_move(c: &mut Ctx<'_, '_>, from: End, to: End, timeout_at: usize) -> 
             c.out.bulk(&item);
             Ok(())
         }
-        None => block_on(c, &[src], timeout, Replies::nil),
+        // Not served in place: the destination may be a shard the pusher
+        // does not hold. Woken, it runs again.
+        None => block_on(c, &[src], timeout, Replies::nil, None),
     }
 }
 
@@ -743,13 +835,20 @@ pub fn brpoplpush(c: &mut Ctx<'_, '_>) -> CommandResult {
 
 /// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
 pub fn blmpop(c: &mut Ctx<'_, '_>) -> CommandResult {
+    if take_served(c) {
+        return Ok(());
+    }
     let timeout = parse_timeout(c.args.get(1))?;
     let spec = parse_multi_pop(c, 2)?;
     if multi_pop(c, &spec)? {
         return Ok(());
     }
     let keys: Vec<&[u8]> = spec.keys.clone().map(|k| c.args.get(k)).collect();
-    block_on(c, &keys, timeout, Replies::null_array)
+    let serve = Serve::List {
+        left: spec.end == End::Left,
+        count: Some(spec.count),
+    };
+    block_on(c, &keys, timeout, Replies::null_array, Some(serve))
 }
 
 #[cfg(test)]

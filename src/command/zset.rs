@@ -14,6 +14,7 @@
 //! RESP2 clients flat arrays with scores as bulk strings.
 
 use super::{int_arg, is, locate, CommandError, CommandResult, Ctx};
+use crate::blocking::Serve;
 use crate::protocol::reply::format_double;
 use crate::protocol::{Replies, Style};
 use crate::store::types::zset::{add_payload, parse_score, rem_payload, LexBound, ScoreBound, ZSet, OP_REM};
@@ -783,17 +784,22 @@ fn numkeys_arg(
 
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
 pub fn zmpop(c: &mut Ctx<'_, '_>) -> CommandResult {
-    if !zmpop_from(c, 1)? {
+    let spec = parse_zmpop(c.args, 1)?;
+    if !zmpop_from(c, 1, &spec)? {
         c.out.null_array();
     }
     Ok(())
 }
 
-/// ZMPOP's work with `numkeys` at argument `first`: pops from the first
-/// non-empty sorted set and writes `[key, [[member, score] ...]]` (true),
-/// or writes nothing (false).
-fn zmpop_from(c: &mut Ctx<'_, '_>, first: usize) -> Result<bool, CommandError> {
-    let args = c.args;
+/// The options of ZMPOP and BZMPOP.
+struct ZmPop {
+    numkeys: usize,
+    max: bool,
+    count: Option<usize>,
+}
+
+/// Parses `numkeys key... MIN|MAX [COUNT n]` with `numkeys` at argument `first`.
+fn parse_zmpop(args: super::Args<'_>, first: usize) -> Result<ZmPop, CommandError> {
     let numkeys = numkeys_arg(args, first, true, || {
         CommandError::Other("ERR numkeys should be greater than 0".into())
     })?;
@@ -823,11 +829,19 @@ fn zmpop_from(c: &mut Ctx<'_, '_>, first: usize) -> Result<bool, CommandError> {
             return Err(CommandError::Syntax);
         }
     }
-    for key in args.iter_from(first + 1).take(numkeys) {
+    Ok(ZmPop { numkeys, max, count })
+}
+
+/// ZMPOP's work with `numkeys` at argument `first`: pops from the first
+/// non-empty sorted set and writes `[key, [[member, score] ...]]` (true),
+/// or writes nothing (false).
+fn zmpop_from(c: &mut Ctx<'_, '_>, first: usize, spec: &ZmPop) -> Result<bool, CommandError> {
+    let args = c.args;
+    for key in args.iter_from(first + 1).take(spec.numkeys) {
         if read_zset!(c, key)?.is_none() {
             continue;
         }
-        let popped = pop(c, key, count.unwrap_or(1), max)?;
+        let popped = pop(c, key, spec.count.unwrap_or(1), spec.max)?;
         let out = &mut *c.out;
         out.array(2);
         out.bulk(key);
@@ -845,6 +859,9 @@ fn zmpop_from(c: &mut Ctx<'_, '_>, first: usize) -> Result<bool, CommandError> {
 /// BZPOPMIN/BZPOPMAX key [key ...] timeout: `[key, member, score]` from the
 /// first non-empty sorted set, or block (`list::block_on`).
 fn blocking_pop(c: &mut Ctx<'_, '_>, max: bool) -> CommandResult {
+    if super::list::take_served(c) {
+        return Ok(());
+    }
     let last = c.args.len() - 1;
     let timeout = super::list::parse_timeout(c.args.get(last))?;
     for k in 1..last {
@@ -862,7 +879,39 @@ fn blocking_pop(c: &mut Ctx<'_, '_>, max: bool) -> CommandResult {
         }
     }
     let keys: Vec<&[u8]> = (1..last).map(|k| c.args.get(k)).collect();
-    super::list::block_on(c, &keys, timeout, Replies::null_array)
+    let serve = Serve::ZSet { max, count: None };
+    super::list::block_on(c, &keys, timeout, Replies::null_array, Some(serve))
+}
+
+/// Pops for a client blocked in BZPOPMIN & co, rendering its reply in
+/// `out` (see `list::signal_ready`); the number of members taken, or None
+/// if `key` holds no sorted set to pop from.
+pub fn serve_blocked(
+    c: &mut Ctx<'_, '_>,
+    key: &[u8],
+    max: bool,
+    count: Option<usize>,
+    out: &mut Replies,
+) -> Option<usize> {
+    let popped = pop(c, key, count.unwrap_or(1), max).ok()?;
+    let (member, score) = popped.first()?;
+    out.array(if count.is_some() { 2 } else { 3 });
+    out.bulk(key);
+    match count {
+        None => {
+            out.bulk(member);
+            out.double(*score);
+        }
+        Some(_) => {
+            out.array(popped.len());
+            for (m, s) in &popped {
+                out.array(2);
+                out.bulk(m);
+                out.double(*s);
+            }
+        }
+    }
+    Some(popped.len())
 }
 
 /// BZPOPMIN key [key ...] timeout
@@ -877,15 +926,20 @@ pub fn bzpopmax(c: &mut Ctx<'_, '_>) -> CommandResult {
 
 /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
 pub fn bzmpop(c: &mut Ctx<'_, '_>) -> CommandResult {
-    let timeout = super::list::parse_timeout(c.args.get(1))?;
-    if zmpop_from(c, 2)? {
+    if super::list::take_served(c) {
         return Ok(());
     }
-    let numkeys = numkeys_arg(c.args, 2, true, || {
-        CommandError::Other("ERR numkeys should be greater than 0".into())
-    })?;
-    let keys: Vec<&[u8]> = c.args.iter_from(3).take(numkeys).collect();
-    super::list::block_on(c, &keys, timeout, Replies::null_array)
+    let timeout = super::list::parse_timeout(c.args.get(1))?;
+    let spec = parse_zmpop(c.args, 2)?;
+    if zmpop_from(c, 2, &spec)? {
+        return Ok(());
+    }
+    let keys: Vec<&[u8]> = c.args.iter_from(3).take(spec.numkeys).collect();
+    let serve = Serve::ZSet {
+        max: spec.max,
+        count: Some(spec.count.unwrap_or(1)),
+    };
+    super::list::block_on(c, &keys, timeout, Replies::null_array, Some(serve))
 }
 
 // ------------------------------------------------------------ scan, random

@@ -39,6 +39,59 @@ fn a_push_on_another_worker_serves_a_blocked_client() {
 }
 
 #[test]
+fn a_pushed_element_goes_to_the_blocked_client_before_any_later_command_sees_it() {
+    // Redis's rule: the push serves the waiters before the next command runs,
+    // whichever connection (and here, whichever worker) that command is on.
+    let server = Server::with_args(&["--workers", "3"]);
+    let mut admin = server.raw();
+    let mut list_waiter = server.raw();
+    let mut multi_waiter = server.raw();
+    let mut zset_waiter = server.raw();
+    let mut pusher = server.raw();
+    let mut thief = server.raw();
+    list_waiter.send(&resp(&["BLPOP", "q", "0"]));
+    wait_blocked(&mut admin, 1);
+    multi_waiter.send(&resp(&["BLMPOP", "0", "1", "q", "RIGHT", "COUNT", "5"]));
+    wait_blocked(&mut admin, 2);
+    zset_waiter.send(&resp(&["BZPOPMAX", "z", "0"]));
+    wait_blocked(&mut admin, 3);
+    for round in 0..50 {
+        // One pipelined packet: the push, then a pop by another client right
+        // behind it; the second pop must never find the element.
+        let a = format!("a{round}");
+        let b = format!("b{round}");
+        let c = format!("c{round}");
+        assert_eq!(pusher.cmd(&["RPUSH", "q", &a, &b, &c]), b":3\r\n");
+        assert_eq!(thief.cmd(&["LPOP", "q"]), b"$-1\r\n", "round {round}");
+        let expected = format!("*2\r\n$1\r\nq\r\n${}\r\n{a}\r\n", a.len());
+        assert_eq!(show(&list_waiter.read_reply()), show(expected.as_bytes()));
+        let expected = format!(
+            "*2\r\n$1\r\nq\r\n*2\r\n${}\r\n{c}\r\n${}\r\n{b}\r\n",
+            c.len(),
+            b.len()
+        );
+        assert_eq!(show(&multi_waiter.read_reply()), show(expected.as_bytes()));
+        assert_eq!(pusher.cmd(&["ZADD", "z", "1", "low", "2", "high"]), b":2\r\n");
+        assert_eq!(
+            show(&thief.cmd(&["ZRANGE", "z", "0", "-1"])),
+            show(b"*1\r\n$3\r\nlow\r\n")
+        );
+        assert_eq!(
+            show(&zset_waiter.read_reply()),
+            show(b"*3\r\n$1\r\nz\r\n$4\r\nhigh\r\n$1\r\n2\r\n")
+        );
+        assert_eq!(thief.cmd(&["DEL", "z"]), b":1\r\n");
+        // Block again in the same order: the BLPOP first in line.
+        list_waiter.send(&resp(&["BLPOP", "q", "0"]));
+        wait_blocked(&mut admin, 1);
+        multi_waiter.send(&resp(&["BLMPOP", "0", "1", "q", "RIGHT", "COUNT", "5"]));
+        wait_blocked(&mut admin, 2);
+        zset_waiter.send(&resp(&["BZPOPMAX", "z", "0"]));
+        wait_blocked(&mut admin, 3);
+    }
+}
+
+#[test]
 fn three_blocked_clients_are_served_first_come_first_served() {
     let server = Server::with_args(&["--workers", "2"]);
     let mut admin = server.raw();
