@@ -68,6 +68,8 @@ fn push(
     items: &[&[u8]],
     only_existing: bool,
 ) -> Result<usize, CommandError> {
+    // Without a WAL there is no splice to build (two allocations per push).
+    let logging = c.log.enabled();
     let (map, hash) = locate(&mut c.db, key)?;
     let mut splices = SpliceLog::default();
     let len = map.collection_update(hash, key, c.now, ValueKind::List, !only_existing, |value| {
@@ -79,11 +81,15 @@ fn push(
                 for item in items {
                     list.push_front(item);
                 }
-                let reversed: Vec<&[u8]> = items.iter().rev().copied().collect();
-                splices.push(0, 0, &reversed);
+                if logging {
+                    let reversed: Vec<&[u8]> = items.iter().rev().copied().collect();
+                    splices.push(0, 0, &reversed);
+                }
             }
             End::Right => {
-                splices.push(list.len(), 0, items);
+                if logging {
+                    splices.push(list.len(), 0, items);
+                }
                 for item in items {
                     list.push_back(item);
                 }
@@ -217,6 +223,7 @@ pub fn pop(
     end: End,
     count: usize,
 ) -> Result<Option<Vec<Vec<u8>>>, CommandError> {
+    let logging = c.log.enabled();
     let (map, hash) = locate(&mut c.db, key)?;
     let mut splices = SpliceLog::default();
     let popped = map.collection_update(hash, key, c.now, ValueKind::List, false, |value| {
@@ -227,13 +234,17 @@ pub fn pop(
         let mut items = Vec::with_capacity(n);
         match end {
             End::Left => {
-                splices.push(0, n, &[]);
+                if logging {
+                    splices.push(0, n, &[]);
+                }
                 for _ in 0..n {
                     items.extend(list.pop_front());
                 }
             }
             End::Right => {
-                splices.push(list.len() - n, n, &[]);
+                if logging {
+                    splices.push(list.len() - n, n, &[]);
+                }
                 for _ in 0..n {
                     items.extend(list.pop_back());
                 }

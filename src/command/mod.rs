@@ -76,6 +76,12 @@ pub struct RecordLog<'a> {
 }
 
 impl RecordLog<'_> {
+    /// False when persistence is off: a handler may skip building a record.
+    #[inline]
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Encodes `record` for the WAL (a no-op when persistence is off).
     pub fn push(&mut self, record: Record<'_>) {
         if self.enabled {
