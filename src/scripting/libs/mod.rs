@@ -80,6 +80,51 @@ end
 return function(...) return finish(f(...)) end
 "#;
 
+/// Like [`WRAPPER`], for functions with any number of results: the Rust side
+/// hands back a table and a count (values held in Rust each take a slot of
+/// mlua's limited reference stack). `unpack` takes its three arguments from
+/// the C stack limit, so the last few of a near-limit result list are
+/// returned by recursion instead.
+const SPREAD_WRAPPER: &str = r#"
+local f = ...
+local error, unpack = error, unpack
+local function spread(r, i, n)
+  if i > n then return end
+  return r[i], spread(r, i + 1, n)
+end
+local function finish(ok, r, n)
+  if not ok then error(r, 0) end
+  if n <= 7990 then return unpack(r, 1, n) end
+  return spread(r, 1, n)
+end
+return function(...) return finish(f(...)) end
+"#;
+
+/// Makes a library function returning the values of a [`ValueStack`].
+pub(crate) fn spread_function<F>(lua: &Lua, body: F) -> mlua::Result<Function>
+where
+    F: Fn(&Lua, MultiValue) -> LibResult<ValueStack> + 'static,
+{
+    let inner = lua.create_function(move |lua, args: MultiValue| match body(lua, args) {
+        Ok(results) => {
+            let (table, n) = results.into_table();
+            Ok(MultiValue::from_vec(vec![
+                Value::Boolean(true),
+                Value::Table(table),
+                Value::Integer(n),
+            ]))
+        }
+        Err(Failure::Lua(e)) => Err(e),
+        Err(failure) => {
+            let msg = failure_message(lua, failure);
+            let msg = Value::String(lua.create_string(msg)?);
+            Ok(MultiValue::from_vec(vec![Value::Boolean(false), msg]))
+        }
+    })?;
+    let wrap: Function = lua.load(SPREAD_WRAPPER).set_name("=libwrap").into_function()?;
+    wrap.call(inner)
+}
+
 /// Makes a library function from a Rust body: the body gets the Lua state
 /// and the arguments exactly as passed (so "no value" and `nil` differ, as
 /// `lua_gettop` tells them apart in C).
@@ -189,13 +234,11 @@ pub(crate) fn check_number(lua: &Lua, args: &MultiValue, narg: usize) -> LibResu
 
 /// `luaL_checkinteger` on 64-bit Lua 5.1: the number truncated toward zero
 /// the way x86-64 does it (out of range and NaN give `i64::MIN`).
-#[allow(dead_code)] // used by the libraries still to come
 pub(crate) fn check_integer(lua: &Lua, args: &MultiValue, narg: usize) -> LibResult<i64> {
     check_number(lua, args, narg).map(c_double_to_i64)
 }
 
 /// `luaL_optinteger`: the default when the argument is absent or nil.
-#[allow(dead_code)] // used by the libraries still to come
 pub(crate) fn opt_integer(lua: &Lua, args: &MultiValue, narg: usize, default: i64) -> LibResult<i64> {
     match args.get(narg - 1) {
         None | Some(Value::Nil) => Ok(default),
@@ -222,6 +265,17 @@ pub(crate) fn c_double_to_i64(d: f64) -> i64 {
         d as i64
     } else {
         i64::MIN
+    }
+}
+
+/// C's `(uint64_t)d` as x86-64 code from gcc computes it: exact in range,
+/// negative values wrapped as `(int64_t)d` would be, 0 from 2^64 up.
+pub(crate) fn c_double_to_u64(d: f64) -> u64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if d >= TWO_63 {
+        (c_double_to_i64(d - TWO_63) as u64) ^ (1 << 63)
+    } else {
+        c_double_to_i64(d) as u64
     }
 }
 
@@ -253,6 +307,16 @@ impl ValueStack {
         })
     }
 
+    /// How many values are on the stack.
+    pub(crate) fn len(&self) -> i64 {
+        self.len
+    }
+
+    /// The top value, left in place (nil when empty).
+    pub(crate) fn top(&self) -> mlua::Result<Value> {
+        self.table.raw_get(self.len)
+    }
+
     pub(crate) fn push(&mut self, v: Value) -> mlua::Result<()> {
         self.len += 1;
         self.table.raw_set(self.len, v)
@@ -271,7 +335,6 @@ impl ValueStack {
 
     /// The table's items, 1..=len, for results that are spread by the Lua
     /// wrapper.
-    #[allow(dead_code)] // used by the libraries still to come
     pub(crate) fn into_table(self) -> (Table, i64) {
         (self.table, self.len)
     }
