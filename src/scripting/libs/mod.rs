@@ -175,7 +175,7 @@ fn failure_message(lua: &Lua, failure: Failure) -> String {
                 })
                 .unwrap_or((None, None));
             let name = name.unwrap_or_else(|| "?".to_string());
-            if what == Some("method") {
+            if what == Some("method") && narg > 0 {
                 if narg == 1 {
                     return format!("calling '{name}' on bad self ({extra})");
                 }
@@ -310,6 +310,11 @@ impl ValueStack {
     /// How many values are on the stack.
     pub(crate) fn len(&self) -> i64 {
         self.len
+    }
+
+    /// Replaces the value at `i` (1-based).
+    pub(crate) fn set(&mut self, i: i64, v: Value) -> mlua::Result<()> {
+        self.table.raw_set(i, v)
     }
 
     /// The top value, left in place (nil when empty).
