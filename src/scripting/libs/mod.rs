@@ -411,3 +411,45 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::testing::*;
+
+    /// Random and truncated inputs give results or Lua errors, never a
+    /// panic; very many arguments are handled too.
+    #[test]
+    fn random_inputs_never_panic() {
+        let lua = lua();
+        let () = eval(
+            &lua,
+            r#"
+            local seed = 12345
+            local function rnd(n)
+              seed = (seed * 1103515245 + 12345) % 2147483648
+              return seed % n
+            end
+            local sample = cmsgpack.pack({1, 2.5, "x", {a = {b = {true}}}, -70000, 2^40})
+            local json = cjson.encode({a = {1, 2, {b = "c\n"}}, d = 1.5})
+            for i = 1, 3000 do
+              local len = rnd(24)
+              local bytes = {}
+              for j = 1, len do bytes[j] = string.char(rnd(256)) end
+              local s = table.concat(bytes)
+              pcall(cmsgpack.unpack, s)
+              pcall(cmsgpack.unpack_limit, s, rnd(3), rnd(4))
+              pcall(cjson.decode, s)
+              pcall(struct.unpack, s, s)
+              pcall(struct.pack, s, 1, 2, "abc")
+              pcall(struct.size, s)
+              pcall(cmsgpack.unpack, sample:sub(1, rnd(#sample + 1)))
+              pcall(cjson.decode, json:sub(1, rnd(#json + 1)))
+            end
+            local many = {}
+            for i = 1, 7000 do many[i] = i end
+            assert(bit.bor(unpack(many)) == 8191)
+            assert(#cmsgpack.pack(unpack(many)) > 7000)
+            "#,
+        );
+    }
+}
