@@ -18,6 +18,7 @@
 //! `SPOP` logs the members it removed, a blocking pop logs the pop.
 //! `docs/persistence.md` gives every payload layout.
 
+pub mod intset;
 pub mod list;
 pub mod set;
 pub mod zset;
@@ -46,12 +47,21 @@ pub const OP_ADD: u8 = 1;
 pub const SNAPSHOT_CHUNK: usize = 1 << 20;
 
 /// A list, set or sorted set.
+///
+/// Kept at 24 bytes because it sits in every collection key's one
+/// allocation next to the key (see `shard.rs`, `collection_layout`): a set
+/// of up to ten small integers lives inside it ([`set`]), a small sorted set
+/// is one pointer to its packed buffer, and a list — whose header is bigger
+/// and whose items dwarf it — is boxed.
 #[derive(Debug)]
 pub enum Collection {
-    List(List),
+    List(Box<List>),
     Set(Set),
     ZSet(ZSet),
 }
+
+/// The size the layout above relies on (a compile-time check).
+const _: () = assert!(std::mem::size_of::<Collection>() <= 32);
 
 impl Collection {
     /// An empty value of `kind` (a list for the non-aggregate kinds, which
@@ -60,7 +70,7 @@ impl Collection {
         match kind {
             ValueKind::Set => Collection::Set(Set::new()),
             ValueKind::ZSet => Collection::ZSet(ZSet::new()),
-            _ => Collection::List(List::new()),
+            _ => Collection::List(Box::default()),
         }
     }
 

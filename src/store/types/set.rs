@@ -40,6 +40,7 @@ use std::sync::OnceLock;
 use hashbrown::HashTable;
 
 use super::codec::{put_bytes, Reader};
+use super::intset::IntSet;
 use crate::memory::chunk_size;
 use crate::store::glob_match;
 
@@ -137,10 +138,13 @@ pub struct Set {
 
 #[derive(Debug)]
 enum Repr {
-    Ints(Vec<i64>),
+    Ints(IntSet),
     Pack(Pack),
     Table(Box<Table>),
 }
+
+/// A set is 24 bytes (an inline intset), see `Collection`.
+const _: () = assert!(std::mem::size_of::<Set>() <= 24);
 
 impl Default for Set {
     fn default() -> Self {
@@ -152,7 +156,7 @@ impl Set {
     /// An empty set (an empty intset: the first member decides, as in Redis).
     pub fn new() -> Set {
         Set {
-            repr: Repr::Ints(Vec::new()),
+            repr: Repr::Ints(IntSet::new()),
         }
     }
 
@@ -165,7 +169,7 @@ impl Set {
             return;
         }
         self.repr = if as_int(first).is_some() && size_hint <= intset_limit() {
-            Repr::Ints(Vec::new())
+            Repr::Ints(IntSet::new())
         } else if size_hint <= max_listpack_entries() {
             Repr::Pack(Pack::default())
         } else {
@@ -177,7 +181,7 @@ impl Set {
     pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Ints(v) => v.len(),
-            Repr::Pack(p) => p.len,
+            Repr::Pack(p) => p.len(),
             Repr::Table(t) => t.len,
         }
     }
@@ -200,8 +204,8 @@ impl Set {
     pub fn memory_usage(&self) -> usize {
         let chunk = |n: usize| if n == 0 { 0 } else { chunk_size(n) };
         match &self.repr {
-            Repr::Ints(v) => chunk(v.capacity() * 8),
-            Repr::Pack(p) => chunk(p.buf.capacity()),
+            Repr::Ints(v) => v.heap_bytes(),
+            Repr::Pack(p) => p.heap_bytes(),
             Repr::Table(t) => {
                 chunk(std::mem::size_of::<Table>())
                     + chunk(t.slots.capacity() * std::mem::size_of::<Option<Box<[u8]>>>())
@@ -215,7 +219,7 @@ impl Set {
     /// True if `member` is in the set.
     pub fn contains(&self, member: &[u8]) -> bool {
         match &self.repr {
-            Repr::Ints(v) => as_int(member).is_some_and(|n| v.binary_search(&n).is_ok()),
+            Repr::Ints(v) => as_int(member).is_some_and(|n| v.contains(n)),
             Repr::Pack(p) => p.find(member).is_some(),
             Repr::Table(t) => t.find(member).is_some(),
         }
@@ -227,19 +231,15 @@ impl Set {
         match &mut self.repr {
             Repr::Ints(v) => {
                 if let Some(n) = as_int(member) {
-                    let Err(at) = v.binary_search(&n) else {
+                    if !v.insert(n) {
                         return false;
-                    };
-                    v.insert(at, n);
+                    }
                     if v.len() > intset_limit() {
                         self.convert_to_table();
                     }
                     return true;
                 }
-                let widest = match (v.first(), v.last()) {
-                    (Some(&lo), Some(&hi)) => digits(lo).max(digits(hi)),
-                    _ => 0,
-                };
+                let widest = v.bounds().map_or(0, |(lo, hi)| digits(lo).max(digits(hi)));
                 let max_value = max_listpack_value();
                 if v.len() < max_listpack_entries() && member.len() <= max_value && widest <= max_value {
                     self.convert_to_pack();
@@ -252,7 +252,7 @@ impl Set {
                 if p.find(member).is_some() {
                     return false;
                 }
-                if p.len < max_listpack_entries() && member.len() <= max_listpack_value() {
+                if p.len() < max_listpack_entries() && member.len() <= max_listpack_value() {
                     p.push(member);
                     return true;
                 }
@@ -266,13 +266,7 @@ impl Set {
     /// Removes `member`; false if it was not there. Never converts down.
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match &mut self.repr {
-            Repr::Ints(v) => match as_int(member).map(|n| v.binary_search(&n)) {
-                Some(Ok(at)) => {
-                    v.remove(at);
-                    true
-                }
-                _ => false,
-            },
+            Repr::Ints(v) => as_int(member).is_some_and(|n| v.remove(n)),
             Repr::Pack(p) => match p.find(member) {
                 Some(range) => {
                     p.remove(range);
@@ -289,7 +283,7 @@ impl Set {
     pub fn iter(&self) -> Iter<'_> {
         match &self.repr {
             Repr::Ints(v) => Iter::Ints(v.iter()),
-            Repr::Pack(p) => Iter::Pack(PackIter { buf: &p.buf }),
+            Repr::Pack(p) => Iter::Pack(PackIter { buf: p.entries() }),
             Repr::Table(t) => Iter::Table(t.slots.iter()),
         }
     }
@@ -308,11 +302,11 @@ impl Set {
         match &self.repr {
             Repr::Ints(v) => {
                 let i = (random() % n as u64) as usize;
-                v.get(i).map(|&x| (Member::Int(x), i))
+                v.get(i).map(|x| (Member::Int(x), i))
             }
             Repr::Pack(p) => {
                 let i = (random() % n as u64) as usize;
-                PackIter { buf: &p.buf }.nth(i).map(|m| (m, i))
+                PackIter { buf: p.entries() }.nth(i).map(|m| (m, i))
             }
             Repr::Table(t) => {
                 let slots = t.slots.len();
@@ -457,12 +451,11 @@ impl Set {
         let Repr::Ints(v) = &self.repr else {
             return;
         };
-        let mut pack = Pack::default();
-        let mut buf = itoa::Buffer::new();
-        for &n in v {
-            pack.push(buf.format(n).as_bytes());
-        }
-        self.repr = Repr::Pack(pack);
+        let texts: Vec<String> = v
+            .iter()
+            .map(|n| itoa::Buffer::new().format(n).to_owned())
+            .collect();
+        self.repr = Repr::Pack(Pack::from_members(texts.iter().map(|t| t.as_bytes())));
     }
 
     fn convert_to_table(&mut self) {
@@ -542,11 +535,12 @@ impl Payload {
 
 // ---------------------------------------------------------------- listpack
 
-/// The listpack encoding: `varint(len) bytes`, repeated.
+/// The listpack encoding: one buffer of exactly its size,
+/// `[u32 count][varint(len) bytes]*` (empty when the set is), reallocated
+/// on each change as Redis's listpack is.
 #[derive(Debug, Default)]
 struct Pack {
-    buf: Vec<u8>,
-    len: usize,
+    buf: Box<[u8]>,
 }
 
 fn put_varint(out: &mut Vec<u8>, mut n: usize) {
@@ -555,6 +549,15 @@ fn put_varint(out: &mut Vec<u8>, mut n: usize) {
         n >>= 7;
     }
     out.push(n as u8);
+}
+
+fn varint_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
 }
 
 /// Reads a varint at the front of `buf`: (value, bytes it took).
@@ -569,16 +572,83 @@ fn get_varint(buf: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
+/// Bytes of the count header.
+const PACK_HEAD: usize = 4;
+
+/// The count in a pack buffer's header (0 for an empty buffer).
+fn pack_count(buf: &[u8]) -> usize {
+    match buf.get(..PACK_HEAD) {
+        Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]) as usize,
+        _ => 0,
+    }
+}
+
 impl Pack {
-    fn push(&mut self, member: &[u8]) {
-        put_varint(&mut self.buf, member.len());
-        self.buf.extend_from_slice(member);
-        self.len += 1;
+    /// A listpack of `members` (distinct), in one allocation.
+    fn from_members<'a>(members: impl IntoIterator<Item = &'a [u8]>) -> Pack {
+        let mut buf = vec![0; PACK_HEAD];
+        let mut count = 0u32;
+        for m in members {
+            put_varint(&mut buf, m.len());
+            buf.extend_from_slice(m);
+            count += 1;
+        }
+        if count == 0 {
+            return Pack::default();
+        }
+        buf[..PACK_HEAD].copy_from_slice(&count.to_le_bytes());
+        Pack {
+            buf: buf.into_boxed_slice(),
+        }
     }
 
-    /// The byte range of `member`'s entry, if present.
+    fn len(&self) -> usize {
+        pack_count(&self.buf)
+    }
+
+    /// The entries after the count.
+    fn entries(&self) -> &[u8] {
+        self.buf.get(PACK_HEAD..).unwrap_or_default()
+    }
+
+    /// Bytes allocated, as malloc rounds them.
+    fn heap_bytes(&self) -> usize {
+        if self.buf.is_empty() {
+            0
+        } else {
+            chunk_size(self.buf.len())
+        }
+    }
+
+    /// Replaces the buffer by the concatenation of `parts` (the first one
+    /// starting with a count header), allocated at exactly its size, with
+    /// the header set to `count`; an empty pack has no buffer at all.
+    fn rebuild(&mut self, count: usize, parts: [&[u8]; 3]) {
+        if count == 0 {
+            self.buf = Box::default();
+            return;
+        }
+        let mut v = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+        for p in parts {
+            v.extend_from_slice(p);
+        }
+        v[..PACK_HEAD].copy_from_slice(&(count as u32).to_le_bytes());
+        self.buf = v.into_boxed_slice();
+    }
+
+    fn push(&mut self, member: &[u8]) {
+        let mut entry = Vec::with_capacity(varint_len(member.len()) + member.len());
+        put_varint(&mut entry, member.len());
+        entry.extend_from_slice(member);
+        let old = std::mem::take(&mut self.buf);
+        let head: &[u8] = if old.is_empty() { &[0; PACK_HEAD] } else { &old };
+        let count = pack_count(&old) + 1;
+        self.rebuild(count, [head, &entry, &[]]);
+    }
+
+    /// The byte range of `member`'s entry in `buf`, if present.
     fn find(&self, member: &[u8]) -> Option<std::ops::Range<usize>> {
-        let mut at = 0;
+        let mut at = PACK_HEAD;
         while at < self.buf.len() {
             let (len, head) = get_varint(&self.buf[at..])?;
             let start = at + head;
@@ -592,11 +662,13 @@ impl Pack {
     }
 
     fn remove(&mut self, entry: std::ops::Range<usize>) {
-        self.buf.drain(entry);
-        self.len -= 1;
-        if self.buf.capacity() > 64 && self.buf.len() < self.buf.capacity() / 2 {
-            self.buf.shrink_to_fit();
-        }
+        let old = std::mem::take(&mut self.buf);
+        let count = pack_count(&old).saturating_sub(1);
+        let (Some(before), Some(after)) = (old.get(..entry.start), old.get(entry.end..)) else {
+            self.buf = old;
+            return;
+        };
+        self.rebuild(count, [before, after, &[]]);
     }
 }
 
@@ -618,7 +690,7 @@ impl<'a> Iterator for PackIter<'a> {
 
 /// Members of a set, see [`Set::iter`].
 pub enum Iter<'a> {
-    Ints(std::slice::Iter<'a, i64>),
+    Ints(super::intset::Iter<'a>),
     Pack(PackIter<'a>),
     Table(std::slice::Iter<'a, Option<Box<[u8]>>>),
 }
@@ -628,7 +700,7 @@ impl<'a> Iterator for Iter<'a> {
 
     fn next(&mut self) -> Option<Member<'a>> {
         match self {
-            Iter::Ints(it) => it.next().map(|&n| Member::Int(n)),
+            Iter::Ints(it) => it.next().map(Member::Int),
             Iter::Pack(it) => it.next(),
             Iter::Table(it) => it.find_map(|s| s.as_deref()).map(Member::Bytes),
         }
@@ -1018,8 +1090,20 @@ mod tests {
         let mut s = Set::new();
         assert_eq!(s.memory_usage(), 0);
         s.insert(b"1");
+        assert_eq!(s.memory_usage(), 0, "a tiny intset lives inside the value");
+        for i in 2..=11 {
+            s.insert(i.to_string().as_bytes());
+        }
+        assert_eq!(
+            s.memory_usage(),
+            chunk_size(22),
+            "eleven 16-bit integers: one buffer"
+        );
+        s.insert(b"x");
+        assert_eq!(s.encoding(), "listpack");
+        // The count, then "1".."9" and "x" (a length byte each) and "10", "11".
+        assert_eq!(s.memory_usage(), chunk_size(4 + 10 * 2 + 2 * 3));
         let small = s.memory_usage();
-        assert!(small >= 32);
         for i in 0..1000 {
             s.insert(format!("member-{i}").as_bytes());
         }
