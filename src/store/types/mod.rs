@@ -21,6 +21,7 @@
 pub mod intset;
 pub mod list;
 pub mod set;
+pub mod zpack;
 pub mod zset;
 
 pub use list::List;
@@ -61,7 +62,7 @@ pub enum Collection {
 }
 
 /// The size the layout above relies on (a compile-time check).
-const _: () = assert!(std::mem::size_of::<Collection>() <= 32);
+const _: () = assert!(std::mem::size_of::<Collection>() <= 24);
 
 impl Collection {
     /// An empty value of `kind` (a list for the non-aggregate kinds, which
@@ -274,6 +275,39 @@ pub mod codec {
     pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
         out.extend_from_slice(&(b.len() as u32).to_le_bytes());
         out.extend_from_slice(b);
+    }
+
+    /// Appends `n` as a LEB128 varint (7 bits a byte, low first): the
+    /// length prefix of the packed small-collection buffers.
+    pub fn put_varint(out: &mut Vec<u8>, mut n: usize) {
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+
+    /// Bytes [`put_varint`] writes for `n`.
+    pub fn varint_len(mut n: usize) -> usize {
+        let mut len = 1;
+        while n >= 0x80 {
+            n >>= 7;
+            len += 1;
+        }
+        len
+    }
+
+    /// Reads a varint at the front of `buf`: (value, bytes it took); None
+    /// if `buf` ends inside it or it runs past 9 bytes.
+    pub fn get_varint(buf: &[u8]) -> Option<(usize, usize)> {
+        let mut n = 0usize;
+        for (i, &b) in buf.iter().enumerate().take(9) {
+            n |= ((b & 0x7F) as usize) << (7 * i);
+            if b < 0x80 {
+                return Some((n, i + 1));
+            }
+        }
+        None
     }
 
     /// Appends a u64.

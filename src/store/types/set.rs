@@ -39,7 +39,7 @@ use std::sync::OnceLock;
 
 use hashbrown::HashTable;
 
-use super::codec::{put_bytes, Reader};
+use super::codec::{get_varint, put_bytes, put_varint, varint_len, Reader};
 use super::intset::IntSet;
 use crate::memory::chunk_size;
 use crate::store::glob_match;
@@ -543,35 +543,6 @@ struct Pack {
     buf: Box<[u8]>,
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn varint_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
-}
-
-/// Reads a varint at the front of `buf`: (value, bytes it took).
-fn get_varint(buf: &[u8]) -> Option<(usize, usize)> {
-    let mut n = 0usize;
-    for (i, &b) in buf.iter().enumerate().take(9) {
-        n |= ((b & 0x7F) as usize) << (7 * i);
-        if b < 0x80 {
-            return Some((n, i + 1));
-        }
-    }
-    None
-}
-
 /// Bytes of the count header.
 const PACK_HEAD: usize = 4;
 
@@ -862,6 +833,78 @@ mod tests {
             x ^= x << 17;
             x
         }
+    }
+
+    proptest::proptest! {
+        /// Random adds, removes and pops against a `BTreeSet`, over members
+        /// that walk a set through every encoding: small and wide integers
+        /// (intset widths 16, 32, 64), short strings (listpack), long ones
+        /// and many of them (hashtable).
+        #[test]
+        fn every_encoding_behaves_as_a_model_set(
+            ops in proptest::collection::vec((0u8..4, 0u32..1200), 1..700),
+        ) {
+            let mut s = Set::new();
+            let mut model = std::collections::BTreeSet::new();
+            let mut r = rng();
+            for (kind, n) in ops {
+                let member = match n % 8 {
+                    0 => format!("s{n}").into_bytes(),
+                    1 => (i64::from(n) * 100_000).to_string().into_bytes(),
+                    2 => (-(i64::from(n) << 33)).to_string().into_bytes(),
+                    3 if n % 64 == 3 => vec![b'x'; 70 + n as usize % 5],
+                    _ => (n / 8).to_string().into_bytes(),
+                };
+                match kind {
+                    0 | 1 => proptest::prop_assert_eq!(s.insert(&member), model.insert(member)),
+                    2 => proptest::prop_assert_eq!(s.remove(&member), model.remove(&member)),
+                    _ => {
+                        if let Some(m) = s.pop_random(&mut r) {
+                            proptest::prop_assert!(model.remove(&m));
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(s.len(), model.len());
+            }
+            let want: Vec<Vec<u8>> = model.iter().cloned().collect();
+            proptest::prop_assert_eq!(members(&s), want);
+            for m in &model {
+                proptest::prop_assert!(s.contains(m));
+            }
+            if s.encoding() == "intset" {
+                proptest::prop_assert!(model.iter().all(|m| as_int(m).is_some()));
+                proptest::prop_assert!(model.len() <= DEFAULT_MAX_INTSET_ENTRIES);
+            }
+            if s.encoding() == "listpack" {
+                proptest::prop_assert!(model.len() <= DEFAULT_MAX_LISTPACK_ENTRIES);
+            }
+        }
+    }
+
+    #[test]
+    fn a_wide_integer_widens_the_intset_and_a_listpack_keeps_every_member() {
+        let mut s = Set::new();
+        for n in [3i64, -2, 70_000, -5_000_000_000] {
+            assert!(s.insert(n.to_string().as_bytes()));
+        }
+        assert_eq!(s.encoding(), "intset");
+        let Repr::Ints(ints) = &s.repr else {
+            panic!("an intset");
+        };
+        assert_eq!(ints.width(), 8);
+        assert!(s.insert(b"text"));
+        assert_eq!(s.encoding(), "listpack");
+        assert_eq!(
+            members(&s),
+            vec![
+                b"-2".to_vec(),
+                b"-5000000000".to_vec(),
+                b"3".to_vec(),
+                b"70000".to_vec(),
+                b"text".to_vec()
+            ]
+        );
+        assert!(s.remove(b"3") && !s.contains(b"3") && s.contains(b"70000"));
     }
 
     #[test]
