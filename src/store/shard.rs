@@ -30,6 +30,10 @@
 //! `key_len` and its pointer owns a boxed [`HashBody`] (the key and the
 //! [`Hash`]) instead of `key ++ value` bytes: strings pay nothing for types
 //! (the slot stays 24 bytes) and adding a type is one more flag and body.
+//! A list, set or sorted set ([`Collection`], 24 bytes) and its key share
+//! one allocation instead (`collection_layout`): a small set or sorted set
+//! is that allocation plus at most one packed buffer (none for a set of
+//! ten small integers), as Redis's object plus listpack.
 //!
 //! # Big strings without a copy
 //! A string of at least [`SHARE_THRESHOLD`] bytes that arrived in a read

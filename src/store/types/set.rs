@@ -1,13 +1,15 @@
 //! Sets: Redis's three encodings with Redis's conversion thresholds.
 //!
-//! * **intset** — a sorted `Vec<i64>` while every member is the canonical
-//!   text of a 64-bit integer (`"12"`, not `"012"` or `"+12"`) and there are
-//!   at most `set-max-intset-entries` (512) of them. Membership is a binary
-//!   search, SMEMBERS answers in ascending order. Redis packs the integers
-//!   at 2, 4 or 8 bytes each; this one always uses 8.
+//! * **intset** — sorted integers at 2, 4 or 8 bytes each ([`IntSet`],
+//!   as Redis's) while every member is the canonical text of a 64-bit
+//!   integer (`"12"`, not `"012"` or `"+12"`) and there are at most
+//!   `set-max-intset-entries` (512) of them. Membership is a binary search,
+//!   SMEMBERS answers in ascending order. Ten 16-bit integers fit inside
+//!   the value, so such a set allocates nothing beyond its key's slot body.
 //! * **listpack** — up to `set-max-listpack-entries` (128) members of at
-//!   most `set-max-listpack-value` (64) bytes, packed into one byte vector as
-//!   `varint(len) bytes`, scanned linearly: one allocation per small set.
+//!   most `set-max-listpack-value` (64) bytes, packed into one buffer of
+//!   exactly its size as `[u32 count] (varint(len) bytes)*`, scanned
+//!   linearly: one allocation per small set.
 //! * **hashtable** — a vector of stable slots (`Option<Box<[u8]>>`) with a
 //!   `hashbrown::HashTable` of slot indexes keyed by an `ahash` of the
 //!   member. A removed member leaves a vacant slot that the next insert

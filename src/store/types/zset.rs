@@ -2,12 +2,12 @@
 //! rank for big sets and a compact sorted vector for small ones.
 //!
 //! # Encodings
-//! - **listpack** (`OBJECT ENCODING listpack`): a `Vec` of (score, member)
-//!   sorted by score then member. Up to `zset-max-listpack-entries` (128)
-//!   members of at most `zset-max-listpack-value` (64) bytes each, every
-//!   operation is a binary search or a short linear scan over one
-//!   allocation — cheaper in memory and time than any tree at that size, as
-//!   Redis's listpack is.
+//! - **listpack** (`OBJECT ENCODING listpack`): one buffer of (member,
+//!   score) entries sorted by score then member, scores at their narrowest
+//!   exact width ([`ZPack`], `zpack.rs`). Up to `zset-max-listpack-entries`
+//!   (128) members of at most `zset-max-listpack-value` (64) bytes each,
+//!   every operation is a short linear scan over one allocation — cheaper
+//!   in memory and time than any tree at that size, as Redis's listpack is.
 //! - **skiplist** (`OBJECT ENCODING skiplist`): Redis's design — a skiplist
 //!   with spans (so rank and "element at rank" are O(log n)) plus a
 //!   member → score hash map (O(1) ZSCORE and the lookup before an update).
