@@ -314,12 +314,13 @@ impl Slot {
 
     /// A collection slot's key bytes (after the value in its allocation).
     fn collection_key(&self) -> Option<&[u8]> {
+        if !self.is_collection() {
+            return None;
+        }
         let (_, key_at) = collection_layout(self.boxed_key_len());
         // SAFETY: `new_collection` copied `boxed_key_len()` key bytes at
         // `key_at` of this slot's allocation.
-        self.is_collection().then(|| unsafe {
-            std::slice::from_raw_parts(self.ptr.as_ptr().add(key_at), self.boxed_key_len())
-        })
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(key_at), self.boxed_key_len()) })
     }
 
     fn is_boxed(&self) -> bool {

@@ -110,7 +110,8 @@ impl Collection {
     /// Bytes the value's allocations take, as malloc rounds them.
     pub fn memory_usage(&self) -> usize {
         match self {
-            Collection::List(l) => l.memory_usage(),
+            // The list's header is boxed (see the type's doc).
+            Collection::List(l) => crate::memory::chunk_size(std::mem::size_of::<List>()) + l.memory_usage(),
             Collection::Set(s) => s.memory_usage(),
             Collection::ZSet(z) => z.memory_usage(),
         }
