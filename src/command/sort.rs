@@ -193,7 +193,7 @@ fn run(c: &mut Ctx<'_, '_>, readonly: bool) -> CommandResult {
                     list.push_back(item);
                 }
                 let len = list.len();
-                map.put_value(hash, dst, Value::Collection(Collection::List(list)), 0);
+                map.put_value(hash, dst, Value::Collection(Collection::List(Box::new(list))), 0);
                 let mut splices = SpliceLog::default();
                 splices.push_owned(0, 0, &items);
                 c.log.push(Record::Collection {

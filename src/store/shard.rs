@@ -30,11 +30,14 @@
 //!
 //! # Typed values
 //! A string lives in the slot's own allocation. Any other value sets
-//! [`BOXED_FLAG`] in `key_len`, and its pointer owns a boxed body — a
-//! [`HashBody`] or a [`CollectionBody`] (list, set, sorted set) — with
-//! `value_len` saying which: strings pay nothing for types (the slot stays
-//! 24 bytes) and adding a type is one more body. The bodies and the type
-//! check live here; what a type does with its body lives in its module.
+//! [`BOXED_FLAG`] in `key_len`, and its pointer owns a body, with
+//! `value_len` saying which: a boxed [`HashBody`] (the key and the
+//! [`Hash`]), or, for a list, set or sorted set, a [`Collection`] (24 bytes)
+//! and its key sharing one allocation (`collection_layout`): a small set or
+//! sorted set is that allocation plus at most one packed buffer (none for a
+//! set of ten small integers), as Redis's object plus listpack. Strings pay
+//! nothing for types (the slot stays 24 bytes). The bodies and the type
+//! check live here; what a type does with its value lives in its module.
 //!
 //! # Big strings without a copy
 //! A string of at least [`SHARE_THRESHOLD`] bytes that arrived in a read
@@ -75,7 +78,7 @@ const BOXED_FLAG: u32 = 1 << 31;
 const BODY_HASH: u32 = 0;
 /// `value_len` of a boxed slot whose pointer owns a [`SharedBody`].
 const BODY_SHARED: u32 = 1;
-/// `value_len` of a boxed slot whose pointer owns a [`CollectionBody`]
+/// `value_len` of a boxed slot whose pointer owns a collection and its key ([`collection_layout`])
 /// (a list, set or sorted set: `store::types`).
 const BODY_COLLECTION: u32 = 2;
 /// Above this, a growing value gets 1 MiB steps instead of doubling (as Redis's sds).
@@ -156,11 +159,15 @@ pub(super) struct SharedBody {
     pub(super) value: SharedBytes,
 }
 
-/// What a collection slot's pointer owns.
-#[derive(Debug)]
-pub(super) struct CollectionBody {
-    pub(super) key: Box<[u8]>,
-    pub(super) value: Collection,
+/// A collection slot's pointer owns one allocation laid out as this
+/// layout says: the [`Collection`] (24 bytes), then the key's `key_len`
+/// bytes. One allocation and no key header instead of a boxed body plus a
+/// boxed key: a small set or sorted set pays 48 bytes less per key (glibc's
+/// 32-byte minimum chunk for the key, 16 for its fat pointer).
+fn collection_layout(key_len: usize) -> (Layout, usize) {
+    Layout::new::<Collection>()
+        .extend(layout(key_len))
+        .unwrap_or_else(|_| alloc::handle_alloc_error(Layout::new::<Collection>()))
 }
 
 /// An owned value taken out of the map (RENAME moves values of any type).
@@ -261,14 +268,24 @@ impl Slot {
         }
     }
 
-    /// A collection slot owning a [`CollectionBody`].
+    /// A collection slot owning `value` and a copy of `key` in one
+    /// allocation (see [`collection_layout`]).
     pub(super) fn new_collection(key: &[u8], value: Collection, access: u32) -> Slot {
-        let body = Box::new(CollectionBody {
-            key: key.into(),
-            value,
-        });
+        let (body, key_at) = collection_layout(key.len());
+        // SAFETY: the layout's size is at least size_of::<Collection>() > 0;
+        // a null result is reported as allocation failure.
+        let raw = unsafe { alloc::alloc(body) };
+        let Some(ptr) = NonNull::new(raw) else {
+            alloc::handle_alloc_error(body)
+        };
+        // SAFETY: `ptr` is a fresh allocation of `body`, aligned for a
+        // Collection at offset 0 with `key.len()` bytes from `key_at` on.
+        unsafe {
+            ptr.as_ptr().cast::<Collection>().write(value);
+            std::ptr::copy_nonoverlapping(key.as_ptr(), ptr.as_ptr().add(key_at), key.len());
+        }
         Slot {
-            ptr: NonNull::from(Box::leak(body)).cast::<u8>(),
+            ptr,
             key_len: key.len() as u32 | BOXED_FLAG,
             value_len: BODY_COLLECTION,
             ttl_pos: NO_TTL,
@@ -280,17 +297,34 @@ impl Slot {
         self.is_boxed() && self.value_len == BODY_COLLECTION
     }
 
-    pub(super) fn collection_body(&self) -> Option<&CollectionBody> {
-        // SAFETY: a collection slot's pointer came from `Box<CollectionBody>`
-        // (new_collection) and is owned by this slot until `clear`/`drop`.
-        self.is_collection()
-            .then(|| unsafe { &*(self.ptr.as_ptr() as *const CollectionBody) })
+    /// The key length of a boxed slot.
+    fn boxed_key_len(&self) -> usize {
+        (self.key_len & !BOXED_FLAG) as usize
     }
 
-    pub(super) fn collection_body_mut(&mut self) -> Option<&mut CollectionBody> {
+    pub(super) fn collection_body(&self) -> Option<&Collection> {
+        // SAFETY: a collection slot's pointer came from `new_collection`: an
+        // initialised Collection at offset 0, owned by this slot until
+        // `clear`/`drop`.
+        self.is_collection()
+            .then(|| unsafe { &*(self.ptr.as_ptr() as *const Collection) })
+    }
+
+    pub(super) fn collection_body_mut(&mut self) -> Option<&mut Collection> {
         // SAFETY: as in `collection_body`, and `&mut self` makes the access exclusive.
         self.is_collection()
-            .then(|| unsafe { &mut *(self.ptr.as_ptr() as *mut CollectionBody) })
+            .then(|| unsafe { &mut *(self.ptr.as_ptr() as *mut Collection) })
+    }
+
+    /// A collection slot's key bytes (after the value in its allocation).
+    fn collection_key(&self) -> Option<&[u8]> {
+        if !self.is_collection() {
+            return None;
+        }
+        let (_, key_at) = collection_layout(self.boxed_key_len());
+        // SAFETY: `new_collection` copied `boxed_key_len()` key bytes at
+        // `key_at` of this slot's allocation.
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(key_at), self.boxed_key_len()) })
     }
 
     fn is_boxed(&self) -> bool {
@@ -334,8 +368,14 @@ impl Slot {
             // SAFETY: see `shared_body`; the flag is cleared so this runs once.
             drop(unsafe { Box::from_raw(self.ptr.as_ptr() as *mut SharedBody) });
         } else if self.is_collection() {
-            // SAFETY: see `collection_body`; the flag is cleared so this runs once.
-            drop(unsafe { Box::from_raw(self.ptr.as_ptr() as *mut CollectionBody) });
+            let (body, _) = collection_layout(self.boxed_key_len());
+            // SAFETY: see `collection_body`; the value is dropped in place and
+            // the allocation freed with the layout it was made with; the flag
+            // is cleared below so this runs once.
+            unsafe {
+                std::ptr::drop_in_place(self.ptr.as_ptr().cast::<Collection>());
+                alloc::dealloc(self.ptr.as_ptr(), body);
+            }
         } else {
             return;
         }
@@ -393,8 +433,8 @@ impl Slot {
         if let Some(body) = self.shared_body() {
             return &body.key;
         }
-        if let Some(body) = self.collection_body() {
-            return &body.key;
+        if let Some(key) = self.collection_key() {
+            return key;
         }
         &self.bytes()[..self.key_len as usize]
     }
@@ -510,7 +550,7 @@ impl<'a> Entry<'a> {
         if self.slot.is_hash() {
             ValueKind::Hash
         } else if let Some(body) = self.slot.collection_body() {
-            body.value.kind()
+            body.kind()
         } else {
             ValueKind::String
         }
@@ -520,7 +560,7 @@ impl<'a> Entry<'a> {
     pub fn value_ref(&self) -> ValueRef<'a> {
         let slot: &'a Slot = self.slot;
         if let Some(body) = slot.collection_body() {
-            return ValueRef::Collection(&body.value);
+            return ValueRef::Collection(body);
         }
         match slot.hash_body() {
             Some(body) => ValueRef::Hash(&body.hash),
@@ -531,7 +571,7 @@ impl<'a> Entry<'a> {
     /// The list, set or sorted set, if this is one.
     pub fn as_collection(&self) -> Option<&'a Collection> {
         let slot: &'a Slot = self.slot;
-        slot.collection_body().map(|b| &b.value)
+        slot.collection_body()
     }
 
     /// The hash, if this is one.
@@ -572,9 +612,8 @@ impl<'a> Entry<'a> {
             return body + std::mem::size_of::<Slot>() + table + ttl;
         }
         if let Some(c) = self.slot.collection_body() {
-            let body = crate::memory::chunk_size(std::mem::size_of::<CollectionBody>())
-                + crate::memory::chunk_size(c.key.len())
-                + c.value.memory_usage();
+            let body = crate::memory::chunk_size(collection_layout(self.slot.boxed_key_len()).0.size())
+                + c.memory_usage();
             return body + std::mem::size_of::<Slot>() + table + ttl;
         }
         let body = match self.slot.hash_body() {
@@ -986,8 +1025,8 @@ impl ShardMap {
         let value = if let Some(body) = slot.shared_body() {
             Value::Shared(body.value.clone())
         } else if let Some(body) = slot.collection_body_mut() {
-            let empty = Collection::new(body.value.kind());
-            Value::Collection(std::mem::replace(&mut body.value, empty))
+            let empty = Collection::new(body.kind());
+            Value::Collection(std::mem::replace(body, empty))
         } else if let Some(body) = slot.hash_body_mut() {
             Value::Hash(std::mem::take(&mut body.hash))
         } else {

@@ -19,9 +19,11 @@
 //! `docs/persistence.md` gives every payload layout.
 
 pub mod hash;
+pub mod intset;
 pub mod list;
 pub mod set;
 mod string;
+pub mod zpack;
 pub mod zset;
 
 pub use list::List;
@@ -50,12 +52,21 @@ pub const OP_ADD: u8 = 1;
 pub const SNAPSHOT_CHUNK: usize = 1 << 20;
 
 /// A list, set or sorted set.
+///
+/// Kept at 24 bytes because it sits in every collection key's one
+/// allocation next to the key (see `shard.rs`, `collection_layout`): a set
+/// of up to ten small integers lives inside it ([`set`]), a small sorted set
+/// is one pointer to its packed buffer, and a list — whose header is bigger
+/// and whose items dwarf it — is boxed.
 #[derive(Debug)]
 pub enum Collection {
-    List(List),
+    List(Box<List>),
     Set(Set),
     ZSet(ZSet),
 }
+
+/// The size the layout above relies on (a compile-time check).
+const _: () = assert!(std::mem::size_of::<Collection>() <= 24);
 
 impl Collection {
     /// An empty value of `kind` (a list for the non-aggregate kinds, which
@@ -64,7 +75,7 @@ impl Collection {
         match kind {
             ValueKind::Set => Collection::Set(Set::new()),
             ValueKind::ZSet => Collection::ZSet(ZSet::new()),
-            _ => Collection::List(List::new()),
+            _ => Collection::List(Box::default()),
         }
     }
 
@@ -103,7 +114,8 @@ impl Collection {
     /// Bytes the value's allocations take, as malloc rounds them.
     pub fn memory_usage(&self) -> usize {
         match self {
-            Collection::List(l) => l.memory_usage(),
+            // The list's header is boxed (see the type's doc).
+            Collection::List(l) => crate::memory::chunk_size(std::mem::size_of::<List>()) + l.memory_usage(),
             Collection::Set(s) => s.memory_usage(),
             Collection::ZSet(z) => z.memory_usage(),
         }
@@ -270,6 +282,39 @@ pub mod codec {
         out.extend_from_slice(b);
     }
 
+    /// Appends `n` as a LEB128 varint (7 bits a byte, low first): the
+    /// length prefix of the packed small-collection buffers.
+    pub fn put_varint(out: &mut Vec<u8>, mut n: usize) {
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+
+    /// Bytes [`put_varint`] writes for `n`.
+    pub fn varint_len(mut n: usize) -> usize {
+        let mut len = 1;
+        while n >= 0x80 {
+            n >>= 7;
+            len += 1;
+        }
+        len
+    }
+
+    /// Reads a varint at the front of `buf`: (value, bytes it took); None
+    /// if `buf` ends inside it or it runs past 9 bytes.
+    pub fn get_varint(buf: &[u8]) -> Option<(usize, usize)> {
+        let mut n = 0usize;
+        for (i, &b) in buf.iter().enumerate().take(9) {
+            n |= ((b & 0x7F) as usize) << (7 * i);
+            if b < 0x80 {
+                return Some((n, i + 1));
+            }
+        }
+        None
+    }
+
     /// Appends a u64.
     pub fn put_u64(out: &mut Vec<u8>, v: u64) {
         out.extend_from_slice(&v.to_le_bytes());
@@ -345,7 +390,7 @@ impl ShardMap {
         let Some(i) = self.live_collection_slot(hash, key, now, kind)? else {
             return Ok(None);
         };
-        Ok(self.slots[i as usize].collection_body().map(|b| &b.value))
+        Ok(self.slots[i as usize].collection_body())
     }
 
     /// Runs `f` on the live collection of `kind` at `key`, creating an
@@ -372,8 +417,8 @@ impl ShardMap {
         let Some(body) = self.slots[i as usize].collection_body_mut() else {
             return Err(WrongType);
         };
-        let result = f(&mut body.value);
-        let emptied = body.value.is_empty();
+        let result = f(body);
+        let emptied = body.is_empty();
         self.touch(key);
         if emptied {
             self.remove_slot(i);
@@ -394,7 +439,7 @@ impl ShardMap {
             return Ok(None);
         };
         match self.slots[i as usize].collection_body() {
-            Some(body) if body.value.kind() == kind => Ok(Some(i)),
+            Some(body) if body.kind() == kind => Ok(Some(i)),
             _ => Err(WrongType),
         }
     }

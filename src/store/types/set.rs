@@ -1,13 +1,15 @@
 //! Sets: Redis's three encodings with Redis's conversion thresholds.
 //!
-//! * **intset** — a sorted `Vec<i64>` while every member is the canonical
-//!   text of a 64-bit integer (`"12"`, not `"012"` or `"+12"`) and there are
-//!   at most `set-max-intset-entries` (512) of them. Membership is a binary
-//!   search, SMEMBERS answers in ascending order. Redis packs the integers
-//!   at 2, 4 or 8 bytes each; this one always uses 8.
+//! * **intset** — sorted integers at 2, 4 or 8 bytes each ([`IntSet`],
+//!   as Redis's) while every member is the canonical text of a 64-bit
+//!   integer (`"12"`, not `"012"` or `"+12"`) and there are at most
+//!   `set-max-intset-entries` (512) of them. Membership is a binary search,
+//!   SMEMBERS answers in ascending order. Ten 16-bit integers fit inside
+//!   the value, so such a set allocates nothing beyond its key's slot body.
 //! * **listpack** — up to `set-max-listpack-entries` (128) members of at
-//!   most `set-max-listpack-value` (64) bytes, packed into one byte vector as
-//!   `varint(len) bytes`, scanned linearly: one allocation per small set.
+//!   most `set-max-listpack-value` (64) bytes, packed into one buffer of
+//!   exactly its size as `[u32 count] (varint(len) bytes)*`, scanned
+//!   linearly: one allocation per small set.
 //! * **hashtable** — a vector of stable slots (`Option<Box<[u8]>>`) with a
 //!   `hashbrown::HashTable` of slot indexes keyed by an `ahash` of the
 //!   member. A removed member leaves a vacant slot that the next insert
@@ -39,7 +41,8 @@ use std::sync::OnceLock;
 
 use hashbrown::HashTable;
 
-use super::codec::{put_bytes, Reader};
+use super::codec::{get_varint, put_bytes, put_varint, varint_len, Reader};
+use super::intset::IntSet;
 use crate::memory::chunk_size;
 use crate::store::glob_match;
 
@@ -137,10 +140,13 @@ pub struct Set {
 
 #[derive(Debug)]
 enum Repr {
-    Ints(Vec<i64>),
+    Ints(IntSet),
     Pack(Pack),
     Table(Box<Table>),
 }
+
+/// A set is 24 bytes (an inline intset), see `Collection`.
+const _: () = assert!(std::mem::size_of::<Set>() <= 24);
 
 impl Default for Set {
     fn default() -> Self {
@@ -152,7 +158,7 @@ impl Set {
     /// An empty set (an empty intset: the first member decides, as in Redis).
     pub fn new() -> Set {
         Set {
-            repr: Repr::Ints(Vec::new()),
+            repr: Repr::Ints(IntSet::new()),
         }
     }
 
@@ -165,7 +171,7 @@ impl Set {
             return;
         }
         self.repr = if as_int(first).is_some() && size_hint <= intset_limit() {
-            Repr::Ints(Vec::new())
+            Repr::Ints(IntSet::new())
         } else if size_hint <= max_listpack_entries() {
             Repr::Pack(Pack::default())
         } else {
@@ -177,7 +183,7 @@ impl Set {
     pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Ints(v) => v.len(),
-            Repr::Pack(p) => p.len,
+            Repr::Pack(p) => p.len(),
             Repr::Table(t) => t.len,
         }
     }
@@ -200,8 +206,8 @@ impl Set {
     pub fn memory_usage(&self) -> usize {
         let chunk = |n: usize| if n == 0 { 0 } else { chunk_size(n) };
         match &self.repr {
-            Repr::Ints(v) => chunk(v.capacity() * 8),
-            Repr::Pack(p) => chunk(p.buf.capacity()),
+            Repr::Ints(v) => v.heap_bytes(),
+            Repr::Pack(p) => p.heap_bytes(),
             Repr::Table(t) => {
                 chunk(std::mem::size_of::<Table>())
                     + chunk(t.slots.capacity() * std::mem::size_of::<Option<Box<[u8]>>>())
@@ -215,7 +221,7 @@ impl Set {
     /// True if `member` is in the set.
     pub fn contains(&self, member: &[u8]) -> bool {
         match &self.repr {
-            Repr::Ints(v) => as_int(member).is_some_and(|n| v.binary_search(&n).is_ok()),
+            Repr::Ints(v) => as_int(member).is_some_and(|n| v.contains(n)),
             Repr::Pack(p) => p.find(member).is_some(),
             Repr::Table(t) => t.find(member).is_some(),
         }
@@ -227,19 +233,15 @@ impl Set {
         match &mut self.repr {
             Repr::Ints(v) => {
                 if let Some(n) = as_int(member) {
-                    let Err(at) = v.binary_search(&n) else {
+                    if !v.insert(n) {
                         return false;
-                    };
-                    v.insert(at, n);
+                    }
                     if v.len() > intset_limit() {
                         self.convert_to_table();
                     }
                     return true;
                 }
-                let widest = match (v.first(), v.last()) {
-                    (Some(&lo), Some(&hi)) => digits(lo).max(digits(hi)),
-                    _ => 0,
-                };
+                let widest = v.bounds().map_or(0, |(lo, hi)| digits(lo).max(digits(hi)));
                 let max_value = max_listpack_value();
                 if v.len() < max_listpack_entries() && member.len() <= max_value && widest <= max_value {
                     self.convert_to_pack();
@@ -252,7 +254,7 @@ impl Set {
                 if p.find(member).is_some() {
                     return false;
                 }
-                if p.len < max_listpack_entries() && member.len() <= max_listpack_value() {
+                if p.len() < max_listpack_entries() && member.len() <= max_listpack_value() {
                     p.push(member);
                     return true;
                 }
@@ -266,13 +268,7 @@ impl Set {
     /// Removes `member`; false if it was not there. Never converts down.
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match &mut self.repr {
-            Repr::Ints(v) => match as_int(member).map(|n| v.binary_search(&n)) {
-                Some(Ok(at)) => {
-                    v.remove(at);
-                    true
-                }
-                _ => false,
-            },
+            Repr::Ints(v) => as_int(member).is_some_and(|n| v.remove(n)),
             Repr::Pack(p) => match p.find(member) {
                 Some(range) => {
                     p.remove(range);
@@ -289,7 +285,7 @@ impl Set {
     pub fn iter(&self) -> Iter<'_> {
         match &self.repr {
             Repr::Ints(v) => Iter::Ints(v.iter()),
-            Repr::Pack(p) => Iter::Pack(PackIter { buf: &p.buf }),
+            Repr::Pack(p) => Iter::Pack(PackIter { buf: p.entries() }),
             Repr::Table(t) => Iter::Table(t.slots.iter()),
         }
     }
@@ -308,11 +304,11 @@ impl Set {
         match &self.repr {
             Repr::Ints(v) => {
                 let i = (random() % n as u64) as usize;
-                v.get(i).map(|&x| (Member::Int(x), i))
+                v.get(i).map(|x| (Member::Int(x), i))
             }
             Repr::Pack(p) => {
                 let i = (random() % n as u64) as usize;
-                PackIter { buf: &p.buf }.nth(i).map(|m| (m, i))
+                PackIter { buf: p.entries() }.nth(i).map(|m| (m, i))
             }
             Repr::Table(t) => {
                 let slots = t.slots.len();
@@ -457,12 +453,11 @@ impl Set {
         let Repr::Ints(v) = &self.repr else {
             return;
         };
-        let mut pack = Pack::default();
-        let mut buf = itoa::Buffer::new();
-        for &n in v {
-            pack.push(buf.format(n).as_bytes());
-        }
-        self.repr = Repr::Pack(pack);
+        let texts: Vec<String> = v
+            .iter()
+            .map(|n| itoa::Buffer::new().format(n).to_owned())
+            .collect();
+        self.repr = Repr::Pack(Pack::from_members(texts.iter().map(|t| t.as_bytes())));
     }
 
     fn convert_to_table(&mut self) {
@@ -542,43 +537,91 @@ impl Payload {
 
 // ---------------------------------------------------------------- listpack
 
-/// The listpack encoding: `varint(len) bytes`, repeated.
+/// The listpack encoding: one buffer of exactly its size,
+/// `[u32 count][varint(len) bytes]*` (empty when the set is), reallocated
+/// on each change as Redis's listpack is.
 #[derive(Debug, Default)]
 struct Pack {
-    buf: Vec<u8>,
-    len: usize,
+    buf: Box<[u8]>,
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
+/// Bytes of the count header.
+const PACK_HEAD: usize = 4;
 
-/// Reads a varint at the front of `buf`: (value, bytes it took).
-fn get_varint(buf: &[u8]) -> Option<(usize, usize)> {
-    let mut n = 0usize;
-    for (i, &b) in buf.iter().enumerate().take(9) {
-        n |= ((b & 0x7F) as usize) << (7 * i);
-        if b < 0x80 {
-            return Some((n, i + 1));
-        }
+/// The count in a pack buffer's header (0 for an empty buffer).
+fn pack_count(buf: &[u8]) -> usize {
+    match buf.get(..PACK_HEAD) {
+        Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]) as usize,
+        _ => 0,
     }
-    None
 }
 
 impl Pack {
-    fn push(&mut self, member: &[u8]) {
-        put_varint(&mut self.buf, member.len());
-        self.buf.extend_from_slice(member);
-        self.len += 1;
+    /// A listpack of `members` (distinct), in one allocation.
+    fn from_members<'a>(members: impl IntoIterator<Item = &'a [u8]>) -> Pack {
+        let mut buf = vec![0; PACK_HEAD];
+        let mut count = 0u32;
+        for m in members {
+            put_varint(&mut buf, m.len());
+            buf.extend_from_slice(m);
+            count += 1;
+        }
+        if count == 0 {
+            return Pack::default();
+        }
+        buf[..PACK_HEAD].copy_from_slice(&count.to_le_bytes());
+        Pack {
+            buf: buf.into_boxed_slice(),
+        }
     }
 
-    /// The byte range of `member`'s entry, if present.
+    fn len(&self) -> usize {
+        pack_count(&self.buf)
+    }
+
+    /// The entries after the count.
+    fn entries(&self) -> &[u8] {
+        self.buf.get(PACK_HEAD..).unwrap_or_default()
+    }
+
+    /// Bytes allocated, as malloc rounds them.
+    fn heap_bytes(&self) -> usize {
+        if self.buf.is_empty() {
+            0
+        } else {
+            chunk_size(self.buf.len())
+        }
+    }
+
+    /// Replaces the buffer by the concatenation of `parts` (the first one
+    /// starting with a count header), allocated at exactly its size, with
+    /// the header set to `count`; an empty pack has no buffer at all.
+    fn rebuild(&mut self, count: usize, parts: [&[u8]; 3]) {
+        if count == 0 {
+            self.buf = Box::default();
+            return;
+        }
+        let mut v = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+        for p in parts {
+            v.extend_from_slice(p);
+        }
+        v[..PACK_HEAD].copy_from_slice(&(count as u32).to_le_bytes());
+        self.buf = v.into_boxed_slice();
+    }
+
+    fn push(&mut self, member: &[u8]) {
+        let mut entry = Vec::with_capacity(varint_len(member.len()) + member.len());
+        put_varint(&mut entry, member.len());
+        entry.extend_from_slice(member);
+        let old = std::mem::take(&mut self.buf);
+        let head: &[u8] = if old.is_empty() { &[0; PACK_HEAD] } else { &old };
+        let count = pack_count(&old) + 1;
+        self.rebuild(count, [head, &entry, &[]]);
+    }
+
+    /// The byte range of `member`'s entry in `buf`, if present.
     fn find(&self, member: &[u8]) -> Option<std::ops::Range<usize>> {
-        let mut at = 0;
+        let mut at = PACK_HEAD;
         while at < self.buf.len() {
             let (len, head) = get_varint(&self.buf[at..])?;
             let start = at + head;
@@ -592,11 +635,13 @@ impl Pack {
     }
 
     fn remove(&mut self, entry: std::ops::Range<usize>) {
-        self.buf.drain(entry);
-        self.len -= 1;
-        if self.buf.capacity() > 64 && self.buf.len() < self.buf.capacity() / 2 {
-            self.buf.shrink_to_fit();
-        }
+        let old = std::mem::take(&mut self.buf);
+        let count = pack_count(&old).saturating_sub(1);
+        let (Some(before), Some(after)) = (old.get(..entry.start), old.get(entry.end..)) else {
+            self.buf = old;
+            return;
+        };
+        self.rebuild(count, [before, after, &[]]);
     }
 }
 
@@ -618,7 +663,7 @@ impl<'a> Iterator for PackIter<'a> {
 
 /// Members of a set, see [`Set::iter`].
 pub enum Iter<'a> {
-    Ints(std::slice::Iter<'a, i64>),
+    Ints(super::intset::Iter<'a>),
     Pack(PackIter<'a>),
     Table(std::slice::Iter<'a, Option<Box<[u8]>>>),
 }
@@ -628,7 +673,7 @@ impl<'a> Iterator for Iter<'a> {
 
     fn next(&mut self) -> Option<Member<'a>> {
         match self {
-            Iter::Ints(it) => it.next().map(|&n| Member::Int(n)),
+            Iter::Ints(it) => it.next().map(Member::Int),
             Iter::Pack(it) => it.next(),
             Iter::Table(it) => it.find_map(|s| s.as_deref()).map(Member::Bytes),
         }
@@ -790,6 +835,78 @@ mod tests {
             x ^= x << 17;
             x
         }
+    }
+
+    proptest::proptest! {
+        /// Random adds, removes and pops against a `BTreeSet`, over members
+        /// that walk a set through every encoding: small and wide integers
+        /// (intset widths 16, 32, 64), short strings (listpack), long ones
+        /// and many of them (hashtable).
+        #[test]
+        fn every_encoding_behaves_as_a_model_set(
+            ops in proptest::collection::vec((0u8..4, 0u32..1200), 1..700),
+        ) {
+            let mut s = Set::new();
+            let mut model = std::collections::BTreeSet::new();
+            let mut r = rng();
+            for (kind, n) in ops {
+                let member = match n % 8 {
+                    0 => format!("s{n}").into_bytes(),
+                    1 => (i64::from(n) * 100_000).to_string().into_bytes(),
+                    2 => (-(i64::from(n) << 33)).to_string().into_bytes(),
+                    3 if n % 64 == 3 => vec![b'x'; 70 + n as usize % 5],
+                    _ => (n / 8).to_string().into_bytes(),
+                };
+                match kind {
+                    0 | 1 => proptest::prop_assert_eq!(s.insert(&member), model.insert(member)),
+                    2 => proptest::prop_assert_eq!(s.remove(&member), model.remove(&member)),
+                    _ => {
+                        if let Some(m) = s.pop_random(&mut r) {
+                            proptest::prop_assert!(model.remove(&m));
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(s.len(), model.len());
+            }
+            let want: Vec<Vec<u8>> = model.iter().cloned().collect();
+            proptest::prop_assert_eq!(members(&s), want);
+            for m in &model {
+                proptest::prop_assert!(s.contains(m));
+            }
+            if s.encoding() == "intset" {
+                proptest::prop_assert!(model.iter().all(|m| as_int(m).is_some()));
+                proptest::prop_assert!(model.len() <= DEFAULT_MAX_INTSET_ENTRIES);
+            }
+            if s.encoding() == "listpack" {
+                proptest::prop_assert!(model.len() <= DEFAULT_MAX_LISTPACK_ENTRIES);
+            }
+        }
+    }
+
+    #[test]
+    fn a_wide_integer_widens_the_intset_and_a_listpack_keeps_every_member() {
+        let mut s = Set::new();
+        for n in [3i64, -2, 70_000, -5_000_000_000] {
+            assert!(s.insert(n.to_string().as_bytes()));
+        }
+        assert_eq!(s.encoding(), "intset");
+        let Repr::Ints(ints) = &s.repr else {
+            panic!("an intset");
+        };
+        assert_eq!(ints.width(), 8);
+        assert!(s.insert(b"text"));
+        assert_eq!(s.encoding(), "listpack");
+        assert_eq!(
+            members(&s),
+            vec![
+                b"-2".to_vec(),
+                b"-5000000000".to_vec(),
+                b"3".to_vec(),
+                b"70000".to_vec(),
+                b"text".to_vec()
+            ]
+        );
+        assert!(s.remove(b"3") && !s.contains(b"3") && s.contains(b"70000"));
     }
 
     #[test]
@@ -1018,8 +1135,20 @@ mod tests {
         let mut s = Set::new();
         assert_eq!(s.memory_usage(), 0);
         s.insert(b"1");
+        assert_eq!(s.memory_usage(), 0, "a tiny intset lives inside the value");
+        for i in 2..=11 {
+            s.insert(i.to_string().as_bytes());
+        }
+        assert_eq!(
+            s.memory_usage(),
+            chunk_size(22),
+            "eleven 16-bit integers: one buffer"
+        );
+        s.insert(b"x");
+        assert_eq!(s.encoding(), "listpack");
+        // The count, then "1".."9" and "x" (a length byte each) and "10", "11".
+        assert_eq!(s.memory_usage(), chunk_size(4 + 10 * 2 + 2 * 3));
         let small = s.memory_usage();
-        assert!(small >= 32);
         for i in 0..1000 {
             s.insert(format!("member-{i}").as_bytes());
         }

@@ -2,12 +2,12 @@
 //! rank for big sets and a compact sorted vector for small ones.
 //!
 //! # Encodings
-//! - **listpack** (`OBJECT ENCODING listpack`): a `Vec` of (score, member)
-//!   sorted by score then member. Up to `zset-max-listpack-entries` (128)
-//!   members of at most `zset-max-listpack-value` (64) bytes each, every
-//!   operation is a binary search or a short linear scan over one
-//!   allocation — cheaper in memory and time than any tree at that size, as
-//!   Redis's listpack is.
+//! - **listpack** (`OBJECT ENCODING listpack`): one buffer of (member,
+//!   score) entries sorted by score then member, scores at their narrowest
+//!   exact width ([`ZPack`], `zpack.rs`). Up to `zset-max-listpack-entries`
+//!   (128) members of at most `zset-max-listpack-value` (64) bytes each,
+//!   every operation is a short linear scan over one allocation — cheaper
+//!   in memory and time than any tree at that size, as Redis's listpack is.
 //! - **skiplist** (`OBJECT ENCODING skiplist`): Redis's design — a skiplist
 //!   with spans (so rank and "element at rank" are O(log n)) plus a
 //!   member → score hash map (O(1) ZSCORE and the lookup before an update).
@@ -43,6 +43,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::codec::{put_bytes, put_f64, Reader};
+use super::zpack::{cmp_entry, ZPack};
 use super::OP_ADD;
 
 /// Operation 2: remove members.
@@ -81,21 +82,6 @@ fn normalize(score: f64) -> f64 {
     } else {
         score
     }
-}
-
-/// Order of (score, member) pairs: score, then member bytes.
-fn cmp_entry(a_score: f64, a: &[u8], b_score: f64, b: &[u8]) -> CmpOrdering {
-    a_score
-        .partial_cmp(&b_score)
-        .unwrap_or(CmpOrdering::Equal)
-        .then_with(|| a.cmp(b))
-}
-
-/// One member of the listpack encoding.
-#[derive(Debug, Clone)]
-struct Entry {
-    score: f64,
-    member: Box<[u8]>,
 }
 
 const NIL: u32 = u32::MAX;
@@ -385,9 +371,12 @@ impl Skiplist {
 
 #[derive(Debug, Clone)]
 enum Repr {
-    Listpack(Vec<Entry>),
+    Listpack(ZPack),
     Skiplist(Box<Skiplist>),
 }
+
+/// A sorted set is one pointer and a length (see `Collection`).
+const _: () = assert!(std::mem::size_of::<ZSet>() <= 16);
 
 /// A sorted-set value.
 #[derive(Debug, Clone)]
@@ -405,7 +394,7 @@ impl ZSet {
     /// An empty value (listpack-encoded).
     pub fn new() -> ZSet {
         ZSet {
-            repr: Repr::Listpack(Vec::new()),
+            repr: Repr::Listpack(ZPack::default()),
         }
     }
 
@@ -422,7 +411,7 @@ impl ZSet {
     /// Number of members.
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Listpack(v) => v.len(),
+            Repr::Listpack(p) => p.len(),
             Repr::Skiplist(s) => s.len,
         }
     }
@@ -445,10 +434,7 @@ impl ZSet {
         use crate::memory::chunk_size;
         let boxed = |n: usize| if n == 0 { 0 } else { chunk_size(n) };
         match &self.repr {
-            Repr::Listpack(v) => {
-                boxed(v.capacity() * std::mem::size_of::<Entry>())
-                    + v.iter().map(|e| boxed(e.member.len())).sum::<usize>()
-            }
+            Repr::Listpack(p) => p.heap_bytes(),
             Repr::Skiplist(s) => {
                 let arena = chunk_size(s.nodes.capacity() * std::mem::size_of::<Node>());
                 let nodes: usize = s
@@ -477,7 +463,7 @@ impl ZSet {
     /// The score of `member`.
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.repr {
-            Repr::Listpack(v) => v.iter().find(|e| &*e.member == member).map(|e| e.score),
+            Repr::Listpack(p) => p.score(member),
             Repr::Skiplist(s) => s.scores.get(member).copied(),
         }
     }
@@ -486,6 +472,11 @@ impl ZSet {
     /// returns the previous score, `None` if it was added.
     pub fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
         let score = normalize(score);
+        if let Repr::Listpack(p) = &mut self.repr {
+            if member.len() <= max_listpack_value() && p.len() < max_listpack_entries() {
+                return p.insert(member, score);
+            }
+        }
         let old = self.score(member);
         if old == Some(score) {
             return old;
@@ -493,33 +484,26 @@ impl ZSet {
         if old.is_some() {
             self.remove(member);
         }
-        if let Repr::Listpack(v) = &self.repr {
-            if v.len() + 1 > max_listpack_entries() || member.len() > max_listpack_value() {
+        if let Repr::Listpack(p) = &mut self.repr {
+            if p.len() + 1 > max_listpack_entries() || member.len() > max_listpack_value() {
                 self.convert_to_skiplist();
+            } else {
+                // The member was there and removed above: room again.
+                p.insert(member, score);
+                return old;
             }
         }
-        match &mut self.repr {
-            Repr::Listpack(v) => {
-                let at =
-                    v.partition_point(|e| cmp_entry(e.score, &e.member, score, member) == CmpOrdering::Less);
-                v.insert(
-                    at,
-                    Entry {
-                        score,
-                        member: member.into(),
-                    },
-                );
-            }
-            Repr::Skiplist(s) => s.insert(score, member),
+        if let Repr::Skiplist(s) = &mut self.repr {
+            s.insert(score, member);
         }
         old
     }
 
     fn convert_to_skiplist(&mut self) {
-        if let Repr::Listpack(v) = &mut self.repr {
+        if let Repr::Listpack(p) = &self.repr {
             let mut s = Box::new(Skiplist::new());
-            for e in std::mem::take(v) {
-                s.insert(e.score, &e.member);
+            for (member, score) in p.iter() {
+                s.insert(score, member);
             }
             self.repr = Repr::Skiplist(s);
         }
@@ -528,10 +512,7 @@ impl ZSet {
     /// Removes `member`; returns its score if it was there.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match &mut self.repr {
-            Repr::Listpack(v) => {
-                let i = v.iter().position(|e| &*e.member == member)?;
-                Some(v.remove(i).score)
-            }
+            Repr::Listpack(p) => p.remove(member),
             Repr::Skiplist(s) => {
                 let score = *s.scores.get(member)?;
                 s.delete(score, member);
@@ -551,7 +532,7 @@ impl ZSet {
     /// bounds to ranks.
     pub fn count_before(&self, before: &dyn Fn(f64, &[u8]) -> bool) -> usize {
         match &self.repr {
-            Repr::Listpack(v) => v.partition_point(|e| before(e.score, &e.member)),
+            Repr::Listpack(p) => p.count_before(before),
             Repr::Skiplist(s) => s.count_before(before),
         }
     }
@@ -563,17 +544,11 @@ impl ZSet {
         if start >= end {
             return Vec::new();
         }
-        let mut out = Vec::with_capacity(end - start);
+        let mut out = Vec::new();
         match &self.repr {
-            Repr::Listpack(v) => {
-                let slice = &v[start..end];
-                if rev {
-                    out.extend(slice.iter().rev().map(|e| (&*e.member, e.score)));
-                } else {
-                    out.extend(slice.iter().map(|e| (&*e.member, e.score)));
-                }
-            }
+            Repr::Listpack(p) => out = p.range(start, end, rev),
             Repr::Skiplist(s) => {
+                out.reserve_exact(end - start);
                 let mut x = s.at_rank(if rev { end - 1 } else { start });
                 while x != NIL && out.len() < end - start {
                     let n = s.node(x);
@@ -877,6 +852,93 @@ mod tests {
             let mut z = ZSet::new();
             let _ = z.apply(op, &bytes);
         }
+    }
+
+    /// Scores that exercise every packed score encoding, ties and ±inf.
+    fn any_score() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            (-3i8..3).prop_map(f64::from),
+            any::<i16>().prop_map(f64::from),
+            any::<i32>().prop_map(|n| f64::from(n) * 2.0),
+            any::<f32>()
+                .prop_filter("not NaN", |f| !f.is_nan())
+                .prop_map(f64::from),
+            any::<f64>().prop_filter("not NaN", |f| !f.is_nan()),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(-0.0),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_packed_encoding_matches_a_model_for_any_score(
+            ops in proptest::collection::vec((any::<bool>(), 0u8..40, any_score()), 1..300),
+        ) {
+            let mut z = ZSet::new();
+            let mut model = std::collections::BTreeMap::new();
+            for (add, m, score) in ops {
+                // Members of 1 to 40 bytes: short and long packed heads.
+                let member = vec![b'a' + m % 26; usize::from(m) + 1];
+                if add {
+                    let score = normalize(score);
+                    prop_assert_eq!(z.insert(&member, score), model.insert(member, score));
+                } else {
+                    prop_assert_eq!(z.remove(&member), model.remove(&member));
+                }
+            }
+            prop_assert_eq!(z.encoding(), "listpack");
+            check_against_model(&z, &model);
+        }
+    }
+
+    #[test]
+    fn the_listpack_holds_exactly_128_members_of_up_to_64_bytes() {
+        let mut z = ZSet::new();
+        for i in 0..128 {
+            z.insert(format!("{i:064}").as_bytes(), f64::from(i % 3));
+        }
+        assert_eq!(z.encoding(), "listpack");
+        assert_eq!(z.insert(format!("{:064}", 5).as_bytes(), 9.0), Some(2.0));
+        assert_eq!(z.encoding(), "listpack", "an update is not a 129th member");
+        z.insert(b"one-more", 0.0);
+        assert_eq!(z.encoding(), "skiplist");
+        assert_eq!(z.len(), 129);
+        assert_eq!(
+            z.range(0, 1, false),
+            vec![(
+                &b"0000000000000000000000000000000000000000000000000000000000000000"[..],
+                0.0
+            )]
+        );
+    }
+
+    #[test]
+    fn equal_scores_order_by_member_bytes_and_infinities_sort_at_the_ends() {
+        let z = ZSet::from_entries([
+            (&b"b"[..], 1.0),
+            (&b"a"[..], 1.0),
+            (&b"top"[..], f64::INFINITY),
+            (&b"bottom"[..], f64::NEG_INFINITY),
+            (&b"\xff"[..], 1.0),
+        ]);
+        let order: Vec<&[u8]> = z.entries().into_iter().map(|(m, _)| m).collect();
+        assert_eq!(order, vec![&b"bottom"[..], b"a", b"b", b"\xff", b"top"]);
+        assert_eq!(z.score(b"top"), Some(f64::INFINITY));
+        assert_eq!(z.rank(b"b"), Some(2));
+    }
+
+    #[test]
+    fn a_small_sorted_set_is_one_buffer() {
+        let mut z = ZSet::new();
+        assert_eq!(z.memory_usage(), 0);
+        for m in 0..20 {
+            z.insert(format!("member:{m}").as_bytes(), f64::from(m) * 1.5);
+        }
+        // 4-byte count; per member a head byte, 8 or 9 bytes of member and
+        // a score of 1 byte (integers) or 4 (halves, as f32).
+        let bytes = 4 + 20 + (10 * 8 + 10 * 9) + (10 + 10 * 4);
+        assert_eq!(z.memory_usage(), crate::memory::chunk_size(bytes));
     }
 
     #[test]
