@@ -27,6 +27,7 @@ pub mod logging;
 pub mod memory;
 pub mod protocol;
 pub mod runtime;
+pub mod scripting;
 pub mod server;
 pub mod session;
 pub mod shared_bytes;

@@ -26,6 +26,7 @@ mod keys;
 mod list;
 pub mod maxmemory;
 mod object;
+pub mod scripting;
 mod server;
 mod set;
 mod sort;

@@ -444,6 +444,35 @@ impl<'a> Locked<'a> {
         self.store
     }
 
+    /// True if shard `index` is held.
+    pub fn holds(&self, index: usize) -> bool {
+        self.guards.get(index).is_some_and(Option::is_some)
+    }
+
+    /// The highest shard index held, if any.
+    pub fn highest(&self) -> Option<usize> {
+        self.guards.iter().rposition(Option::is_some)
+    }
+
+    /// Adds shard `index` to the held set if it is free right now (a script
+    /// touching an undeclared key below a shard it holds: waiting could deadlock).
+    pub fn try_add(&mut self, index: usize) -> bool {
+        match self.store.shards[index].0.try_lock() {
+            Some(mut guard) => {
+                guard.lock_acquisitions += 1;
+                self.guards[index] = Some(guard);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds shard `index`, waiting for it. Only for an index above every held
+    /// shard: ascending acquisition keeps the global lock order.
+    pub fn add_blocking(&mut self, index: usize) {
+        self.guards[index] = Some(self.store.lock_guard(index));
+    }
+
     /// Every locked shard (FLUSHALL).
     pub fn all_maps(&mut self) -> impl Iterator<Item = &mut ShardMap> + use<'_, 'a> {
         self.guards.iter_mut().filter_map(|g| g.as_deref_mut())
