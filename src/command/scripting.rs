@@ -84,6 +84,27 @@ fn shardless(name: &str) -> bool {
     matches!(name, "ping" | "echo" | "time" | "command" | "help" | "lastsave")
 }
 
+/// Keyless commands served while a script is busy (they touch no shard).
+pub fn allowed_while_busy(name: &str) -> bool {
+    shardless(name)
+        || matches!(
+            name,
+            "script"
+                | "function"
+                | "shutdown"
+                | "auth"
+                | "hello"
+                | "quit"
+                | "reset"
+                | "client"
+                | "config"
+                | "multi"
+                | "discard"
+                | "unwatch"
+                | "stats"
+        )
+}
+
 /// Placeholder handler of the script commands in the table: the session and
 /// `EXEC` route them to [`run`] and [`run_in_exec`] instead.
 pub fn routed_elsewhere(_: &mut Ctx<'_, '_>) -> CommandResult {
@@ -557,6 +578,10 @@ pub fn run(
         scratch.records.clear();
         out.truncate(mark);
         if every {
+            if cache::any_busy() {
+                out.error(cache::BUSY_ERROR);
+                break (None, false);
+            }
             entry.every.store(true, Ordering::Relaxed);
             let (_serial, mut all) = dbs.lock_everything();
             let locks = Locks::Every(&mut all);
@@ -574,7 +599,16 @@ pub fn run(
             );
             break done.unwrap_or((None, false));
         }
-        let locked = (!declared.is_empty()).then(|| dbs.lock_set(db, declared));
+        let locked = match declared.is_empty() {
+            true => None,
+            false => match dbs.lock_set_unless_busy(db, declared) {
+                Ok(l) => Some(l),
+                Err(()) => {
+                    out.error(cache::BUSY_ERROR);
+                    break (None, false);
+                }
+            },
+        };
         let locks = Locks::Declared(locked);
         match run_once(
             state,

@@ -130,6 +130,29 @@ impl Databases {
         }
     }
 
+    /// [`Databases::lock_set`] while scripts run: tries the set, and between
+    /// tries checks whether a busy script (past `busy-reply-threshold`)
+    /// holds one of its shards — then gives up with `Err(())` (the caller
+    /// answers `-BUSY`) instead of blocking its worker behind the script.
+    pub fn lock_set_unless_busy(&self, db: usize, set: ShardSet) -> Result<Locked<'_>, ()> {
+        loop {
+            if !crate::scripting::cache::any_running() {
+                return Ok(self.lock_set(db, set));
+            }
+            let physical = self.physical_index(db);
+            if crate::scripting::cache::busy_holds(physical, set.0) {
+                return Err(());
+            }
+            if let Some(locked) = self.stores[physical].try_lock_set(set) {
+                if self.physical_index(db) == physical {
+                    return Ok(locked);
+                }
+                continue;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+
     /// Locks shard `shard` of databases `a` and `b` (distinct), in physical
     /// order, verified against a concurrent `SWAPDB` as [`Databases::lock_set`].
     pub fn lock_pair(&self, a: usize, b: usize, shard: usize) -> (Locked<'_>, Locked<'_>) {

@@ -180,6 +180,22 @@ impl Store {
         }
     }
 
+    /// Locks every shard in `set` if all are free right now; `None` (holding
+    /// nothing) otherwise. Clients use it while a script runs, so a script
+    /// that turns busy can be answered with `-BUSY` instead of waited for.
+    pub fn try_lock_set(&self, set: ShardSet) -> Option<Locked<'_>> {
+        let mut guards: [Option<MutexGuard<'_, ShardMap>>; MAX_SHARDS] = std::array::from_fn(|_| None);
+        let mut bits = set.0;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let mut guard = self.shards[i].0.try_lock()?;
+            guard.lock_acquisitions += 1;
+            guards[i] = Some(guard);
+        }
+        Some(Locked { store: self, guards })
+    }
+
     /// The set of every shard (FLUSHALL locks them all, in order).
     pub fn all_shards(&self) -> ShardSet {
         ShardSet(if self.shards.len() == 64 {
