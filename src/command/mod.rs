@@ -369,7 +369,7 @@ pub fn execute<'a>(
             // A script holds shards: never wait behind one that turned busy.
             match state.dbs.lock_set_unless_busy(db, shards) {
                 Ok(l) => locked = Some(l),
-                Err(()) => scratch
+                Err(_busy) => scratch
                     .admitted
                     .iter_mut()
                     .for_each(|a| *a = Err(CommandError::Other(crate::scripting::cache::BUSY_ERROR.into()))),

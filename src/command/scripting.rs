@@ -603,7 +603,7 @@ pub fn run(
             true => None,
             false => match dbs.lock_set_unless_busy(db, declared) {
                 Ok(l) => Some(l),
-                Err(()) => {
+                Err(_busy) => {
                     out.error(cache::BUSY_ERROR);
                     break (None, false);
                 }

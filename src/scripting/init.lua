@@ -150,6 +150,9 @@ R.rawset = function(t, k, v)
   return raw_rawset(t, k, v)
 end
 
+local function nonexistent(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
 -- The library-load API: only `redis.register_function`, `redis.log` and
 -- the version (Redis's load environment).
 local load_redis = {
@@ -161,9 +164,7 @@ local load_redis = {
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
   REDIS_VERSION = P.version, REDIS_VERSION_NUM = P.version_num,
 }
-local function nonexistent(_, k)
-  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-end
+setmetatable(load_redis, {__index = nonexistent})
 local L = setmetatable({redis = protect(load_redis)}, {__index = nonexistent})
 
 for name, value in pairs(R) do
