@@ -24,6 +24,7 @@ mod maxmemory;
 mod pipelining;
 mod proptest_parser;
 mod redis_py;
+mod redis_py_scripts;
 mod reset;
 mod resp;
 mod resp3;
