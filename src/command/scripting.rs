@@ -559,6 +559,7 @@ pub fn run(
     };
     let db = client.db;
     let dbs = &state.dbs;
+    let mode_before = client.reply_mode;
     let mut every = cache::needs_every_shard(&setup.call.name);
     let mut declared = ShardSet::default();
     for key in &setup.call.keys {
@@ -640,6 +641,9 @@ pub fn run(
     let is_err = out.bytes().get(mark) == Some(&b'-');
     stats.record(spec.index(), started.elapsed(), is_err, 0, 0);
     client.last_command = Some(spec.index());
+    if super::apply_reply_mode(client, mode_before) {
+        out.truncate(mark);
+    }
 }
 
 /// Appends the script's records as one transaction frame (locks held).
