@@ -260,7 +260,10 @@ impl ScriptHost<'_, '_> {
         if slot.is_none() {
             let mut set = ShardSet::default();
             missing.iter().for_each(|&i| set.insert(i));
-            *slot = Some(dbs.lock_set(self.start_db, set));
+            let locked = dbs
+                .lock_set_unless_busy(self.start_db, set)
+                .map_err(|_| cache::BUSY_ERROR.to_string())?;
+            *slot = Some(locked);
             self.publish_locks();
             return Ok(());
         }
