@@ -629,3 +629,25 @@ fn compile_message(e: &mlua::Error) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_become_arguments_as_redis_formats_them() {
+        assert_eq!(format_number(3.0), b"3");
+        assert_eq!(format_number(-7.0), b"-7");
+        assert_eq!(format_number(3.5), b"3.5");
+        assert_eq!(format_number(0.1), b"0.10000000000000001");
+        assert_eq!(format_number(1e20), b"1e+20");
+    }
+
+    #[test]
+    fn rand48_matches_the_c_library_sequence() {
+        // lrand48() after srand48(0), as glibc and Redis's rand.c give it.
+        let mut state = srand48(0);
+        assert_eq!(lrand48(&mut state), 366_850_414);
+        assert_eq!(lrand48(&mut state), 1_610_402_240);
+    }
+}
