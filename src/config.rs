@@ -170,6 +170,11 @@ pub struct Config {
     pub lfu_log_factor: u32,
     /// Minutes of idleness per LFU counter decrement (Redis's `lfu-decay-time`).
     pub lfu_decay_time: u32,
+    /// Milliseconds a script may run before other clients of its shards get
+    /// `-BUSY` and SCRIPT KILL may stop it; 0 = never busy (Redis's
+    /// `busy-reply-threshold`, alias `lua-time-limit`).
+    #[serde(alias = "lua-time-limit")]
+    pub busy_reply_threshold: u64,
     /// The file this configuration was read from (`--config`), for `CONFIG REWRITE`.
     #[serde(skip)]
     pub config_file: Option<PathBuf>,
@@ -234,6 +239,7 @@ impl Default for Config {
             maxmemory_samples: 5,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
+            busy_reply_threshold: 5000,
             config_file: None,
         }
     }
@@ -578,6 +584,8 @@ impl Config {
             ("maxmemory-samples", self.maxmemory_samples.to_string()),
             ("lfu-log-factor", self.lfu_log_factor.to_string()),
             ("lfu-decay-time", self.lfu_decay_time.to_string()),
+            ("busy-reply-threshold", self.busy_reply_threshold.to_string()),
+            ("lua-time-limit", self.busy_reply_threshold.to_string()),
             ("save", String::new()),
             ("databases", self.databases.to_string()),
             (

@@ -99,6 +99,18 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         field(&mut out, "used_memory_rss_human", human_bytes(rss));
         field(&mut out, "used_memory_peak", peak);
         field(&mut out, "used_memory_peak_human", human_bytes(peak));
+        // Lua: every worker's state, and the shared script cache.
+        let lua = crate::scripting::cache::LUA_MEMORY.load(std::sync::atomic::Ordering::Relaxed);
+        let (scripts, script_bytes) = crate::scripting::cache::script_stats();
+        field(&mut out, "used_memory_lua", lua);
+        field(&mut out, "used_memory_lua_human", human_bytes(lua as u64));
+        field(&mut out, "used_memory_scripts", script_bytes);
+        field(
+            &mut out,
+            "used_memory_scripts_human",
+            human_bytes(script_bytes as u64),
+        );
+        field(&mut out, "number_of_cached_scripts", scripts);
         field(&mut out, "maxmemory", maxmemory);
         field(&mut out, "maxmemory_human", human_bytes(maxmemory));
         field(&mut out, "maxmemory_policy", state.runtime.policy().as_str());

@@ -41,6 +41,7 @@ pub struct RuntimeConfig {
     timeout: AtomicU64,
     maxclients: AtomicUsize,
     requirepass_set: AtomicBool,
+    busy_reply_threshold: AtomicU64,
 }
 
 impl RuntimeConfig {
@@ -54,6 +55,7 @@ impl RuntimeConfig {
             timeout: AtomicU64::new(0),
             maxclients: AtomicUsize::new(0),
             requirepass_set: AtomicBool::new(false),
+            busy_reply_threshold: AtomicU64::new(5000),
         };
         runtime.publish(config);
         runtime
@@ -91,11 +93,18 @@ impl RuntimeConfig {
             .store(config.maxmemory_policy.to_u8(), Ordering::Relaxed);
         self.samples.store(config.maxmemory_samples, Ordering::Relaxed);
         self.timeout.store(config.timeout, Ordering::Relaxed);
+        self.busy_reply_threshold
+            .store(config.busy_reply_threshold, Ordering::Relaxed);
         self.maxclients.store(config.maxclients, Ordering::Relaxed);
         self.requirepass_set
             .store(config.requirepass.is_some(), Ordering::Release);
         evict::set_lfu_mode(config.maxmemory_policy.is_lfu());
         evict::set_lfu_params(config.lfu_log_factor, config.lfu_decay_time);
+    }
+
+    /// `busy-reply-threshold` in milliseconds; 0 = scripts are never busy.
+    pub fn busy_reply_threshold_ms(&self) -> u64 {
+        self.busy_reply_threshold.load(Ordering::Relaxed)
     }
 
     /// `maxmemory` in bytes; 0 = no limit.

@@ -540,6 +540,27 @@ impl Session {
                 i += 1;
                 continue;
             }
+            if self.pending[i]
+                .spec
+                .is_some_and(|spec| command::scripting::is_script_command(spec.name))
+            {
+                let p = &self.pending[i];
+                let cmd = Invocation {
+                    args: view.args(p),
+                    style: p.style,
+                    spec: p.spec,
+                };
+                command::scripting::run(
+                    state,
+                    &mut self.client,
+                    &mut self.replies,
+                    &mut self.scratch,
+                    cmd,
+                    self.worker,
+                );
+                i += 1;
+                continue;
+            }
             let mut n = 1;
             let batchable = |p: &Pending| command::batchable(p.spec, p.arg_count);
             if batchable(&self.pending[i]) {

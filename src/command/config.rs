@@ -47,6 +47,8 @@ pub const MUTABLE: &[&str] = &[
     "zset-max-ziplist-entries",
     "zset-max-ziplist-value",
     "save",
+    "busy-reply-threshold",
+    "lua-time-limit",
 ];
 
 /// CONFIG subcommands.
@@ -159,6 +161,7 @@ fn set(c: &mut Ctx<'_, '_>) -> CommandResult {
             "list-max-ziplist-size" => "list-max-listpack-size",
             "zset-max-ziplist-entries" => "zset-max-listpack-entries",
             "zset-max-ziplist-value" => "zset-max-listpack-value",
+            "lua-time-limit" => "busy-reply-threshold",
             other => other,
         };
         if seen.iter().any(|s| s == canonical) {
@@ -225,6 +228,9 @@ fn set_one(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         "maxmemory-samples" => config.maxmemory_samples = int_in(value, 1, 64)? as u32,
         "lfu-log-factor" => config.lfu_log_factor = int_in(value, 0, INT_MAX)? as u32,
         "lfu-decay-time" => config.lfu_decay_time = int_in(value, 0, INT_MAX)? as u32,
+        "busy-reply-threshold" | "lua-time-limit" => {
+            config.busy_reply_threshold = int_in(value, 0, i64::MAX)? as u64
+        }
         "timeout" => config.timeout = int_in(value, 0, INT_MAX)? as u64,
         "maxclients" => config.maxclients = int_in(value, 1, crate::config::MAX_CLIENTS as i64)? as usize,
         "hash-max-listpack-entries" | "hash-max-ziplist-entries" => {

@@ -26,6 +26,7 @@ mod keys;
 mod list;
 pub mod maxmemory;
 mod object;
+pub mod scripting;
 mod server;
 mod set;
 mod sort;
@@ -368,7 +369,28 @@ pub fn execute<'a>(
     }
     scratch.records.clear();
     let logging = state.wal().is_some();
-    let mut locked = (!shards.is_empty()).then(|| state.dbs.lock_set(db, shards));
+    let mut locked = None;
+    if !shards.is_empty() {
+        if crate::scripting::cache::any_running() {
+            // A script holds shards: never wait behind one that turned busy.
+            match state.dbs.lock_set_unless_busy(db, shards) {
+                Ok(l) => locked = Some(l),
+                Err(_busy) => scratch
+                    .admitted
+                    .iter_mut()
+                    .for_each(|a| *a = Err(CommandError::Other(crate::scripting::cache::BUSY_ERROR.into()))),
+            }
+        } else {
+            locked = Some(state.dbs.lock_set(db, shards));
+        }
+    } else if crate::scripting::cache::any_busy() {
+        // Keyless commands that read the keyspace would wait on the script's shards.
+        for (cmd, admitted) in commands.clone().zip(scratch.admitted.iter_mut()) {
+            if cmd.spec.is_some_and(|s| !scripting::allowed_while_busy(s.name)) {
+                *admitted = Err(CommandError::Other(crate::scripting::cache::BUSY_ERROR.into()));
+            }
+        }
+    }
     let count = scratch.admitted.len();
     // One clock read per command: each command's span ends where the next
     // one's begins (and the first begins once the locks are held).

@@ -348,6 +348,23 @@ pub fn shutdown(c: &mut Ctx<'_, '_>) -> CommandResult {
             return Err(CommandError::Syntax);
         }
     }
+    if crate::scripting::cache::any_busy() {
+        // A busy script holds shards (and its worker) until it ends: only
+        // NOSAVE may stop the server now, at once, as Redis does. Every
+        // acknowledged write is in the WAL; the script's own effects are
+        // appended only when it ends, so none of them is kept.
+        if !c.args.iter_from(1).any(|w| is(w, "nosave")) {
+            return Err(CommandError::Other(crate::scripting::cache::BUSY_ERROR.into()));
+        }
+        tracing::warn!(
+            client = c.client.id,
+            "SHUTDOWN NOSAVE while a script is busy: exiting now"
+        );
+        if let Some(wal) = c.state.wal() {
+            let _ = wal.sync_all();
+        }
+        std::process::exit(0);
+    }
     tracing::info!(client = c.client.id, "SHUTDOWN requested by a client");
     c.state.shutdown.request();
     c.client.close_after_reply = true;

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    client, config, databases, hash, keys, list, object, server, set, sort, strings, transaction, zset,
-    CommandResult, Ctx,
+    client, config, databases, hash, keys, list, object, scripting, server, set, sort, strings, transaction,
+    zset, CommandResult, Ctx,
 };
 
 /// Properties the executor checks before a handler runs.
@@ -352,6 +352,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("discard", 1, R, None, transaction::discard, "", "Forget the queued commands"),
     cmd!("watch", -2, R, all_args(), transaction::watch, "key [key ...]", "Make the next EXEC fail if a key changes"),
     cmd!("unwatch", 1, R, None, transaction::unwatch, "", "Forget every watched key"),
+    // scripting (EVAL and FCALL run on their own executor path: command::scripting::run)
+    cmd!("eval", -3, R, None, scripting::routed_elsewhere, "script numkeys [key ...] [arg ...]", "Run a Lua script"),
+    cmd!("evalsha", -3, R, None, scripting::routed_elsewhere, "sha1 numkeys [key ...] [arg ...]", "Run a cached Lua script by its SHA1"),
+    cmd!("eval_ro", -3, R, None, scripting::routed_elsewhere, "script numkeys [key ...] [arg ...]", "Run a read-only Lua script"),
+    cmd!("evalsha_ro", -3, R, None, scripting::routed_elsewhere, "sha1 numkeys [key ...] [arg ...]", "Run a cached read-only Lua script"),
+    cmd!("fcall", -3, R, None, scripting::routed_elsewhere, "function numkeys [key ...] [arg ...]", "Call a function"),
+    cmd!("fcall_ro", -3, R, None, scripting::routed_elsewhere, "function numkeys [key ...] [arg ...]", "Call a read-only function"),
+    cmd!("script", -2, R, None, scripting::script, "LOAD script|EXISTS sha1 ...|FLUSH [ASYNC|SYNC]|KILL", "Manage the script cache"),
+    cmd!("function", -2, W, None, scripting::function, "LOAD [REPLACE] code|DELETE lib|LIST [LIBRARYNAME p] [WITHCODE]|FLUSH|DUMP|RESTORE payload [FLUSH|APPEND|REPLACE]|STATS|KILL", "Manage function libraries"),
     // connection and server
     cmd!("ping", -1, R, None, server::ping, "[message]", "Test the connection"),
     cmd!("echo", 2, R, None, server::echo, "message", "Echo a message"),

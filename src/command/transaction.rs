@@ -475,6 +475,33 @@ fn exec(
                 wrote |= q.spec.flags.write;
                 let keyed = matches!(q.spec.keys, Some(KeySpec::Range { .. }) | Some(KeySpec::All));
                 let physical = dbs.physical_index(cmd_db);
+                if super::scripting::is_script_command(q.spec.name) {
+                    // Scripts are keyless here, so EXEC holds every shard.
+                    let result = match held.as_mut() {
+                        Some(Held::Every { all, .. }) => super::scripting::run_in_exec(
+                            state,
+                            client,
+                            out,
+                            &mut scratch.records,
+                            q.spec.name,
+                            queue.args(q),
+                            all,
+                            worker,
+                        ),
+                        _ => Err(CommandError::Other(
+                            "ERR internal error: script without every shard".into(),
+                        )),
+                    };
+                    if let Err(e) = &result {
+                        out.truncate(mark);
+                        out.error(&e.to_string());
+                    }
+                    changes += u64::from(scratch.records.len() > records_before);
+                    let t1 = Instant::now();
+                    stats.record(q.spec.index(), t1 - t0, result.is_err(), 0, 0);
+                    t0 = t1;
+                    continue;
+                }
                 let (db, _lent) = match held.as_mut() {
                     Some(h) if keyed => (h.locked(physical), None),
                     Some(Held::Every { all, .. }) => (None, Some(lend_every_store(all))),

@@ -172,6 +172,11 @@ impl ParallelReplay {
             | Record::HashExpire { key, .. }
             | Record::Collection { key, .. } => key,
             Record::FlushAll => return self.broadcast(|| Op::FlushAll),
+            Record::Function { op, data } => {
+                // Not keyed: applied here, in log order, to the shared registry.
+                crate::scripting::replay_function_record(op, data);
+                return;
+            }
             Record::Select { db } => {
                 self.current = db as usize;
                 if !self.dbs.contains(self.current) {

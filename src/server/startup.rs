@@ -50,6 +50,16 @@ impl SnapshotSource for DatabasesSnapshot {
     }
 
     fn snapshot_shard(&self, i: usize, emit: &mut dyn FnMut(Record<'_>)) {
+        if i == 0 {
+            // Function libraries first: loaded functions survive compaction.
+            let libs = crate::scripting::cache::libraries_snapshot();
+            for lib in libs.libs.values() {
+                emit(Record::Function {
+                    op: 1,
+                    data: &lib.code,
+                });
+            }
+        }
         let shards = self.dbs.shard_count();
         let (physical, shard) = (i / shards, i % shards);
         let db = self.dbs.snapshot_label(physical) as u32;

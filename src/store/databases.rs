@@ -30,6 +30,10 @@ use parking_lot::Mutex;
 
 use super::{Locked, ShardSet, Store};
 
+/// A busy script holds a shard the caller needs (it answers `-BUSY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScriptBusy;
+
 /// Redis's `databases` default.
 pub const DEFAULT_DATABASES: usize = 16;
 
@@ -127,6 +131,29 @@ impl Databases {
             if self.physical_index(db) == physical {
                 return locked;
             }
+        }
+    }
+
+    /// [`Databases::lock_set`] while scripts run: tries the set, and between
+    /// tries checks whether a busy script (past `busy-reply-threshold`)
+    /// holds one of its shards — then gives up with `Err(ScriptBusy)` (the caller
+    /// answers `-BUSY`) instead of blocking its worker behind the script.
+    pub fn lock_set_unless_busy(&self, db: usize, set: ShardSet) -> Result<Locked<'_>, ScriptBusy> {
+        loop {
+            if !crate::scripting::cache::any_running() {
+                return Ok(self.lock_set(db, set));
+            }
+            let physical = self.physical_index(db);
+            if crate::scripting::cache::busy_holds(physical, set.0) {
+                return Err(ScriptBusy);
+            }
+            if let Some(locked) = self.stores[physical].try_lock_set(set) {
+                if self.physical_index(db) == physical {
+                    return Ok(locked);
+                }
+                continue;
+            }
+            std::thread::sleep(Duration::from_micros(50));
         }
     }
 

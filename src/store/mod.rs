@@ -181,6 +181,22 @@ impl Store {
         }
     }
 
+    /// Locks every shard in `set` if all are free right now; `None` (holding
+    /// nothing) otherwise. Clients use it while a script runs, so a script
+    /// that turns busy can be answered with `-BUSY` instead of waited for.
+    pub fn try_lock_set(&self, set: ShardSet) -> Option<Locked<'_>> {
+        let mut guards: [Option<MutexGuard<'_, ShardMap>>; MAX_SHARDS] = std::array::from_fn(|_| None);
+        let mut bits = set.0;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let mut guard = self.shards[i].0.try_lock()?;
+            guard.lock_acquisitions += 1;
+            guards[i] = Some(guard);
+        }
+        Some(Locked { store: self, guards })
+    }
+
     /// The set of every shard (FLUSHALL locks them all, in order).
     pub fn all_shards(&self) -> ShardSet {
         ShardSet(if self.shards.len() == 64 {
@@ -443,6 +459,35 @@ impl<'a> Locked<'a> {
     /// The store these locks belong to.
     pub fn store(&self) -> &Store {
         self.store
+    }
+
+    /// True if shard `index` is held.
+    pub fn holds(&self, index: usize) -> bool {
+        self.guards.get(index).is_some_and(Option::is_some)
+    }
+
+    /// The highest shard index held, if any.
+    pub fn highest(&self) -> Option<usize> {
+        self.guards.iter().rposition(Option::is_some)
+    }
+
+    /// Adds shard `index` to the held set if it is free right now (a script
+    /// touching an undeclared key below a shard it holds: waiting could deadlock).
+    pub fn try_add(&mut self, index: usize) -> bool {
+        match self.store.shards[index].0.try_lock() {
+            Some(mut guard) => {
+                guard.lock_acquisitions += 1;
+                self.guards[index] = Some(guard);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds shard `index`, waiting for it. Only for an index above every held
+    /// shard: ascending acquisition keeps the global lock order.
+    pub fn add_blocking(&mut self, index: usize) {
+        self.guards[index] = Some(self.store.lock_guard(index));
     }
 
     /// Every locked shard (FLUSHALL).

@@ -83,6 +83,8 @@ pub struct KindCounts {
     pub flush_db: u64,
     /// `Collection` records (lists, sets, sorted sets).
     pub collection: u64,
+    /// `Function` records (function library changes).
+    pub function: u64,
     /// Transaction frames (`EXEC`s); their records are counted by kind above.
     pub transactions: u64,
 }
@@ -102,6 +104,7 @@ impl KindCounts {
             + self.swap_db
             + self.flush_db
             + self.collection
+            + self.function
     }
 
     #[inline]
@@ -119,6 +122,7 @@ impl KindCounts {
             RecordKind::SwapDb => self.swap_db += 1,
             RecordKind::FlushDb => self.flush_db += 1,
             RecordKind::Collection => self.collection += 1,
+            RecordKind::Function => self.function += 1,
             RecordKind::Transaction => self.transactions += 1,
         }
     }
@@ -144,6 +148,9 @@ impl std::fmt::Display for KindCounts {
         }
         if self.collection > 0 {
             write!(f, ", collection {}", self.collection)?;
+        }
+        if self.function > 0 {
+            write!(f, ", function {}", self.function)?;
         }
         if self.transactions > 0 {
             write!(f, "; in {} transactions", self.transactions)?;

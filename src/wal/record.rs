@@ -74,6 +74,8 @@ pub enum RecordKind {
     Transaction = 16,
     /// A list, set or sorted set changed: a type-specific effect (`store::types`).
     Collection = 21,
+    /// A function library change (`FUNCTION LOAD`/`DELETE`/`FLUSH`/`RESTORE`): op + data.
+    Function = 22,
 }
 
 impl RecordKind {
@@ -93,6 +95,7 @@ impl RecordKind {
             12 => Some(RecordKind::FlushDb),
             16 => Some(RecordKind::Transaction),
             21 => Some(RecordKind::Collection),
+            22 => Some(RecordKind::Function),
             _ => None,
         }
     }
@@ -189,6 +192,16 @@ pub enum Record<'a> {
         op: u8,
         /// The effect, encoded by the type's module.
         payload: &'a [u8],
+    },
+    /// A function library changed: `op` 1 = a library's code was loaded
+    /// (replacing one of the same name), 2 = the library named `data` was
+    /// deleted, 3 = every library was flushed (`data` empty). Not keyed:
+    /// replay applies it to the function registry (`scripting::cache`).
+    Function {
+        /// What changed.
+        op: u8,
+        /// The library code or name.
+        data: &'a [u8],
     },
 }
 
@@ -317,6 +330,7 @@ impl Record<'_> {
             Record::SwapDb { .. } => RecordKind::SwapDb,
             Record::FlushDb => RecordKind::FlushDb,
             Record::Collection { .. } => RecordKind::Collection,
+            Record::Function { .. } => RecordKind::Function,
         }
     }
 
@@ -335,6 +349,7 @@ impl Record<'_> {
             | Record::HashExpire { key, fields } => 4 + key.len() + 4 + fields.bytes.len(),
             Record::FlushAll | Record::FlushDb => 0,
             Record::Collection { key, payload, .. } => 4 + key.len() + 1 + 4 + payload.len(),
+            Record::Function { data, .. } => 1 + 4 + data.len(),
             Record::Select { .. } => 4,
             Record::SwapDb { .. } => 8,
             Record::Patch {
@@ -384,6 +399,10 @@ impl Record<'_> {
                 put_bytes(out, key);
                 out.push(*op);
                 put_bytes(out, payload);
+            }
+            Record::Function { op, data } => {
+                out.push(*op);
+                put_bytes(out, data);
             }
             Record::Select { db } => out.extend_from_slice(&db.to_le_bytes()),
             Record::SwapDb { a, b } => {
@@ -587,6 +606,11 @@ pub fn decode_payload(kind: RecordKind, payload: &[u8]) -> Result<Record<'_>, &'
             let op = c.u8()?;
             let payload = c.bytes()?;
             Record::Collection { key, op, payload }
+        }
+        RecordKind::Function => {
+            let op = c.u8()?;
+            let data = c.bytes()?;
+            Record::Function { op, data }
         }
         RecordKind::Transaction => return Err("a transaction is not a single record"),
     };

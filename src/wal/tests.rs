@@ -36,6 +36,8 @@ enum Owned {
     FlushDb,
     /// key, op, payload.
     Collection(Vec<u8>, u8, Vec<u8>),
+    /// op, data.
+    Function(u8, Vec<u8>),
 }
 
 impl Owned {
@@ -68,6 +70,7 @@ impl Owned {
             Record::SwapDb { a, b } => Owned::SwapDb(a, b),
             Record::FlushDb => Owned::FlushDb,
             Record::Collection { key, op, payload } => Owned::Collection(key.to_vec(), op, payload.to_vec()),
+            Record::Function { op, data } => Owned::Function(op, data.to_vec()),
         }
     }
 
@@ -112,6 +115,7 @@ impl Owned {
                 payload,
             }
             .encode(out),
+            Owned::Function(op, data) => Record::Function { op: *op, data }.encode(out),
         }
     }
 }
@@ -488,7 +492,8 @@ impl FakeStore {
             Record::HashSet { .. }
             | Record::HashDel { .. }
             | Record::HashExpire { .. }
-            | Record::Collection { .. } => {}
+            | Record::Collection { .. }
+            | Record::Function { .. } => {}
             // The fake store has one database.
             Record::Select { .. } | Record::SwapDb { .. } | Record::FlushDb => {}
         }

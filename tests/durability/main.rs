@@ -23,6 +23,7 @@ mod patch_records;
 mod power_cut;
 mod recovery;
 mod save;
+mod scripting;
 mod sets;
 mod transactions;
 mod zsets;
