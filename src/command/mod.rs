@@ -26,6 +26,7 @@ mod keys;
 mod list;
 pub mod maxmemory;
 mod object;
+pub mod pubsub;
 mod server;
 mod set;
 mod sort;
@@ -267,6 +268,13 @@ fn admit(
     if state.is_loading() && !allowed_while_loading(spec) {
         return Err(CommandError::Loading);
     }
+    // A plain field test for clients that never subscribed.
+    if client.in_pubsub_context() && !pubsub::allowed_while_subscribed(spec.name) {
+        return Err(CommandError::Other(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        )));
+    }
     if spec.flags.write {
         if let Some(wal) = state.wal() {
             wal.check_writable()
@@ -413,6 +421,9 @@ pub fn execute<'a>(
                 };
                 let suppress = ctx.client.no_touch && spec.name != "touch";
                 let result = evict::without_touching(suppress, || (spec.handler)(&mut ctx));
+                if state.pubsub.monitoring() {
+                    crate::monitor::feed(state, spec, &cmd.args, ctx.client.db, &ctx.client.addr);
+                }
                 (Some((spec.index(), ctx.hits, ctx.misses)), result)
             }
             Err(e) => (None, Err(e)),

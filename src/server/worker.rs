@@ -87,6 +87,9 @@ pub struct Worker {
     /// Slab key of each client id: a wake-up or kill names a client by id,
     /// and a scan of every connection per wake-up would cost O(clients).
     keys_by_id: std::collections::HashMap<u64, usize>,
+    /// Pub/sub messages, MONITOR lines and invalidations taken from this
+    /// worker's mailbox (reused between passes).
+    pubsub_mail: Vec<crate::pubsub::deliver::Mail>,
 }
 
 impl Worker {
@@ -106,6 +109,7 @@ impl Worker {
             last_peak_reset: Instant::now(),
             blocked: Vec::new(),
             keys_by_id: std::collections::HashMap::new(),
+            pubsub_mail: Vec::new(),
         }
     }
 
@@ -162,6 +166,7 @@ impl Worker {
             if woken && self.take_mail() {
                 break;
             }
+            self.deliver_mail();
             now = Instant::now();
             self.expire_blocked(now);
             self.pass(now);
@@ -240,6 +245,79 @@ impl Worker {
         entry.insert(conn);
         self.keys_by_id.insert(id, key);
         self.ready.push_back(key);
+    }
+
+    /// Delivers what other workers (or this one) mailed: each message to
+    /// this worker's subscribers of its channel and of every matching
+    /// pattern, MONITOR lines to its monitors, invalidations to their
+    /// client. One atomic load when the mailbox is empty. Runs before the
+    /// pass, so no reply of the pass is waiting for a group commit.
+    fn deliver_mail(&mut self) {
+        use crate::pubsub::deliver::Mail;
+        let state = Arc::clone(&self.state);
+        if !state.pubsub.mailbox(self.index).take(&mut self.pubsub_mail) {
+            return;
+        }
+        let mut mail = std::mem::take(&mut self.pubsub_mail);
+        {
+            let local = state.pubsub.local(self.index).lock();
+            for item in &mail {
+                match item {
+                    Mail::Message(message) => {
+                        let map = if message.shard {
+                            &local.shard_channels
+                        } else {
+                            &local.channels
+                        };
+                        for &id in map.get(&message.channel).into_iter().flatten() {
+                            self.push_to(id, |out| crate::pubsub::encode_message(out, message, None));
+                        }
+                        if message.shard {
+                            continue;
+                        }
+                        for (pattern, ids) in &local.patterns {
+                            if crate::store::glob_match(pattern, &message.channel) {
+                                for &id in ids {
+                                    self.push_to(id, |out| {
+                                        crate::pubsub::encode_message(out, message, Some(pattern))
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    Mail::Monitor(line) => {
+                        for &id in &local.monitors {
+                            self.push_to(id, |out| out.simple_bytes(line));
+                        }
+                    }
+                    Mail::Invalidate { client, keys } => {
+                        let keys = keys.as_deref().map(|k| &k[..]);
+                        self.push_to(*client, |out| crate::tracking::encode_invalidation(out, keys));
+                    }
+                }
+            }
+        }
+        mail.clear();
+        self.pubsub_mail = mail;
+    }
+
+    /// Appends a pushed message to client `id`'s output and queues it to be
+    /// written (and its output limit checked) at the end of the pass.
+    fn push_to(&mut self, id: u64, write: impl FnOnce(&mut crate::protocol::Replies)) {
+        let Some(&key) = self.keys_by_id.get(&id) else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.closing {
+            return;
+        }
+        conn.session.push_with(write);
+        if !conn.touched {
+            conn.touched = true;
+            self.touched.push(key);
+        }
     }
 
     /// Ends a blocked connection's wait and queues it to run its command again.
@@ -476,6 +554,7 @@ impl Worker {
         if conn.session.is_blocked() {
             self.state.blocking.unblock(conn.handle.id);
         }
+        crate::command::pubsub::disconnect(&self.state, &mut conn.session.client, self.index);
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.state.clients.remove(conn.handle.id);
         self.state.stats.client_disconnected();
