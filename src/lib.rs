@@ -26,6 +26,7 @@ pub mod log_limit;
 pub mod logging;
 pub mod memory;
 pub mod monitor;
+pub mod notify;
 pub mod protocol;
 pub mod pubsub;
 pub mod runtime;

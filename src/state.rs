@@ -32,6 +32,8 @@ pub struct ServerState {
     pub blocking: crate::blocking::Blocking,
     /// Pub/Sub subscriptions, per-worker mailboxes and monitors.
     pub pubsub: crate::pubsub::PubSub,
+    /// Client-side caching: which clients may cache which keys.
+    pub tracking: crate::tracking::Tracking,
     /// The WAL, set once replay has finished (never while `loading`).
     wal: OnceLock<Arc<Wal>>,
     /// What recovery found at startup (INFO persistence).
@@ -67,6 +69,7 @@ impl ServerState {
             clients: ClientRegistry::default(),
             blocking: crate::blocking::Blocking::default(),
             pubsub: crate::pubsub::PubSub::new(workers),
+            tracking: crate::tracking::Tracking::default(),
             wal: OnceLock::new(),
             replay: OnceLock::new(),
             loading: AtomicBool::new(true),
@@ -302,6 +305,8 @@ pub struct ClientHandle {
     pub monitor: AtomicBool,
     /// CLIENT TRACKING on (flag `t`).
     pub tracking: AtomicBool,
+    /// CLIENT TRACKING's REDIRECT target (`redir=`), -1 for none.
+    pub redirect: std::sync::atomic::AtomicI64,
     names: Mutex<ClientNames>,
     killed: AtomicBool,
 }
@@ -340,6 +345,7 @@ impl ClientHandle {
             ssub: AtomicUsize::new(0),
             monitor: AtomicBool::new(false),
             tracking: AtomicBool::new(false),
+            redirect: std::sync::atomic::AtomicI64::new(-1),
             db: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
             multi: std::sync::atomic::AtomicI64::new(-1),

@@ -32,3 +32,22 @@ pub fn encode_invalidation(out: &mut Replies, keys: Option<&[Vec<u8>]>) {
         None => out.nil(),
     }
 }
+
+/// The server's tracking table (in `ServerState`).
+#[derive(Default)]
+pub struct Tracking {
+    clients: std::sync::atomic::AtomicUsize,
+    keys: std::sync::atomic::AtomicUsize,
+}
+
+impl Tracking {
+    /// Clients with tracking on (INFO `tracking_clients`).
+    pub fn clients(&self) -> usize {
+        self.clients.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Keys in the tracking table (INFO `tracking_total_keys`).
+    pub fn total_keys(&self) -> usize {
+        self.keys.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}

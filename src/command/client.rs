@@ -442,14 +442,24 @@ impl Buffers {
     }
 }
 
-/// CLIENT LIST's `flags=`: `x` in MULTI, `b` blocked, `T` no-touch; `N` for none.
+/// CLIENT LIST's `flags=`, in Redis's order: `O` monitor, `P` subscribed,
+/// `x` in MULTI, `b` blocked, `t` tracking, `T` no-touch; `N` for none.
 fn flags(h: &ClientHandle) -> String {
     let mut flags = String::new();
+    if h.monitor.load(Ordering::Relaxed) {
+        flags.push('O');
+    }
+    if h.sub.load(Ordering::Relaxed) + h.psub.load(Ordering::Relaxed) + h.ssub.load(Ordering::Relaxed) > 0 {
+        flags.push('P');
+    }
     if h.multi.load(Ordering::Relaxed) >= 0 {
         flags.push('x');
     }
     if h.blocked.load(Ordering::Relaxed) {
         flags.push('b');
+    }
+    if h.tracking.load(Ordering::Relaxed) {
+        flags.push('t');
     }
     if h.no_touch.load(Ordering::Relaxed) {
         flags.push('T');
@@ -476,9 +486,9 @@ fn line(h: &ClientHandle, names: &ClientNames, now: Instant, running: Option<&st
         .map_or("NULL", |spec| spec.name);
     let cmd = running.unwrap_or(last);
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
          multi={} watch={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll=0 \
-         omem={} tot-mem={} events={} cmd={cmd} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+         omem={} tot-mem={} events={} cmd={cmd} user=default redir={} resp={} lib-name={} lib-ver={}\n",
         h.id,
         h.addr,
         h.laddr,
@@ -488,6 +498,9 @@ fn line(h: &ClientHandle, names: &ClientNames, now: Instant, running: Option<&st
         h.idle(now).as_secs(),
         flags(h),
         h.db.load(Ordering::Relaxed),
+        h.sub.load(Ordering::Relaxed),
+        h.psub.load(Ordering::Relaxed),
+        h.ssub.load(Ordering::Relaxed),
         h.multi.load(Ordering::Relaxed),
         h.watch.load(Ordering::Relaxed),
         b.qbuf,
@@ -500,6 +513,7 @@ fn line(h: &ClientHandle, names: &ClientNames, now: Instant, running: Option<&st
         b.unsent,
         b.total(),
         b.events(),
+        h.redirect.load(Ordering::Relaxed),
         h.resp.load(Ordering::Relaxed),
         text(&names.lib_name),
         text(&names.lib_ver),

@@ -23,6 +23,7 @@ mod databases;
 mod error;
 mod hash;
 mod keys;
+mod keyspace_events;
 mod list;
 pub mod maxmemory;
 mod object;
@@ -370,6 +371,10 @@ pub fn execute<'a>(
     }
     scratch.records.clear();
     let logging = state.wal().is_some();
+    // With keyspace notifications on, effects are recorded even without a
+    // WAL: a write that recorded one changed something and has events.
+    let notifying = crate::notify::enabled(crate::notify::ALL);
+    let recording = logging || notifying;
     let mut locked = (!shards.is_empty()).then(|| state.dbs.lock_set(db, shards));
     let count = scratch.admitted.len();
     // One clock read per command: each command's span ends where the next
@@ -413,7 +418,7 @@ pub fn execute<'a>(
                     log: RecordLog {
                         buf: &mut scratch.records,
                         pieces: Some(&mut scratch.pieces),
-                        enabled: logging,
+                        enabled: recording,
                     },
                     now,
                     hits: 0,
@@ -421,6 +426,9 @@ pub fn execute<'a>(
                 };
                 let suppress = ctx.client.no_touch && spec.name != "touch";
                 let result = evict::without_touching(suppress, || (spec.handler)(&mut ctx));
+                if notifying && spec.flags.write && result.is_ok() && ctx.log.buf.len() > records_before {
+                    keyspace_events::after_write(&mut ctx, spec);
+                }
                 if state.pubsub.monitoring() {
                     crate::monitor::feed(state, spec, &cmd.args, ctx.client.db, &ctx.client.addr);
                 }
@@ -467,6 +475,8 @@ pub fn execute<'a>(
     // store and the log are done with it.
     scratch.pieces.clear();
     drop(locked);
+    // Keyspace notifications of this batch, now that no shard is locked.
+    crate::notify::flush(state, db);
     if ran > 1 {
         stats.batch(ran as u64);
     }

@@ -448,6 +448,9 @@ fn exec(
     out.array(queue.commands.len());
     scratch.records.clear();
     let logging = state.wal().is_some();
+    // As in `command::execute`: effects are recorded for keyspace notifications.
+    let notifying = crate::notify::enabled(crate::notify::ALL);
+    let logging = logging || notifying;
     let mut wrote = false;
     // The database the records so far are in: a SELECT inside the transaction
     // makes the following commands' records need a Select record first.
@@ -497,6 +500,12 @@ fn exec(
                 };
                 let suppress = ctx.client.no_touch && q.spec.name != "touch";
                 let result = crate::store::evict::without_touching(suppress, || (q.spec.handler)(&mut ctx));
+                if notifying && q.spec.flags.write && result.is_ok() && ctx.log.buf.len() > records_before {
+                    super::keyspace_events::after_write(&mut ctx, q.spec);
+                }
+                if state.pubsub.monitoring() {
+                    crate::monitor::feed(state, q.spec, &ctx.args, ctx.client.db, &ctx.client.addr);
+                }
                 (result, ctx.hits, ctx.misses)
             }
         };
@@ -539,6 +548,7 @@ fn exec(
         _ => None,
     };
     drop(held);
+    crate::notify::flush(state, client.db);
     if let (Some(wal), Some(lsn)) = (state.wal(), lsn) {
         if wrote {
             if let Err(e) = wal.commit(lsn) {

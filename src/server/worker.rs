@@ -472,8 +472,12 @@ impl Worker {
         let reading = !conn.closing && conn.unsent() < OUTPUT_HIGH_WATER;
         conn.handle.reading.store(reading, Ordering::Relaxed);
         let unsent = conn.unsent() as u64;
-        let limit = self.state.config.client_output_buffer_limit;
+        let limit = self.state.runtime.output_limit(conn.session.client.pubsub_flag);
         if limit.hard_bytes > 0 && unsent > limit.hard_bytes {
+            self.state
+                .stats
+                .output_limit_disconnections
+                .fetch_add(1, Ordering::Relaxed);
             crate::warn_limited!(
                 OUTPUT_LIMIT_LOG,
                 id = conn.handle.id,
@@ -503,7 +507,7 @@ impl Worker {
     fn sweep(&mut self, now: Instant) {
         self.last_sweep = now;
         let timeout = self.state.runtime.timeout();
-        let limit = self.state.config.client_output_buffer_limit;
+        let runtime = &self.state.runtime;
         let mut doomed = Vec::new();
         let reset_peaks = now.saturating_duration_since(self.last_peak_reset) >= REPLY_PEAK_WINDOW;
         if reset_peaks {
@@ -520,6 +524,7 @@ impl Worker {
                 continue;
             }
             let unsent = conn.unsent() as u64;
+            let limit = runtime.output_limit(conn.session.client.pubsub_flag);
             if limit.soft_bytes > 0 && unsent > limit.soft_bytes {
                 let since = *conn.over_soft_limit_since.get_or_insert(now);
                 if now.duration_since(since) >= Duration::from_secs(limit.soft_seconds) {
@@ -529,6 +534,10 @@ impl Worker {
                         unsent,
                         "closing client: output buffer over the soft limit for too long"
                     );
+                    self.state
+                        .stats
+                        .output_limit_disconnections
+                        .fetch_add(1, Ordering::Relaxed);
                     doomed.push(key);
                     continue;
                 }
