@@ -106,6 +106,7 @@ impl RuntimeConfig {
         crate::notify::set_classes(
             crate::notify::Classes::parse(&config.notify_keyspace_events).unwrap_or_default(),
         );
+        crate::tracking::set_max_keys(config.tracking_table_max_keys);
         evict::set_lfu_mode(config.maxmemory_policy.is_lfu());
         evict::set_lfu_params(config.lfu_log_factor, config.lfu_decay_time);
     }

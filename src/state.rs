@@ -159,6 +159,8 @@ pub struct ClientState {
     pub monitor: bool,
     /// `subs.any()`, kept as a plain flag for the executor's admission check.
     pub pubsub_flag: bool,
+    /// `CLIENT TRACKING ON` options (None: off).
+    pub tracking: Option<crate::tracking::Mode>,
 }
 
 /// How much of a buffer is in use: what `CLIENT LIST` reports for a

@@ -17,7 +17,7 @@
 //! replies are released after the batch is applied — never before.
 
 mod args;
-mod client;
+pub mod client;
 mod config;
 mod databases;
 mod error;
@@ -374,7 +374,8 @@ pub fn execute<'a>(
     // With keyspace notifications on, effects are recorded even without a
     // WAL: a write that recorded one changed something and has events.
     let notifying = crate::notify::enabled(crate::notify::ALL);
-    let recording = logging || notifying;
+    let tracking = state.tracking.any();
+    let recording = logging || notifying || tracking;
     let mut locked = (!shards.is_empty()).then(|| state.dbs.lock_set(db, shards));
     let count = scratch.admitted.len();
     // One clock read per command: each command's span ends where the next
@@ -426,8 +427,12 @@ pub fn execute<'a>(
                 };
                 let suppress = ctx.client.no_touch && spec.name != "touch";
                 let result = evict::without_touching(suppress, || (spec.handler)(&mut ctx));
-                if notifying && spec.flags.write && result.is_ok() && ctx.log.buf.len() > records_before {
+                let changed = ctx.log.buf.len() > records_before;
+                if notifying && spec.flags.write && result.is_ok() && changed {
                     keyspace_events::after_write(&mut ctx, spec);
+                }
+                if tracking && result.is_ok() {
+                    crate::tracking::after_command(state, ctx.client, spec, &ctx.args, changed);
                 }
                 if state.pubsub.monitoring() {
                     crate::monitor::feed(state, spec, &cmd.args, ctx.client.db, &ctx.client.addr);

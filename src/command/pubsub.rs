@@ -277,6 +277,7 @@ pub fn allowed_while_subscribed(name: &str) -> bool {
 /// Leaves every subscription and monitor mode (RESET; a disconnect does
 /// the same through `ServerState`).
 pub fn leave_all(c: &mut Ctx<'_, '_>) {
+    super::client::disable_tracking(c.state, c.client);
     let (worker, id) = (worker(c), c.client.id);
     c.state.pubsub.unsubscribe_all(&mut c.client.subs, worker, id);
     publish_counts(c);
@@ -294,6 +295,7 @@ pub fn leave_all(c: &mut Ctx<'_, '_>) {
 pub fn disconnect(state: &crate::state::ServerState, client: &mut crate::state::ClientState, worker: usize) {
     state.pubsub.unsubscribe_all(&mut client.subs, worker, client.id);
     client.pubsub_flag = false;
+    super::client::disable_tracking(state, client);
     if client.monitor {
         client.monitor = false;
         state.pubsub.remove_monitor(worker, client.id);

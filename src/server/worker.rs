@@ -291,8 +291,17 @@ impl Worker {
                         }
                     }
                     Mail::Invalidate { client, keys } => {
-                        let keys = keys.as_deref().map(|k| &k[..]);
-                        self.push_to(*client, |out| crate::tracking::encode_invalidation(out, keys));
+                        // A RESP2 client can only take one as a message of
+                        // `__redis__:invalidate`, which it must be subscribed to.
+                        let reachable = self
+                            .keys_by_id
+                            .get(client)
+                            .and_then(|&key| self.conns.get(key))
+                            .is_some_and(|conn| conn.session.client.resp3 || conn.session.client.pubsub_flag);
+                        if reachable {
+                            let keys = keys.as_deref().map(|k| &k[..]);
+                            self.push_to(*client, |out| crate::tracking::encode_invalidation(out, keys));
+                        }
                     }
                 }
             }

@@ -32,6 +32,7 @@ mod resp3;
 mod set;
 mod start_checks;
 mod text;
+mod tracking;
 mod transactions;
 mod twemproxy;
 mod zset;
