@@ -273,7 +273,7 @@ fn admit(
     if client.in_pubsub_context() && !pubsub::allowed_while_subscribed(spec.name) {
         return Err(CommandError::Other(format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-            spec.name
+            pubsub::full_name(spec, args)
         )));
     }
     if spec.flags.write {

@@ -301,3 +301,18 @@ pub fn disconnect(state: &crate::state::ServerState, client: &mut crate::state::
         state.pubsub.remove_monitor(worker, client.id);
     }
 }
+
+/// Redis's `fullname` of a command for error messages: `client|list` for a
+/// container command's subcommand, the name otherwise.
+pub fn full_name(spec: &super::CommandSpec, args: &super::Args<'_>) -> String {
+    const CONTAINERS: &[&str] = &["client", "config", "pubsub", "object", "memory", "command"];
+    if CONTAINERS.contains(&spec.name) && args.len() > 1 {
+        format!(
+            "{}|{}",
+            spec.name,
+            String::from_utf8_lossy(args.get(1)).to_ascii_lowercase()
+        )
+    } else {
+        spec.name.to_string()
+    }
+}

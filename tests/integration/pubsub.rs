@@ -190,6 +190,10 @@ fn a_subscribed_resp2_client_may_only_send_pubsub_commands_ping_quit_reset() {
         "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"
     );
     assert_eq!(
+        show(&sub.cmd(&["CLIENT", "ID"])),
+        "-ERR Can't execute 'client|id': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"
+    );
+    assert_eq!(
         show(&sub.cmd(&["HELLO", "3"])),
         "-ERR Can't execute 'hello': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"
     );
