@@ -131,10 +131,28 @@ pub fn set_classes(classes: Classes) {
     CLASSES.store(effective, Ordering::Relaxed);
 }
 
-/// True if events of `class` are published: one relaxed load.
+/// True if any notification class is on: one relaxed load per command.
+#[inline]
+pub fn publishing() -> bool {
+    CLASSES.load(Ordering::Relaxed) != 0
+}
+
+/// True while some client tracks keys (`crate::tracking`): expired and
+/// evicted keys are then recorded too, to be invalidated at the flush, as
+/// Redis's `signalModifiedKey` does for them.
+static TRACKING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Called by `Tracking` when its first client arrives or its last leaves.
+pub fn set_tracking(on: bool) {
+    TRACKING.store(on, Ordering::Relaxed);
+}
+
+/// True if events of `class` are recorded: one relaxed load (two for
+/// expired/evicted events while nobody tracks).
 #[inline]
 pub fn enabled(class: u32) -> bool {
     CLASSES.load(Ordering::Relaxed) & class != 0
+        || (class & (EXPIRED | EVICTED) != 0 && TRACKING.load(Ordering::Relaxed))
 }
 
 /// The database of an event recorded where it is not known (inside the
@@ -181,7 +199,7 @@ pub fn emit_here(class: u32, event: &'static str, key: &[u8]) {
 /// with [`emit_here`] are in database `db`. Call with no shard lock held.
 #[inline]
 pub fn flush(state: &ServerState, db: usize) {
-    if CLASSES.load(Ordering::Relaxed) == 0 {
+    if CLASSES.load(Ordering::Relaxed) == 0 && !TRACKING.load(Ordering::Relaxed) {
         return;
     }
     flush_pending(state, db);
@@ -192,6 +210,9 @@ fn flush_pending(state: &ServerState, db: usize) {
     let events = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
     let flags = CLASSES.load(Ordering::Relaxed);
     for e in events {
+        if e.class & (EXPIRED | EVICTED) != 0 && state.tracking.any() {
+            state.tracking.invalidate(state, &e.key, None);
+        }
         if flags & e.class == 0 {
             continue;
         }

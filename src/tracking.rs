@@ -152,8 +152,8 @@ impl Tracking {
             if old.bcast {
                 self.bcast.fetch_sub(1, Ordering::Relaxed);
             }
-        } else {
-            self.clients.fetch_add(1, Ordering::Relaxed);
+        } else if self.clients.fetch_add(1, Ordering::Relaxed) == 0 {
+            crate::notify::set_tracking(true);
         }
         if mode.bcast {
             self.bcast.fetch_add(1, Ordering::Relaxed);
@@ -164,7 +164,9 @@ impl Tracking {
     /// entries in the table are dropped lazily, as Redis does.
     pub fn disable(&self, id: u64) {
         if let Some(old) = self.trackers.write().remove(&id) {
-            self.clients.fetch_sub(1, Ordering::Relaxed);
+            if self.clients.fetch_sub(1, Ordering::Relaxed) == 1 {
+                crate::notify::set_tracking(false);
+            }
             if old.bcast {
                 self.bcast.fetch_sub(1, Ordering::Relaxed);
             }

@@ -373,7 +373,7 @@ pub fn execute<'a>(
     let logging = state.wal().is_some();
     // With keyspace notifications on, effects are recorded even without a
     // WAL: a write that recorded one changed something and has events.
-    let notifying = crate::notify::enabled(crate::notify::ALL);
+    let notifying = crate::notify::publishing();
     let tracking = state.tracking.any();
     let recording = logging || notifying || tracking;
     let mut locked = (!shards.is_empty()).then(|| state.dbs.lock_set(db, shards));

@@ -449,7 +449,7 @@ fn exec(
     scratch.records.clear();
     let logging = state.wal().is_some();
     // As in `command::execute`: effects are recorded for keyspace notifications.
-    let notifying = crate::notify::enabled(crate::notify::ALL);
+    let notifying = crate::notify::publishing();
     let logging = logging || notifying || state.tracking.any();
     let mut wrote = false;
     // The database the records so far are in: a SELECT inside the transaction

@@ -168,3 +168,15 @@ fn the_tracking_table_is_bounded_and_evicts_with_invalidations() {
         "-ERR The client ID you want redirect to does not exist\r\n"
     );
 }
+
+#[test]
+fn a_tracked_key_that_expires_is_invalidated() {
+    let server = Server::start();
+    let mut c = server.raw();
+    c.cmd(&["HELLO", "3"]);
+    c.cmd(&["CLIENT", "TRACKING", "on"]);
+    c.cmd(&["SET", "short", "v", "PX", "50"]);
+    c.cmd(&["GET", "short"]);
+    // Nobody touches it: the active expiry cycle removes it and tells us.
+    assert_eq!(show(&c.read_reply()), invalidated_push("short"));
+}
