@@ -10,9 +10,9 @@
 //! (one relaxed load) while there are none.
 //!
 //! Lock order: a registry lock is taken alone, or before a worker's
-//! mailbox mutex; never while holding a shard lock of the store... except
-//! for keyspace notifications, which are published after the store's
-//! locks are released (see `crate::notify`).
+//! mailbox mutex, and never while a shard lock of the store is held:
+//! PUBLISH is keyless, and keyspace notifications are published after the
+//! store's locks are released (see `crate::notify`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
