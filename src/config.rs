@@ -33,7 +33,7 @@ pub const MAX_CLIENTS: usize = 1_000_000;
 
 /// When a client that does not read its replies is disconnected: above
 /// `hard_bytes` of unsent output at once, or above `soft_bytes` for
-/// `soft_seconds` in a row (Redis's `client-output-buffer-limit`, one class).
+/// `soft_seconds` in a row (one class of Redis's `client-output-buffer-limit`).
 /// 0 disables a limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutputBufferLimit {
@@ -42,35 +42,8 @@ pub struct OutputBufferLimit {
     pub soft_seconds: u64,
 }
 
-impl Default for OutputBufferLimit {
-    /// 1 GiB hard, 256 MiB for 60 s: far above what back-pressure lets a
-    /// pipelining client accumulate (see `server::worker`), so only replies
-    /// that are huge by themselves (`KEYS *`, a giant `MGET`) to a client
-    /// that stopped reading ever reach it.
-    fn default() -> Self {
-        OutputBufferLimit {
-            hard_bytes: 1 << 30,
-            soft_bytes: 256 << 20,
-            soft_seconds: 60,
-        }
-    }
-}
-
-impl std::fmt::Display for OutputBufferLimit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} {}", self.hard_bytes, self.soft_bytes, self.soft_seconds)
-    }
-}
-
-impl std::str::FromStr for OutputBufferLimit {
-    type Err = String;
-
-    /// `"hard soft seconds"`, sizes in bytes or with Redis's units (`64mb`).
-    fn from_str(text: &str) -> Result<Self, String> {
-        let parts: Vec<&str> = text.split_whitespace().collect();
-        let [hard, soft, seconds] = parts[..] else {
-            return Err(format!("expected \"hard soft seconds\", got '{text}'"));
-        };
+impl OutputBufferLimit {
+    fn parse_triple(hard: &str, soft: &str, seconds: &str) -> Result<OutputBufferLimit, String> {
         Ok(OutputBufferLimit {
             hard_bytes: memory_size(hard)?,
             soft_bytes: memory_size(soft)?,
@@ -81,19 +54,124 @@ impl std::str::FromStr for OutputBufferLimit {
     }
 }
 
+/// Redis's three client classes, each with its own [`OutputBufferLimit`]:
+/// `normal` clients, `replica` (kept for the syntax: kvserver has no
+/// replicas) and `pubsub` (clients subscribed to a channel or pattern,
+/// whose output grows with what *others* publish, not with what they ask).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputBufferLimits {
+    pub normal: OutputBufferLimit,
+    pub replica: OutputBufferLimit,
+    pub pubsub: OutputBufferLimit,
+}
+
+impl Default for OutputBufferLimits {
+    /// `normal`: 1 GiB hard, 256 MiB for 60 s — far above what back-pressure
+    /// lets a pipelining client accumulate (see `server::worker`), so only
+    /// replies that are huge by themselves (`KEYS *`, a giant `MGET`) to a
+    /// client that stopped reading ever reach it. Redis's `0 0 0` would let
+    /// such a client hold any amount. `replica` and `pubsub`: Redis's
+    /// defaults (`256mb 64mb 60`, `32mb 8mb 60`).
+    fn default() -> Self {
+        OutputBufferLimits {
+            normal: OutputBufferLimit {
+                hard_bytes: 1 << 30,
+                soft_bytes: 256 << 20,
+                soft_seconds: 60,
+            },
+            replica: OutputBufferLimit {
+                hard_bytes: 256 << 20,
+                soft_bytes: 64 << 20,
+                soft_seconds: 60,
+            },
+            pubsub: OutputBufferLimit {
+                hard_bytes: 32 << 20,
+                soft_bytes: 8 << 20,
+                soft_seconds: 60,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for OutputBufferLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (name, l)) in [
+            ("normal", self.normal),
+            ("replica", self.replica),
+            ("pubsub", self.pubsub),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{name} {} {} {}", l.hard_bytes, l.soft_bytes, l.soft_seconds)?;
+        }
+        Ok(())
+    }
+}
+
+impl OutputBufferLimits {
+    /// Applies Redis's syntax to `self`: `<class> <hard> <soft> <seconds>`
+    /// repeated (classes not named keep their limits; `slave` is `replica`),
+    /// or kvserver's older `"hard soft seconds"` for the normal class.
+    pub fn update(&mut self, text: &str) -> Result<(), String> {
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        if let [hard, soft, seconds] = parts[..] {
+            if hard.parse::<u64>().is_ok() || crate::memory::parse_bytes(hard).is_some() {
+                self.normal = OutputBufferLimit::parse_triple(hard, soft, seconds)?;
+                return Ok(());
+            }
+        }
+        if parts.is_empty() || parts.len() % 4 != 0 {
+            return Err(format!(
+                "expected \"<class> <hard> <soft> <seconds>\" (class normal, replica or pubsub) repeated, got '{text}'"
+            ));
+        }
+        let mut next = *self;
+        for group in parts.chunks(4) {
+            let limit = OutputBufferLimit::parse_triple(group[1], group[2], group[3])?;
+            match group[0].to_ascii_lowercase().as_str() {
+                "normal" => next.normal = limit,
+                "replica" | "slave" => next.replica = limit,
+                "pubsub" => next.pubsub = limit,
+                other => {
+                    return Err(format!(
+                        "unknown client class '{other}' (normal, replica or pubsub)"
+                    ))
+                }
+            }
+        }
+        *self = next;
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for OutputBufferLimits {
+    type Err = String;
+
+    /// Classes not named in `text` keep their defaults.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut limits = OutputBufferLimits::default();
+        limits.update(text)?;
+        Ok(limits)
+    }
+}
+
 /// A byte count with Redis's units, or an error naming the text.
 fn memory_size(text: &str) -> Result<u64, String> {
     crate::memory::parse_bytes(text)
         .ok_or_else(|| format!("'{text}' is not a memory size (e.g. 100, 64mb, 2gb)"))
 }
 
-impl serde::Serialize for OutputBufferLimit {
+impl serde::Serialize for OutputBufferLimits {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.to_string())
     }
 }
 
-impl<'de> Deserialize<'de> for OutputBufferLimit {
+impl<'de> Deserialize<'de> for OutputBufferLimits {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(serde::de::Error::custom)
@@ -111,9 +189,10 @@ pub struct Config {
     pub workers: usize,
     /// Most clients connected at once (Redis's `maxclients`).
     pub maxclients: usize,
-    /// `"hard soft seconds"`: a client whose unsent replies exceed `hard`
-    /// bytes, or stay above `soft` bytes for `seconds`, is disconnected.
-    pub client_output_buffer_limit: OutputBufferLimit,
+    /// Redis's `normal|replica|pubsub hard soft seconds` per class: a client
+    /// whose unsent replies exceed `hard` bytes, or stay above `soft` bytes
+    /// for `seconds`, is disconnected.
+    pub client_output_buffer_limit: OutputBufferLimits,
     pub requirepass: Option<String>,
     pub loglevel: String,
     pub inline_replies: InlineReplies,
@@ -175,6 +254,10 @@ pub struct Config {
     /// `busy-reply-threshold`, alias `lua-time-limit`).
     #[serde(alias = "lua-time-limit")]
     pub busy_reply_threshold: u64,
+    /// Keyspace notification classes, Redis's letters (`KEA`, `Ex`…); empty = off.
+    pub notify_keyspace_events: String,
+    /// Most keys the client-side caching table remembers; 0 = no limit.
+    pub tracking_table_max_keys: u64,
     /// The file this configuration was read from (`--config`), for `CONFIG REWRITE`.
     #[serde(skip)]
     pub config_file: Option<PathBuf>,
@@ -206,7 +289,7 @@ impl Default for Config {
             dir: PathBuf::from("./data"),
             workers: 0,
             maxclients: 10_000,
-            client_output_buffer_limit: OutputBufferLimit::default(),
+            client_output_buffer_limit: OutputBufferLimits::default(),
             requirepass: None,
             loglevel: "info".into(),
             inline_replies: InlineReplies::Text,
@@ -240,6 +323,8 @@ impl Default for Config {
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             busy_reply_threshold: 5000,
+            notify_keyspace_events: String::new(),
+            tracking_table_max_keys: 1_000_000,
             config_file: None,
         }
     }
@@ -451,6 +536,12 @@ impl Config {
                 self.flush_interval_ms
             );
         }
+        if crate::notify::Classes::parse(&self.notify_keyspace_events).is_none() {
+            bail!(
+                "notify-keyspace-events: invalid event class in '{}' (use the letters of 'Ag$lshzxeKEtmdn')",
+                self.notify_keyspace_events
+            );
+        }
         if self.proto_max_bulk_len == 0 {
             bail!("proto-max-bulk-len must be positive");
         }
@@ -505,6 +596,11 @@ impl Config {
                 self.client_output_buffer_limit.to_string(),
             ),
             ("requirepass", self.requirepass.clone().unwrap_or_default()),
+            ("notify-keyspace-events", self.notify_keyspace_events.clone()),
+            (
+                "tracking-table-max-keys",
+                self.tracking_table_max_keys.to_string(),
+            ),
             ("loglevel", self.loglevel.clone()),
             (
                 "inline-replies",

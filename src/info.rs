@@ -85,7 +85,7 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
         field(&mut out, "cluster_connections", 0);
         field(&mut out, "maxclients", state.runtime.maxclients());
         field(&mut out, "blocked_clients", state.blocking.blocked_clients());
-        field(&mut out, "tracking_clients", 0);
+        field(&mut out, "tracking_clients", state.tracking.clients());
         field(&mut out, "clients_in_timeout_table", 0);
     }
     if want("memory") {
@@ -166,6 +166,19 @@ pub fn render(state: &ServerState, wanted: &[String]) -> String {
             state.stats.rejected_connections.load(Ordering::Relaxed),
         );
         field(&mut out, "expired_keys", expired);
+        field(
+            &mut out,
+            "client_output_buffer_limit_disconnections",
+            state.stats.output_limit_disconnections.load(Ordering::Relaxed),
+        );
+        field(&mut out, "pubsub_channels", state.pubsub.registry.channel_count());
+        field(&mut out, "pubsub_patterns", state.pubsub.registry.pattern_count());
+        field(
+            &mut out,
+            "pubsubshard_channels",
+            state.pubsub.registry.shard_channel_count(),
+        );
+        field(&mut out, "tracking_total_keys", state.tracking.total_keys());
         field(&mut out, "evicted_keys", state.dbs.evicted());
         field(&mut out, "keyspace_hits", summary.keyspace_hits);
         field(&mut out, "keyspace_misses", summary.keyspace_misses);

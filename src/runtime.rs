@@ -42,6 +42,8 @@ pub struct RuntimeConfig {
     maxclients: AtomicUsize,
     requirepass_set: AtomicBool,
     busy_reply_threshold: AtomicU64,
+    /// `client-output-buffer-limit`, normal then pubsub class: hard, soft, seconds.
+    output_limits: [AtomicU64; 6],
 }
 
 impl RuntimeConfig {
@@ -56,6 +58,7 @@ impl RuntimeConfig {
             maxclients: AtomicUsize::new(0),
             requirepass_set: AtomicBool::new(false),
             busy_reply_threshold: AtomicU64::new(5000),
+            output_limits: Default::default(),
         };
         runtime.publish(config);
         runtime
@@ -98,6 +101,16 @@ impl RuntimeConfig {
         self.maxclients.store(config.maxclients, Ordering::Relaxed);
         self.requirepass_set
             .store(config.requirepass.is_some(), Ordering::Release);
+        let limits = &config.client_output_buffer_limit;
+        for (i, l) in [limits.normal, limits.pubsub].into_iter().enumerate() {
+            self.output_limits[3 * i].store(l.hard_bytes, Ordering::Relaxed);
+            self.output_limits[3 * i + 1].store(l.soft_bytes, Ordering::Relaxed);
+            self.output_limits[3 * i + 2].store(l.soft_seconds, Ordering::Relaxed);
+        }
+        crate::notify::set_classes(
+            crate::notify::Classes::parse(&config.notify_keyspace_events).unwrap_or_default(),
+        );
+        crate::tracking::set_max_keys(config.tracking_table_max_keys);
         evict::set_lfu_mode(config.maxmemory_policy.is_lfu());
         evict::set_lfu_params(config.lfu_log_factor, config.lfu_decay_time);
     }
@@ -127,6 +140,17 @@ impl RuntimeConfig {
     /// `timeout`: idle seconds before a client is closed; 0 = never.
     pub fn timeout(&self) -> u64 {
         self.timeout.load(Ordering::Relaxed)
+    }
+
+    /// The `client-output-buffer-limit` of a client's class: `pubsub` for
+    /// a subscribed client, `normal` otherwise (three relaxed loads).
+    pub fn output_limit(&self, pubsub: bool) -> crate::config::OutputBufferLimit {
+        let base = if pubsub { 3 } else { 0 };
+        crate::config::OutputBufferLimit {
+            hard_bytes: self.output_limits[base].load(Ordering::Relaxed),
+            soft_bytes: self.output_limits[base + 1].load(Ordering::Relaxed),
+            soft_seconds: self.output_limits[base + 2].load(Ordering::Relaxed),
+        }
     }
 
     /// `maxclients`: most clients connected at once.

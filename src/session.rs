@@ -157,6 +157,15 @@ impl Session {
         }
     }
 
+    /// Appends an out-of-band message (pub/sub message, MONITOR line,
+    /// invalidation) after the replies already waiting, in the style the
+    /// client subscribed with (a RESP3 push after `HELLO 3`).
+    pub fn push_with(&mut self, write: impl FnOnce(&mut Replies)) {
+        let style = crate::pubsub::push_style(self.client.push_style, self.client.resp3);
+        self.replies.set_style(style);
+        write(&mut self.replies);
+    }
+
     /// Gives the session a read buffer to use if it has none (a driver keeps
     /// one spare per thread, so idle clients hold no buffer at all).
     pub fn adopt_read_buffer(&mut self, spare: &mut Vec<u8>) {

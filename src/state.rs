@@ -30,6 +30,10 @@ pub struct ServerState {
     pub clients: ClientRegistry,
     /// Clients blocked in BLPOP & co, by key.
     pub blocking: crate::blocking::Blocking,
+    /// Pub/Sub subscriptions, per-worker mailboxes and monitors.
+    pub pubsub: crate::pubsub::PubSub,
+    /// Client-side caching: which clients may cache which keys.
+    pub tracking: crate::tracking::Tracking,
     /// The WAL, set once replay has finished (never while `loading`).
     wal: OnceLock<Arc<Wal>>,
     /// What recovery found at startup (INFO persistence).
@@ -64,6 +68,8 @@ impl ServerState {
             shutdown: ShutdownSignal::default(),
             clients: ClientRegistry::default(),
             blocking: crate::blocking::Blocking::default(),
+            pubsub: crate::pubsub::PubSub::new(workers),
+            tracking: crate::tracking::Tracking::default(),
             wal: OnceLock::new(),
             replay: OnceLock::new(),
             loading: AtomicBool::new(true),
@@ -144,6 +150,17 @@ pub struct ClientState {
     /// them: what `CLIENT LIST`/`CLIENT INFO` report for the calling client
     /// as `qbuf` and `qbuf-free`.
     pub query_buffer: BufferUse,
+    /// Pub/Sub subscriptions (CLIENT LIST's `sub=`, `psub=`, `ssub=`).
+    pub subs: crate::pubsub::Subscriptions,
+    /// The style of the command that subscribed (or started MONITOR):
+    /// messages are written in it (RESP3 pushes after `HELLO 3`).
+    pub push_style: Option<crate::protocol::Style>,
+    /// In MONITOR mode (CLIENT LIST flag `O`).
+    pub monitor: bool,
+    /// `subs.any()`, kept as a plain flag for the executor's admission check.
+    pub pubsub_flag: bool,
+    /// `CLIENT TRACKING ON` options (None: off).
+    pub tracking: Option<crate::tracking::Mode>,
 }
 
 /// How much of a buffer is in use: what `CLIENT LIST` reports for a
@@ -179,6 +196,14 @@ pub enum ReplyMode {
 }
 
 impl ClientState {
+    /// True while a RESP2 (or text) client is subscribed: only the pub/sub
+    /// commands, PING, QUIT and RESET are allowed (a RESP3 client may send
+    /// anything). One boolean test for clients that never subscribed.
+    #[inline]
+    pub fn in_pubsub_context(&self) -> bool {
+        self.pubsub_flag && !self.resp3
+    }
+
     /// The RESP version this connection speaks (2 or 3), as `HELLO` and
     /// `CLIENT LIST` (`resp=`) report it.
     pub fn resp_version(&self) -> u8 {
@@ -274,6 +299,16 @@ pub struct ClientHandle {
     pub no_touch: AtomicBool,
     /// Blocked in BLPOP & co (flag `b`, `CLIENT UNBLOCK`).
     pub blocked: AtomicBool,
+    /// Subscribed channels, patterns and shard channels (`sub=`, `psub=`, `ssub=`).
+    pub sub: AtomicUsize,
+    pub psub: AtomicUsize,
+    pub ssub: AtomicUsize,
+    /// In MONITOR mode (flag `O`).
+    pub monitor: AtomicBool,
+    /// CLIENT TRACKING on (flag `t`).
+    pub tracking: AtomicBool,
+    /// CLIENT TRACKING's REDIRECT target (`redir=`), -1 for none.
+    pub redirect: std::sync::atomic::AtomicI64,
     names: Mutex<ClientNames>,
     killed: AtomicBool,
 }
@@ -307,6 +342,12 @@ impl ClientHandle {
             reading: AtomicBool::new(true),
             no_touch: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
+            sub: AtomicUsize::new(0),
+            psub: AtomicUsize::new(0),
+            ssub: AtomicUsize::new(0),
+            monitor: AtomicBool::new(false),
+            tracking: AtomicBool::new(false),
+            redirect: std::sync::atomic::AtomicI64::new(-1),
             db: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
             multi: std::sync::atomic::AtomicI64::new(-1),

@@ -123,6 +123,8 @@ pub struct Stats {
     pub connected_clients: AtomicUsize,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
+    /// Clients closed for exceeding `client-output-buffer-limit`.
+    pub output_limit_disconnections: AtomicU64,
 }
 
 /// Merged per-command figures.
@@ -155,6 +157,7 @@ impl Stats {
             connected_clients: AtomicUsize::new(0),
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
+            output_limit_disconnections: AtomicU64::new(0),
         }
     }
 
@@ -223,6 +226,7 @@ impl Stats {
         }
         self.total_connections.store(0, Ordering::Relaxed);
         self.rejected_connections.store(0, Ordering::Relaxed);
+        self.output_limit_disconnections.store(0, Ordering::Relaxed);
     }
 
     /// Seconds since start.

@@ -42,6 +42,15 @@ pub fn client(c: &mut Ctx<'_, '_>) -> CommandResult {
         // output limits disconnect them instead), so there is nothing to opt out of.
         on_off(c.args.get(2))?;
         c.out.ok();
+    } else if is(sub, "tracking") && argc >= 3 {
+        tracking(c)?;
+    } else if is(sub, "caching") && argc == 3 {
+        caching(c)?;
+    } else if is(sub, "getredir") && argc == 2 {
+        let redirect = c.client.tracking.as_ref().map_or(-1, |m| m.redirect as i64);
+        c.out.int(redirect);
+    } else if is(sub, "trackinginfo") && argc == 2 {
+        tracking_info(c);
     } else if is(sub, "help") && argc == 2 {
         help(c);
     } else if SUBCOMMANDS.iter().any(|name| is(sub, name)) {
@@ -92,7 +101,21 @@ fn on_off(arg: &[u8]) -> Result<bool, CommandError> {
 
 /// Every subcommand, for telling a wrong argument count from an unknown name.
 const SUBCOMMANDS: &[&str] = &[
-    "id", "setname", "getname", "setinfo", "info", "list", "kill", "reply", "no-evict", "no-touch", "help",
+    "id",
+    "setname",
+    "getname",
+    "setinfo",
+    "info",
+    "list",
+    "kill",
+    "reply",
+    "no-evict",
+    "no-touch",
+    "help",
+    "tracking",
+    "caching",
+    "getredir",
+    "trackinginfo",
     "unblock",
 ];
 
@@ -442,14 +465,24 @@ impl Buffers {
     }
 }
 
-/// CLIENT LIST's `flags=`: `x` in MULTI, `b` blocked, `T` no-touch; `N` for none.
+/// CLIENT LIST's `flags=`, in Redis's order: `O` monitor, `P` subscribed,
+/// `x` in MULTI, `b` blocked, `t` tracking, `T` no-touch; `N` for none.
 fn flags(h: &ClientHandle) -> String {
     let mut flags = String::new();
+    if h.monitor.load(Ordering::Relaxed) {
+        flags.push('O');
+    }
+    if h.sub.load(Ordering::Relaxed) + h.psub.load(Ordering::Relaxed) + h.ssub.load(Ordering::Relaxed) > 0 {
+        flags.push('P');
+    }
     if h.multi.load(Ordering::Relaxed) >= 0 {
         flags.push('x');
     }
     if h.blocked.load(Ordering::Relaxed) {
         flags.push('b');
+    }
+    if h.tracking.load(Ordering::Relaxed) {
+        flags.push('t');
     }
     if h.no_touch.load(Ordering::Relaxed) {
         flags.push('T');
@@ -476,9 +509,9 @@ fn line(h: &ClientHandle, names: &ClientNames, now: Instant, running: Option<&st
         .map_or("NULL", |spec| spec.name);
     let cmd = running.unwrap_or(last);
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
          multi={} watch={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll=0 \
-         omem={} tot-mem={} events={} cmd={cmd} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+         omem={} tot-mem={} events={} cmd={cmd} user=default redir={} resp={} lib-name={} lib-ver={}\n",
         h.id,
         h.addr,
         h.laddr,
@@ -488,6 +521,9 @@ fn line(h: &ClientHandle, names: &ClientNames, now: Instant, running: Option<&st
         h.idle(now).as_secs(),
         flags(h),
         h.db.load(Ordering::Relaxed),
+        h.sub.load(Ordering::Relaxed),
+        h.psub.load(Ordering::Relaxed),
+        h.ssub.load(Ordering::Relaxed),
         h.multi.load(Ordering::Relaxed),
         h.watch.load(Ordering::Relaxed),
         b.qbuf,
@@ -500,6 +536,7 @@ fn line(h: &ClientHandle, names: &ClientNames, now: Instant, running: Option<&st
         b.unsent,
         b.total(),
         b.events(),
+        h.redirect.load(Ordering::Relaxed),
         h.resp.load(Ordering::Relaxed),
         text(&names.lib_name),
         text(&names.lib_ver),
@@ -534,5 +571,184 @@ fn help(c: &mut Ctx<'_, '_>) {
     c.out.array(LINES.len());
     for line in LINES {
         c.out.simple(line);
+    }
+}
+
+fn err(message: &str) -> CommandError {
+    CommandError::Other(format!("ERR {message}"))
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN]
+/// [OPTOUT] [NOLOOP], with Redis 7.0's checks and messages.
+fn tracking(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let mut mode = crate::tracking::Mode::default();
+    let argc = c.args.len();
+    let mut j = 3;
+    while j < argc {
+        let word = c.args.get(j);
+        let more = argc - 1 - j > 0;
+        if is(word, "redirect") && more {
+            j += 1;
+            if mode.redirect != 0 {
+                return Err(err("A client can only redirect to a single other client"));
+            }
+            let id = super::int_arg(c.args.get(j))?;
+            if id <= 0 || c.state.clients.get(id as u64).is_none() {
+                return Err(err("The client ID you want redirect to does not exist"));
+            }
+            mode.redirect = id as u64;
+        } else if is(word, "bcast") {
+            mode.bcast = true;
+        } else if is(word, "optin") {
+            mode.optin = true;
+        } else if is(word, "optout") {
+            mode.optout = true;
+        } else if is(word, "noloop") {
+            mode.noloop = true;
+        } else if is(word, "prefix") && more {
+            j += 1;
+            mode.prefixes.push(c.args.get(j).to_vec());
+        } else {
+            return Err(CommandError::Syntax);
+        }
+        j += 1;
+    }
+    let worker = c.client.handle.as_ref().map_or(0, |h| h.worker);
+    let onoff = c.args.get(2);
+    if is(onoff, "on") {
+        if !mode.bcast && !mode.prefixes.is_empty() {
+            return Err(err("PREFIX option requires BCAST mode to be enabled"));
+        }
+        if let Some(old) = &c.client.tracking {
+            if old.bcast != mode.bcast {
+                return Err(err("You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode."));
+            }
+        }
+        if mode.bcast && (mode.optin || mode.optout) {
+            return Err(err("OPTIN and OPTOUT are not compatible with BCAST"));
+        }
+        if mode.optin && mode.optout {
+            return Err(err("You can't use both OPTIN and OPTOUT"));
+        }
+        if let Some(old) = &c.client.tracking {
+            if (mode.optin && old.optout) || (mode.optout && old.optin) {
+                return Err(err("You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode."));
+            }
+        }
+        for (i, a) in mode.prefixes.iter().enumerate() {
+            for b in &mode.prefixes[i + 1..] {
+                if a.starts_with(b) || b.starts_with(a) {
+                    return Err(err(&format!(
+                        "Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                        String::from_utf8_lossy(a),
+                        String::from_utf8_lossy(b)
+                    )));
+                }
+            }
+        }
+        c.state.tracking.enable(c.client.id, worker, &mode);
+        set_tracking_handle(c, Some(mode.redirect as i64));
+        c.client.tracking = Some(mode);
+    } else if is(onoff, "off") {
+        disable_tracking(c.state, c.client);
+        set_tracking_handle(c, None);
+    } else {
+        return Err(CommandError::Syntax);
+    }
+    c.out.ok();
+    Ok(())
+}
+
+fn set_tracking_handle(c: &Ctx<'_, '_>, redirect: Option<i64>) {
+    if let Some(h) = &c.client.handle {
+        h.tracking.store(redirect.is_some(), Ordering::Relaxed);
+        h.redirect.store(redirect.unwrap_or(-1), Ordering::Relaxed);
+    }
+}
+
+/// Turns tracking off for a client (CLIENT TRACKING OFF, RESET, disconnect).
+pub fn disable_tracking(state: &crate::state::ServerState, client: &mut crate::state::ClientState) {
+    if client.tracking.take().is_some() {
+        state.tracking.disable(client.id);
+        if let Some(h) = &client.handle {
+            h.tracking.store(false, Ordering::Relaxed);
+            h.redirect.store(-1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// CLIENT CACHING YES|NO: whether the next command's reads are tracked.
+fn caching(c: &mut Ctx<'_, '_>) -> CommandResult {
+    let Some(mode) = c.client.tracking.as_mut().filter(|m| m.optin || m.optout) else {
+        return Err(err("CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"));
+    };
+    let opt = c.args.get(2);
+    if is(opt, "yes") {
+        if !mode.optin {
+            return Err(err(
+                "CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ));
+        }
+        mode.caching = Some(true);
+    } else if is(opt, "no") {
+        if !mode.optout {
+            return Err(err(
+                "CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ));
+        }
+        mode.caching = Some(false);
+    } else {
+        return Err(CommandError::Syntax);
+    }
+    c.out.ok();
+    Ok(())
+}
+
+/// CLIENT TRACKINGINFO: flags, redirect and prefixes, as Redis 7.0.
+fn tracking_info(c: &mut Ctx<'_, '_>) {
+    let mode = c.client.tracking.clone();
+    c.out.map(3);
+    c.out.bulk(b"flags");
+    match &mode {
+        None => {
+            c.out.set(1);
+            c.out.bulk(b"off");
+        }
+        Some(m) => {
+            let mut flags: Vec<&[u8]> = vec![b"on"];
+            if m.bcast {
+                flags.push(b"bcast");
+            }
+            if m.optin {
+                flags.push(b"optin");
+                if m.caching == Some(true) {
+                    flags.push(b"caching-yes");
+                }
+            }
+            if m.optout {
+                flags.push(b"optout");
+                if m.caching == Some(false) {
+                    flags.push(b"caching-no");
+                }
+            }
+            if m.noloop {
+                flags.push(b"noloop");
+            }
+            if m.redirect != 0 && c.state.clients.get(m.redirect).is_none() {
+                flags.push(b"broken_redirect");
+            }
+            c.out.set(flags.len());
+            for f in flags {
+                c.out.bulk(f);
+            }
+        }
+    }
+    c.out.bulk(b"redirect");
+    c.out.int(mode.as_ref().map_or(-1, |m| m.redirect as i64));
+    c.out.bulk(b"prefixes");
+    let prefixes = mode.map(|m| m.prefixes).unwrap_or_default();
+    c.out.array(prefixes.len());
+    for p in prefixes {
+        c.out.bulk(&p);
     }
 }

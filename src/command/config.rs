@@ -49,6 +49,9 @@ pub const MUTABLE: &[&str] = &[
     "save",
     "busy-reply-threshold",
     "lua-time-limit",
+    "client-output-buffer-limit",
+    "notify-keyspace-events",
+    "tracking-table-max-keys",
 ];
 
 /// CONFIG subcommands.
@@ -258,6 +261,13 @@ fn set_one(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         "flush-interval-ms" => config.flush_interval_ms = int_in(value, 1, 60_000)? as u64,
         "compact-min-size" => config.compact_min_size = memory_value(value)?,
         "compact-growth-percent" => config.compact_growth_percent = int_in(value, 0, INT_MAX)? as u64,
+        "client-output-buffer-limit" => config.client_output_buffer_limit.update(value)?,
+        "notify-keyspace-events" => {
+            config.notify_keyspace_events = crate::notify::Classes::parse(value)
+                .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string())?
+                .to_string()
+        }
+        "tracking-table-max-keys" => config.tracking_table_max_keys = int_in(value, 0, i64::MAX)? as u64,
         "requirepass" => config.requirepass = (!value.is_empty()).then(|| value.to_string()),
         // There are no RDB snapshots to schedule; clients that turn them off
         // (`CONFIG SET save ""`, common in test setups) get OK.

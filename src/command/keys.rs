@@ -14,6 +14,7 @@ pub fn del(c: &mut Ctx<'_, '_>) -> CommandResult {
         if map.get_live(hash, key, c.now).0.is_some() {
             map.remove(hash, key);
             c.log.push(Record::Del { key });
+            crate::notify::emit(crate::notify::GENERIC, "del", c.client.db, key);
             removed += 1;
         }
     }

@@ -60,6 +60,12 @@ fn make_room_within(state: &ServerState, max_evictions: usize) -> Result<(), Com
     let samples = state.runtime.samples();
     let mut record = Vec::with_capacity(64);
     let mut on_evict = |physical: usize, key: &[u8]| {
+        crate::notify::emit(
+            crate::notify::EVICTED,
+            "evicted",
+            state.dbs.logical_of(physical),
+            key,
+        );
         if let Some(wal) = state.wal() {
             record.clear();
             Record::Del { key }.encode(&mut record);

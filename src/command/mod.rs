@@ -17,15 +17,17 @@
 //! replies are released after the batch is applied — never before.
 
 mod args;
-mod client;
+pub mod client;
 mod config;
 mod databases;
 mod error;
 mod hash;
 mod keys;
+mod keyspace_events;
 mod list;
 pub mod maxmemory;
 mod object;
+pub mod pubsub;
 pub mod scripting;
 mod server;
 mod set;
@@ -274,6 +276,13 @@ fn admit(
     if state.is_loading() && !allowed_while_loading(spec) {
         return Err(CommandError::Loading);
     }
+    // A plain field test for clients that never subscribed.
+    if client.in_pubsub_context() && !pubsub::allowed_while_subscribed(spec.name) {
+        return Err(CommandError::Other(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            pubsub::full_name(spec, args)
+        )));
+    }
     if spec.flags.write {
         if let Some(wal) = state.wal() {
             wal.check_writable()
@@ -369,6 +378,11 @@ pub fn execute<'a>(
     }
     scratch.records.clear();
     let logging = state.wal().is_some();
+    // With keyspace notifications on, effects are recorded even without a
+    // WAL: a write that recorded one changed something and has events.
+    let notifying = crate::notify::publishing();
+    let tracking = state.tracking.any();
+    let recording = logging || notifying || tracking;
     let mut locked = None;
     if !shards.is_empty() {
         if crate::scripting::cache::any_running() {
@@ -433,7 +447,7 @@ pub fn execute<'a>(
                     log: RecordLog {
                         buf: &mut scratch.records,
                         pieces: Some(&mut scratch.pieces),
-                        enabled: logging,
+                        enabled: recording,
                     },
                     now,
                     hits: 0,
@@ -441,6 +455,16 @@ pub fn execute<'a>(
                 };
                 let suppress = ctx.client.no_touch && spec.name != "touch";
                 let result = evict::without_touching(suppress, || (spec.handler)(&mut ctx));
+                let changed = ctx.log.buf.len() > records_before;
+                if notifying && spec.flags.write && result.is_ok() && changed {
+                    keyspace_events::after_write(&mut ctx, spec);
+                }
+                if tracking && result.is_ok() {
+                    crate::tracking::after_command(state, ctx.client, spec, &ctx.args, changed);
+                }
+                if state.pubsub.monitoring() {
+                    crate::monitor::feed(state, spec, &cmd.args, ctx.client.db, &ctx.client.addr);
+                }
                 (Some((spec.index(), ctx.hits, ctx.misses)), result)
             }
             Err(e) => (None, Err(e)),
@@ -484,6 +508,8 @@ pub fn execute<'a>(
     // store and the log are done with it.
     scratch.pieces.clear();
     drop(locked);
+    // Keyspace notifications of this batch, now that no shard is locked.
+    crate::notify::flush(state, db);
     if ran > 1 {
         stats.batch(ran as u64);
     }

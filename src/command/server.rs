@@ -10,6 +10,16 @@ use crate::state::ReplyMode;
 
 /// PING [message]
 pub fn ping(c: &mut Ctx<'_, '_>) -> CommandResult {
+    if c.client.in_pubsub_context() {
+        // Redis answers a subscribed RESP2 client with a `pong` message.
+        if c.args.len() > 2 {
+            return Err(CommandError::WrongArity("ping"));
+        }
+        c.out.array(2);
+        c.out.bulk(b"pong");
+        c.out.bulk(if c.args.len() == 2 { c.args.get(1) } else { b"" });
+        return Ok(());
+    }
     match c.args.len() {
         1 => c.out.simple("PONG"),
         2 => c.out.bulk(c.args.get(1)),
@@ -39,6 +49,7 @@ pub fn quit(c: &mut Ctx<'_, '_>) -> CommandResult {
 /// user's, which with `requirepass` set means not authenticated.
 /// `CLIENT NO-TOUCH` goes back to off, as Redis clears `CLIENT_NO_TOUCH`.
 pub fn reset(c: &mut Ctx<'_, '_>) -> CommandResult {
+    super::pubsub::leave_all(c);
     c.client.no_touch = false;
     c.client.tx.reset();
     c.client.db = 0;

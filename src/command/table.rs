@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    client, config, databases, hash, keys, list, object, scripting, server, set, sort, strings, transaction,
-    zset, CommandResult, Ctx,
+    client, config, databases, hash, keys, list, object, pubsub, scripting, server, set, sort, strings,
+    transaction, zset, CommandResult, Ctx,
 };
 
 /// Properties the executor checks before a handler runs.
@@ -383,6 +383,17 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("bgsave", -1, A, None, server::bgsave, "[SCHEDULE]", "Compact the WAL in the background (a background save)"),
     cmd!("lastsave", 1, R, None, server::lastsave, "", "Unix time of the last completed compaction (save)"),
     cmd!("time", 1, R, None, server::time, "", "Server time"),
+    // pub/sub and monitor
+    cmd!("subscribe", -2, R, None, pubsub::subscribe, "channel [channel ...]", "Listen for messages published to channels"),
+    cmd!("unsubscribe", -1, R, None, pubsub::unsubscribe, "[channel ...]", "Stop listening to channels (all without arguments)"),
+    cmd!("psubscribe", -2, R, None, pubsub::psubscribe, "pattern [pattern ...]", "Listen for messages published to channels matching glob patterns"),
+    cmd!("punsubscribe", -1, R, None, pubsub::punsubscribe, "[pattern ...]", "Stop listening to patterns (all without arguments)"),
+    cmd!("ssubscribe", -2, R, None, pubsub::ssubscribe, "shardchannel [shardchannel ...]", "Listen for messages published to shard channels"),
+    cmd!("sunsubscribe", -1, R, None, pubsub::sunsubscribe, "[shardchannel ...]", "Stop listening to shard channels (all without arguments)"),
+    cmd!("publish", 3, R, None, pubsub::publish, "channel message", "Post a message to a channel; returns the number of receivers"),
+    cmd!("spublish", 3, R, None, pubsub::spublish, "shardchannel message", "Post a message to a shard channel"),
+    cmd!("pubsub", -2, R, None, pubsub::pubsub, "CHANNELS [pattern]|NUMSUB [channel ...]|NUMPAT|SHARDCHANNELS [pattern]|SHARDNUMSUB [channel ...]", "Inspect the Pub/Sub state"),
+    cmd!("monitor", 1, A, None, pubsub::monitor, "", "Receive every command processed by the server"),
     // memory and introspection
     cmd!("touch", -2, R, all_args(), object::touch, "key [key ...]", "Count existing keys and mark them accessed"),
     cmd!("object", -2, R, Some(KeySpec::Range { first: 2, last: 2, step: 1 }), object::object, "FREQ|IDLETIME|ENCODING|REFCOUNT key", "Inspect a key's internals"),

@@ -448,6 +448,9 @@ fn exec(
     out.array(queue.commands.len());
     scratch.records.clear();
     let logging = state.wal().is_some();
+    // As in `command::execute`: effects are recorded for keyspace notifications.
+    let notifying = crate::notify::publishing();
+    let logging = logging || notifying || state.tracking.any();
     let mut wrote = false;
     // The database the records so far are in: a SELECT inside the transaction
     // makes the following commands' records need a Select record first.
@@ -524,6 +527,16 @@ fn exec(
                 };
                 let suppress = ctx.client.no_touch && q.spec.name != "touch";
                 let result = crate::store::evict::without_touching(suppress, || (q.spec.handler)(&mut ctx));
+                let changed = ctx.log.buf.len() > records_before;
+                if notifying && q.spec.flags.write && result.is_ok() && changed {
+                    super::keyspace_events::after_write(&mut ctx, q.spec);
+                }
+                if state.tracking.any() && result.is_ok() {
+                    crate::tracking::after_command(state, ctx.client, q.spec, &ctx.args, changed);
+                }
+                if state.pubsub.monitoring() {
+                    crate::monitor::feed(state, q.spec, &ctx.args, ctx.client.db, &ctx.client.addr);
+                }
                 (result, ctx.hits, ctx.misses)
             }
         };
@@ -566,6 +579,7 @@ fn exec(
         _ => None,
     };
     drop(held);
+    crate::notify::flush(state, client.db);
     if let (Some(wal), Some(lsn)) = (state.wal(), lsn) {
         if wrote {
             if let Err(e) = wal.commit(lsn) {

@@ -185,6 +185,21 @@ impl Replies {
         self.end_line();
     }
 
+    /// A status reply from bytes (a MONITOR line); CR and LF, which would
+    /// break the framing, become spaces.
+    pub fn simple_bytes(&mut self, status: &[u8]) {
+        self.begin_item();
+        if self.style.is_resp() {
+            self.buf.push(b'+');
+        }
+        self.buf.extend(
+            status
+                .iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
+        self.end_line();
+    }
+
     /// An error line; `message` starts with its code (`ERR ...`, `NOAUTH ...`).
     pub fn error(&mut self, message: &str) {
         self.begin_item();
@@ -340,7 +355,6 @@ impl Replies {
 
     /// Starts an out-of-band push message of `len` elements (pub/sub,
     /// client-side caching invalidations): RESP3 `>len`; an array elsewhere.
-    /// Nothing sends pushes yet; the kind exists so those features add none.
     pub fn push(&mut self, len: usize) {
         let marker = if self.style == Style::Resp3 { b'>' } else { b'*' };
         self.aggregate(marker, len, len);

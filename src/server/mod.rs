@@ -67,7 +67,12 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
 
     signals.spawn(Arc::clone(&state))?;
     let stop_expiry = Arc::new(AtomicBool::new(false));
-    let expiry = crate::store::spawn_expiry_thread(Arc::clone(&dbs), Arc::clone(&stop_expiry))?;
+    let notify_state = Arc::clone(&state);
+    let expiry = crate::store::spawn_expiry_thread(
+        Arc::clone(&dbs),
+        Arc::clone(&stop_expiry),
+        Box::new(move |db| crate::notify::flush(&notify_state, db)),
+    )?;
     let pool = pool::WorkerPool::start(workers, &state).with_context(|| {
         format!(
             "cannot start {workers} worker threads (threads are limited by RLIMIT_NPROC, \

@@ -105,6 +105,14 @@ impl WorkerPool {
             })
             .collect();
         state.clients.set_wakers(wakers);
+        for (index, inbox) in inboxes.iter().enumerate() {
+            let inbox = Arc::clone(inbox);
+            state.pubsub.mailbox(index).set_wake(Box::new(move || {
+                if let Err(e) = inbox.waker.wake() {
+                    tracing::error!("cannot wake a worker: {e}");
+                }
+            }));
+        }
         let mut pool = WorkerPool {
             inboxes,
             threads: Vec::with_capacity(size),

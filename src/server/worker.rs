@@ -87,6 +87,9 @@ pub struct Worker {
     /// Slab key of each client id: a wake-up or kill names a client by id,
     /// and a scan of every connection per wake-up would cost O(clients).
     keys_by_id: std::collections::HashMap<u64, usize>,
+    /// Pub/sub messages, MONITOR lines and invalidations taken from this
+    /// worker's mailbox (reused between passes).
+    pubsub_mail: Vec<crate::pubsub::deliver::Mail>,
 }
 
 impl Worker {
@@ -106,6 +109,7 @@ impl Worker {
             last_peak_reset: Instant::now(),
             blocked: Vec::new(),
             keys_by_id: std::collections::HashMap::new(),
+            pubsub_mail: Vec::new(),
         }
     }
 
@@ -162,6 +166,7 @@ impl Worker {
             if woken && self.take_mail() {
                 break;
             }
+            self.deliver_mail();
             now = Instant::now();
             self.expire_blocked(now);
             self.pass(now);
@@ -240,6 +245,88 @@ impl Worker {
         entry.insert(conn);
         self.keys_by_id.insert(id, key);
         self.ready.push_back(key);
+    }
+
+    /// Delivers what other workers (or this one) mailed: each message to
+    /// this worker's subscribers of its channel and of every matching
+    /// pattern, MONITOR lines to its monitors, invalidations to their
+    /// client. One atomic load when the mailbox is empty. Runs before the
+    /// pass, so no reply of the pass is waiting for a group commit.
+    fn deliver_mail(&mut self) {
+        use crate::pubsub::deliver::Mail;
+        let state = Arc::clone(&self.state);
+        if !state.pubsub.mailbox(self.index).take(&mut self.pubsub_mail) {
+            return;
+        }
+        let mut mail = std::mem::take(&mut self.pubsub_mail);
+        {
+            let local = state.pubsub.local(self.index).lock();
+            for item in &mail {
+                match item {
+                    Mail::Message(message) => {
+                        let map = if message.shard {
+                            &local.shard_channels
+                        } else {
+                            &local.channels
+                        };
+                        for &id in map.get(&message.channel).into_iter().flatten() {
+                            self.push_to(id, |out| crate::pubsub::encode_message(out, message, None));
+                        }
+                        if message.shard {
+                            continue;
+                        }
+                        for (pattern, ids) in &local.patterns {
+                            if crate::store::glob_match(pattern, &message.channel) {
+                                for &id in ids {
+                                    self.push_to(id, |out| {
+                                        crate::pubsub::encode_message(out, message, Some(pattern))
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    Mail::Monitor(line) => {
+                        for &id in &local.monitors {
+                            self.push_to(id, |out| out.simple_bytes(line));
+                        }
+                    }
+                    Mail::Invalidate { client, keys } => {
+                        // A RESP2 client can only take one as a message of
+                        // `__redis__:invalidate`, which it must be subscribed to.
+                        let reachable = self
+                            .keys_by_id
+                            .get(client)
+                            .and_then(|&key| self.conns.get(key))
+                            .is_some_and(|conn| conn.session.client.resp3 || conn.session.client.pubsub_flag);
+                        if reachable {
+                            let keys = keys.as_deref().map(|k| &k[..]);
+                            self.push_to(*client, |out| crate::tracking::encode_invalidation(out, keys));
+                        }
+                    }
+                }
+            }
+        }
+        mail.clear();
+        self.pubsub_mail = mail;
+    }
+
+    /// Appends a pushed message to client `id`'s output and queues it to be
+    /// written (and its output limit checked) at the end of the pass.
+    fn push_to(&mut self, id: u64, write: impl FnOnce(&mut crate::protocol::Replies)) {
+        let Some(&key) = self.keys_by_id.get(&id) else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.closing {
+            return;
+        }
+        conn.session.push_with(write);
+        if !conn.touched {
+            conn.touched = true;
+            self.touched.push(key);
+        }
     }
 
     /// Ends a blocked connection's wait and queues it to run its command again.
@@ -394,8 +481,12 @@ impl Worker {
         let reading = !conn.closing && conn.unsent() < OUTPUT_HIGH_WATER;
         conn.handle.reading.store(reading, Ordering::Relaxed);
         let unsent = conn.unsent() as u64;
-        let limit = self.state.config.client_output_buffer_limit;
+        let limit = self.state.runtime.output_limit(conn.session.client.pubsub_flag);
         if limit.hard_bytes > 0 && unsent > limit.hard_bytes {
+            self.state
+                .stats
+                .output_limit_disconnections
+                .fetch_add(1, Ordering::Relaxed);
             crate::warn_limited!(
                 OUTPUT_LIMIT_LOG,
                 id = conn.handle.id,
@@ -425,7 +516,7 @@ impl Worker {
     fn sweep(&mut self, now: Instant) {
         self.last_sweep = now;
         let timeout = self.state.runtime.timeout();
-        let limit = self.state.config.client_output_buffer_limit;
+        let runtime = &self.state.runtime;
         let mut doomed = Vec::new();
         let reset_peaks = now.saturating_duration_since(self.last_peak_reset) >= REPLY_PEAK_WINDOW;
         if reset_peaks {
@@ -442,6 +533,7 @@ impl Worker {
                 continue;
             }
             let unsent = conn.unsent() as u64;
+            let limit = runtime.output_limit(conn.session.client.pubsub_flag);
             if limit.soft_bytes > 0 && unsent > limit.soft_bytes {
                 let since = *conn.over_soft_limit_since.get_or_insert(now);
                 if now.duration_since(since) >= Duration::from_secs(limit.soft_seconds) {
@@ -451,6 +543,10 @@ impl Worker {
                         unsent,
                         "closing client: output buffer over the soft limit for too long"
                     );
+                    self.state
+                        .stats
+                        .output_limit_disconnections
+                        .fetch_add(1, Ordering::Relaxed);
                     doomed.push(key);
                     continue;
                 }
@@ -476,6 +572,7 @@ impl Worker {
         if conn.session.is_blocked() {
             self.state.blocking.unblock(conn.handle.id);
         }
+        crate::command::pubsub::disconnect(&self.state, &mut conn.session.client, self.index);
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.state.clients.remove(conn.handle.id);
         self.state.stats.client_disconnected();

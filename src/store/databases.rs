@@ -333,15 +333,23 @@ impl Databases {
 
     /// One active-expiry pass over every database within `budget`.
     pub fn active_expire_cycle(&self, budget: Duration) -> usize {
+        self.active_expire_cycle_then(budget, &|_| {})
+    }
+
+    /// [`Databases::active_expire_cycle`], calling `after(logical db)` once
+    /// each database's pass is done and its locks released (keyspace
+    /// notifications of the expired keys are published there).
+    pub fn active_expire_cycle_then(&self, budget: Duration, after: &dyn Fn(usize)) -> usize {
         let started = std::time::Instant::now();
         let mut removed = 0;
-        for store in self.stores.iter() {
+        for (physical, store) in self.stores.iter().enumerate() {
             let left = budget.saturating_sub(started.elapsed());
             if left.is_zero() {
                 break;
             }
             if !store.is_empty() {
                 removed += store.active_expire_cycle(left);
+                after(self.logical_of(physical));
             }
         }
         removed
@@ -353,6 +361,7 @@ impl Databases {
 pub fn spawn_expiry_thread(
     dbs: Arc<Databases>,
     stop: Arc<std::sync::atomic::AtomicBool>,
+    after: Box<dyn Fn(usize) + Send>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("kv-expire".into())
@@ -360,7 +369,7 @@ pub fn spawn_expiry_thread(
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
                 // Redis's slow cycle uses at most 25% of a 100 ms tick.
-                dbs.active_expire_cycle(Duration::from_millis(25));
+                dbs.active_expire_cycle_then(Duration::from_millis(25), &*after);
             }
         })
 }

@@ -764,6 +764,7 @@ impl ShardMap {
         };
         let expires_at = self.expires_at_of(i);
         if expires_at != 0 && expires_at <= now {
+            crate::notify::emit_here(crate::notify::EXPIRED, "expired", key);
             self.remove_slot(i);
             self.expired += 1;
             return (None, true);
@@ -980,6 +981,13 @@ impl ShardMap {
             let Ttl { expires_at, slot } = self.ttl[pos];
             sampled += 1;
             if expires_at <= now {
+                if crate::notify::enabled(crate::notify::EXPIRED) {
+                    crate::notify::emit_here(
+                        crate::notify::EXPIRED,
+                        "expired",
+                        self.slots[slot as usize].key(),
+                    );
+                }
                 self.remove_slot(slot);
                 self.expired += 1;
                 removed += 1;

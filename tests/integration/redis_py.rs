@@ -10,7 +10,7 @@ use crate::cli::run_bounded;
 use crate::support::*;
 
 /// True if `python3 -c "import redis"` works; prints why the test skips otherwise.
-fn redis_py_present() -> bool {
+pub(crate) fn redis_py_present() -> bool {
     let found = Command::new("python3")
         .args(["-c", "import redis"])
         .output()
@@ -22,7 +22,7 @@ fn redis_py_present() -> bool {
 }
 
 /// Runs `script` with `PORT` set; panics with its output unless it exits 0.
-fn run_python(server: &Server, script: &str) -> String {
+pub(crate) fn run_python(server: &Server, script: &str) -> String {
     let out = run_bounded(
         Command::new("python3")
             .args(["-c", script])

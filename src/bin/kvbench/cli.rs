@@ -29,7 +29,8 @@ pub enum Protocol {
     disable_help_flag = true,
     about = "redis-benchmark-style load generator for kvserver (and any RESP server)",
     after_help = "Defaults to port 6380 (kvserver's default), not redis' 6379.\n\
-                  Tests: ping (PING_MBULK), set, get, incr, del, mset, mget (10 keys each).\n\
+                  Tests: ping (PING_MBULK), set, get, incr, del, mset, mget (10 keys each);\n\
+                  also hset, hget, hmget, hgetall, multi, publish (with --subscribers N).\n\
                   Exit status is non-zero if any request failed (error reply, dropped\n\
                   connection, timeout) or the server could not be reached."
 )]
@@ -120,6 +121,11 @@ pub struct Args {
     /// Write an SVG latency-percentile plot (one line per test).
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+
+    /// Subscribers of the `publish` test's channel, connected before it
+    /// starts; their deliveries are counted and reported.
+    #[arg(long, default_value_t = 0)]
+    pub subscribers: usize,
 
     /// Connect and reply timeout (a server silent for this long fails the request).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]

@@ -47,7 +47,13 @@ pub enum Test {
     /// A transaction: `MULTI`, `INCR counter:__rand_int__` twice, `EXEC`
     /// (redis-benchmark cannot run one). One request = the 4 commands.
     Multi,
+    /// `PUBLISH kvbench:channel <datasize bytes>` (with `--subscribers N`
+    /// to have receivers and count deliveries).
+    Publish,
 }
+
+/// The channel of the `publish` test (and of `--subscribers`).
+pub const PUBLISH_CHANNEL: &str = "kvbench:channel";
 
 impl Test {
     /// Parse a `-t` list such as `ping,set,get`.
@@ -67,9 +73,10 @@ impl Test {
                 "hmget" => Test::Hmget,
                 "hgetall" => Test::Hgetall,
                 "multi" | "exec" => Test::Multi,
+                "publish" => Test::Publish,
                 _ => {
                     return Err(format!(
-                        "unknown test `{name}` (supported: ping,set,get,incr,del,mset,mget,multi,hset,hget,hmget,hgetall)"
+                        "unknown test `{name}` (supported: ping,set,get,incr,del,mset,mget,multi,hset,hget,hmget,hgetall,publish)"
                     ))
                 }
             };
@@ -98,6 +105,7 @@ impl Test {
             Test::Hmget => "HMGET (5 fields)",
             Test::Hgetall => "HGETALL",
             Test::Multi => "MULTI/EXEC (2 INCR)",
+            Test::Publish => "PUBLISH",
         }
     }
 
@@ -182,6 +190,7 @@ impl Test {
                 v
             }
             Test::Hgetall => vec![b"HGETALL".to_vec(), hash_key],
+            Test::Publish => vec![b"PUBLISH".to_vec(), PUBLISH_CHANNEL.as_bytes().to_vec(), value],
             Test::Multi => unreachable!("a transaction is several commands: see `commands`"),
         }
     }

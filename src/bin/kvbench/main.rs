@@ -13,6 +13,7 @@ mod engine;
 mod keys;
 mod reply;
 mod report;
+mod subscribers;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -107,11 +108,32 @@ fn progress_bar(args: &Args, label: &str) -> Option<ProgressBar> {
 /// Run one test once, with a progress line when appropriate.
 fn run_once(args: &Args, test: Test, host: &str, port: u16) -> Result<Outcome> {
     let cfg = config(args, test, host, port);
+    let subscribers = if test == Test::Publish && args.subscribers > 0 {
+        Some(subscribers::Subscribers::start(
+            host,
+            port,
+            args.subscribers,
+            args.password.as_deref(),
+        )?)
+    } else {
+        None
+    };
+    let started = std::time::Instant::now();
     let pb = progress_bar(args, test.label());
     let out =
         engine::run(&cfg, pb.as_ref()).with_context(|| format!("{} against {host}:{port}", test.label()));
     if let Some(pb) = pb {
         pb.finish_and_clear();
+    }
+    if let Some(subs) = subscribers {
+        let elapsed = started.elapsed();
+        let total = subs.finish(std::time::Duration::from_secs(10));
+        eprintln!(
+            "kvbench: {} subscribers received {total} messages ({:.0} deliveries/s over {:.2}s)",
+            args.subscribers,
+            total as f64 / elapsed.as_secs_f64().max(1e-9),
+            elapsed.as_secs_f64()
+        );
     }
     out
 }

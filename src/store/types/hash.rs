@@ -797,6 +797,12 @@ impl ShardMap {
             let emptied = body.hash.is_empty();
             self.expired_fields += purged as u64;
             if purged > 0 {
+                crate::notify::emit_here(crate::notify::HASH, "hexpired", key);
+                if emptied {
+                    crate::notify::emit_here(crate::notify::GENERIC, "del", key);
+                }
+            }
+            if purged > 0 {
                 self.touch(key);
             }
             if emptied {
@@ -866,6 +872,9 @@ impl ShardMap {
             sampled += 1;
             let expires_at = self.expires_at_of(i);
             if expires_at != 0 && expires_at <= now {
+                if crate::notify::enabled(crate::notify::EXPIRED) {
+                    crate::notify::emit_here(crate::notify::EXPIRED, "expired", self.slots[i as usize].key());
+                }
                 self.remove_slot(i);
                 self.expired += 1;
                 continue;
@@ -876,6 +885,12 @@ impl ShardMap {
                 let n = body.hash.purge_expired(now);
                 self.expired_fields += n as u64;
                 removed += n;
+                if n > 0 {
+                    crate::notify::emit_here(crate::notify::HASH, "hexpired", &body.key);
+                    if body.hash.is_empty() {
+                        crate::notify::emit_here(crate::notify::GENERIC, "del", &body.key);
+                    }
+                }
                 if n > 0 && watched {
                     changed_key = Some(body.key.clone());
                 }
