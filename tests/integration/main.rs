@@ -26,6 +26,7 @@ mod monitor;
 mod pipelining;
 mod proptest_parser;
 mod pubsub;
+mod queues;
 mod redis_py;
 mod redis_py_scripts;
 mod reset;
