@@ -568,10 +568,7 @@ fn help(c: &mut Ctx<'_, '_>) {
         "HELP",
         "    Print this help.",
     ];
-    c.out.array(LINES.len());
-    for line in LINES {
-        c.out.simple(line);
-    }
+    c.out.status_lines(LINES);
 }
 
 fn err(message: &str) -> CommandError {

@@ -96,10 +96,7 @@ pub fn config(c: &mut Ctx<'_, '_>) -> CommandResult {
             "HELP",
             "    Print this help.",
         ];
-        c.out.array(lines.len());
-        for line in lines {
-            c.out.simple(line);
-        }
+        c.out.status_lines(&lines);
         Ok(())
     } else {
         Err(CommandError::UnknownSubcommand {

@@ -29,10 +29,7 @@ fn unknown_subcommand(sub: &[u8], command: &str) -> CommandError {
 }
 
 fn help(c: &mut Ctx<'_, '_>, lines: &[&str]) -> CommandResult {
-    c.out.array(lines.len());
-    for line in lines {
-        c.out.simple(line);
-    }
+    c.out.status_lines(lines);
     Ok(())
 }
 

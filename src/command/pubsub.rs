@@ -228,10 +228,7 @@ pub fn pubsub(c: &mut Ctx<'_, '_>) -> CommandResult {
             "HELP",
             "    Print this help.",
         ];
-        c.out.array(lines.len());
-        for line in lines {
-            c.out.simple(line);
-        }
+        c.out.status_lines(&lines);
     } else {
         return Err(CommandError::UnknownSubcommand {
             sub: String::from_utf8_lossy(sub).into_owned(),

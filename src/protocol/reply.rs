@@ -100,6 +100,14 @@ impl Default for Replies {
 }
 
 impl Replies {
+    /// An array of status lines: every `HELP` subcommand's reply.
+    pub fn status_lines(&mut self, lines: &[&str]) {
+        self.array(lines.len());
+        for line in lines {
+            self.simple(line);
+        }
+    }
+
     /// Sets the encoding for the next reply.
     pub fn set_style(&mut self, style: Style) {
         self.style = style;
