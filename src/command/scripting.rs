@@ -744,8 +744,7 @@ pub fn script(c: &mut Ctx<'_, '_>) -> CommandResult {
             "LOAD <script>",
             "HELP",
         ];
-        c.out.array(lines.len());
-        lines.iter().for_each(|l| c.out.simple(l));
+        c.out.status_lines(&lines);
     } else {
         return Err(subcommand_error(sub, "SCRIPT"));
     }
@@ -873,8 +872,7 @@ pub fn function(c: &mut Ctx<'_, '_>) -> CommandResult {
             "KILL",
             "HELP",
         ];
-        c.out.array(lines.len());
-        lines.iter().for_each(|l| c.out.simple(l));
+        c.out.status_lines(&lines);
     } else {
         return Err(subcommand_error(sub, "FUNCTION"));
     }
