@@ -549,10 +549,7 @@ impl Session {
                 i += 1;
                 continue;
             }
-            if self.pending[i]
-                .spec
-                .is_some_and(|spec| command::scripting::is_script_command(spec.name))
-            {
+            if self.pending[i].spec.is_some_and(|spec| spec.flags.script) {
                 let p = &self.pending[i];
                 let cmd = Invocation {
                     args: view.args(p),

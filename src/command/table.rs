@@ -29,6 +29,9 @@ pub struct Flags {
     /// May block the client (BLPOP & co): never batched with other commands,
     /// so the session can stop right after it (`crate::blocking`).
     pub may_block: bool,
+    /// Runs a Lua script (EVAL, EVALSHA, FCALL and their `_RO` forms): the
+    /// session hands it to `scripting::run`, which takes its own locks.
+    pub script: bool,
 }
 
 /// Which arguments are keys, as Redis's (first, last, step); `last` < 0
@@ -93,6 +96,7 @@ const R: Flags = Flags {
     denyoom: false,
     no_multi: false,
     may_block: false,
+    script: false,
 };
 const W: Flags = Flags {
     write: true,
@@ -101,6 +105,7 @@ const W: Flags = Flags {
     denyoom: false,
     no_multi: false,
     may_block: false,
+    script: false,
 };
 /// A write that may need memory.
 const WM: Flags = Flags {
@@ -110,6 +115,7 @@ const WM: Flags = Flags {
     denyoom: true,
     no_multi: false,
     may_block: false,
+    script: false,
 };
 const A: Flags = Flags {
     write: false,
@@ -118,6 +124,7 @@ const A: Flags = Flags {
     denyoom: false,
     no_multi: false,
     may_block: false,
+    script: false,
 };
 /// A write that may block (BLPOP, BRPOP, BLMPOP).
 const WB: Flags = Flags {
@@ -127,6 +134,7 @@ const WB: Flags = Flags {
     denyoom: false,
     no_multi: false,
     may_block: true,
+    script: false,
 };
 /// A write that may need memory and may block (BLMOVE, BRPOPLPUSH).
 const WMB: Flags = Flags {
@@ -136,6 +144,7 @@ const WMB: Flags = Flags {
     denyoom: true,
     no_multi: false,
     may_block: true,
+    script: false,
 };
 /// Administration that must not run inside MULTI (SAVE, SHUTDOWN).
 const ANM: Flags = Flags {
@@ -145,6 +154,7 @@ const ANM: Flags = Flags {
     denyoom: false,
     no_multi: true,
     may_block: false,
+    script: false,
 };
 const NA: Flags = Flags {
     write: false,
@@ -153,7 +163,11 @@ const NA: Flags = Flags {
     denyoom: false,
     no_multi: false,
     may_block: false,
+    script: false,
 };
+
+/// A Lua script command (see [`Flags::script`]).
+const S: Flags = Flags { script: true, ..R };
 
 const fn one() -> Option<KeySpec> {
     Some(KeySpec::Range {
@@ -353,12 +367,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("watch", -2, R, all_args(), transaction::watch, "key [key ...]", "Make the next EXEC fail if a key changes"),
     cmd!("unwatch", 1, R, None, transaction::unwatch, "", "Forget every watched key"),
     // scripting (EVAL and FCALL run on their own executor path: command::scripting::run)
-    cmd!("eval", -3, R, None, scripting::routed_elsewhere, "script numkeys [key ...] [arg ...]", "Run a Lua script"),
-    cmd!("evalsha", -3, R, None, scripting::routed_elsewhere, "sha1 numkeys [key ...] [arg ...]", "Run a cached Lua script by its SHA1"),
-    cmd!("eval_ro", -3, R, None, scripting::routed_elsewhere, "script numkeys [key ...] [arg ...]", "Run a read-only Lua script"),
-    cmd!("evalsha_ro", -3, R, None, scripting::routed_elsewhere, "sha1 numkeys [key ...] [arg ...]", "Run a cached read-only Lua script"),
-    cmd!("fcall", -3, R, None, scripting::routed_elsewhere, "function numkeys [key ...] [arg ...]", "Call a function"),
-    cmd!("fcall_ro", -3, R, None, scripting::routed_elsewhere, "function numkeys [key ...] [arg ...]", "Call a read-only function"),
+    cmd!("eval", -3, S, None, scripting::routed_elsewhere, "script numkeys [key ...] [arg ...]", "Run a Lua script"),
+    cmd!("evalsha", -3, S, None, scripting::routed_elsewhere, "sha1 numkeys [key ...] [arg ...]", "Run a cached Lua script by its SHA1"),
+    cmd!("eval_ro", -3, S, None, scripting::routed_elsewhere, "script numkeys [key ...] [arg ...]", "Run a read-only Lua script"),
+    cmd!("evalsha_ro", -3, S, None, scripting::routed_elsewhere, "sha1 numkeys [key ...] [arg ...]", "Run a cached read-only Lua script"),
+    cmd!("fcall", -3, S, None, scripting::routed_elsewhere, "function numkeys [key ...] [arg ...]", "Call a function"),
+    cmd!("fcall_ro", -3, S, None, scripting::routed_elsewhere, "function numkeys [key ...] [arg ...]", "Call a read-only function"),
     cmd!("script", -2, R, None, scripting::script, "LOAD script|EXISTS sha1 ...|FLUSH [ASYNC|SYNC]|KILL", "Manage the script cache"),
     cmd!("function", -2, W, None, scripting::function, "LOAD [REPLACE] code|DELETE lib|LIST [LIBRARYNAME p] [WITHCODE]|FLUSH|DUMP|RESTORE payload [FLUSH|APPEND|REPLACE]|STATS|KILL", "Manage function libraries"),
     // connection and server

@@ -478,7 +478,7 @@ fn exec(
                 wrote |= q.spec.flags.write;
                 let keyed = matches!(q.spec.keys, Some(KeySpec::Range { .. }) | Some(KeySpec::All));
                 let physical = dbs.physical_index(cmd_db);
-                if super::scripting::is_script_command(q.spec.name) {
+                if q.spec.flags.script {
                     // Scripts are keyless here, so EXEC holds every shard.
                     let result = match held.as_mut() {
                         Some(Held::Every { all, .. }) => super::scripting::run_in_exec(
