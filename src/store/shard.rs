@@ -764,9 +764,7 @@ impl ShardMap {
         };
         let expires_at = self.expires_at_of(i);
         if expires_at != 0 && expires_at <= now {
-            crate::notify::emit_here(crate::notify::EXPIRED, "expired", key);
-            self.remove_slot(i);
-            self.expired += 1;
+            self.expire_slot(i);
             return (None, true);
         }
         if touch {
@@ -966,6 +964,17 @@ impl ShardMap {
             .find(|&i| !self.slots[i].is_vacant())
     }
 
+    /// Removes slot `i`, whose TTL passed: lazy expiry, the active cycle and
+    /// the hash-field cycle all end here, so each counts it and sends the
+    /// `expired` keyspace event the same way.
+    pub(super) fn expire_slot(&mut self, i: u32) {
+        if crate::notify::enabled(crate::notify::EXPIRED) {
+            crate::notify::emit_here(crate::notify::EXPIRED, "expired", self.slots[i as usize].key());
+        }
+        self.remove_slot(i);
+        self.expired += 1;
+    }
+
     /// Samples up to `count` keys with a TTL and removes the expired ones.
     /// Returns (sampled, removed): the caller repeats while many were expired.
     pub fn expire_sample(
@@ -981,15 +990,7 @@ impl ShardMap {
             let Ttl { expires_at, slot } = self.ttl[pos];
             sampled += 1;
             if expires_at <= now {
-                if crate::notify::enabled(crate::notify::EXPIRED) {
-                    crate::notify::emit_here(
-                        crate::notify::EXPIRED,
-                        "expired",
-                        self.slots[slot as usize].key(),
-                    );
-                }
-                self.remove_slot(slot);
-                self.expired += 1;
+                self.expire_slot(slot);
                 removed += 1;
             }
         }

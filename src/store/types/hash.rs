@@ -872,11 +872,7 @@ impl ShardMap {
             sampled += 1;
             let expires_at = self.expires_at_of(i);
             if expires_at != 0 && expires_at <= now {
-                if crate::notify::enabled(crate::notify::EXPIRED) {
-                    crate::notify::emit_here(crate::notify::EXPIRED, "expired", self.slots[i as usize].key());
-                }
-                self.remove_slot(i);
-                self.expired += 1;
+                self.expire_slot(i);
                 continue;
             }
             let watched = self.has_watchers();
