@@ -100,23 +100,24 @@ pub struct LocalTable {
 }
 
 impl LocalTable {
-    /// Adds client `id` to `channel`'s list.
-    pub fn add_channel(&mut self, channel: &[u8], id: u64, shard: bool) {
-        let map = if shard {
+    /// The shard channels' lists (SSUBSCRIBE) or the plain channels'.
+    fn channels_mut(&mut self, shard: bool) -> &mut HashMap<Vec<u8>, Vec<u64>> {
+        if shard {
             &mut self.shard_channels
         } else {
             &mut self.channels
-        };
+        }
+    }
+
+    /// Adds client `id` to `channel`'s list.
+    pub fn add_channel(&mut self, channel: &[u8], id: u64, shard: bool) {
+        let map = self.channels_mut(shard);
         map.entry(channel.to_vec()).or_default().push(id);
     }
 
     /// Removes client `id` from `channel`'s list.
     pub fn remove_channel(&mut self, channel: &[u8], id: u64, shard: bool) {
-        let map = if shard {
-            &mut self.shard_channels
-        } else {
-            &mut self.channels
-        };
+        let map = self.channels_mut(shard);
         if let Some(ids) = map.get_mut(channel) {
             ids.retain(|&c| c != id);
             if ids.is_empty() {

@@ -41,6 +41,15 @@ pub struct Subscriptions {
 }
 
 impl Subscriptions {
+    /// The shard channels (SSUBSCRIBE) or the plain channels.
+    fn channels_mut(&mut self, shard: bool) -> &mut HashSet<Vec<u8>> {
+        if shard {
+            &mut self.shard_channels
+        } else {
+            &mut self.channels
+        }
+    }
+
     /// Channels plus patterns: the count SUBSCRIBE and PSUBSCRIBE replies
     /// carry (Redis 7.0's `clientSubscriptionsCount`).
     pub fn count(&self) -> usize {
@@ -100,12 +109,7 @@ impl PubSub {
         channel: &[u8],
         shard: bool,
     ) -> bool {
-        let set = if shard {
-            &mut subs.shard_channels
-        } else {
-            &mut subs.channels
-        };
-        if !set.insert(channel.to_vec()) {
+        if !subs.channels_mut(shard).insert(channel.to_vec()) {
             return false;
         }
         let worker = self.worker(worker);
@@ -123,12 +127,7 @@ impl PubSub {
         channel: &[u8],
         shard: bool,
     ) -> bool {
-        let set = if shard {
-            &mut subs.shard_channels
-        } else {
-            &mut subs.channels
-        };
-        if !set.remove(channel) {
+        if !subs.channels_mut(shard).remove(channel) {
             return false;
         }
         let worker = self.worker(worker);
