@@ -189,43 +189,32 @@ fn cfg_encode_sparse_array(lua: &Lua, cfg: &Shared, args: MultiValue) -> LibResu
     Ok(MultiValue::from_vec(vec![convert, ratio, safe]))
 }
 
-/// `cjson.encode_max_depth([depth])`.
-fn cfg_encode_max_depth(lua: &Lua, cfg: &Shared, args: MultiValue) -> LibResult<MultiValue> {
+/// A one-integer setting: reports it, and sets it when given (in `range`).
+fn integer_setting(
+    lua: &Lua,
+    cfg: &Shared,
+    args: MultiValue,
+    field: fn(&mut Config) -> &mut i32,
+    range: (i32, i32),
+) -> LibResult<MultiValue> {
     check_arg_count(&args, 1)?;
     let mut c = cfg.cfg.borrow_mut();
-    Ok(one(integer_option(
-        lua,
-        &args,
-        1,
-        &mut c.encode_max_depth,
-        (1, i32::MAX),
-    )?))
+    Ok(one(integer_option(lua, &args, 1, field(&mut c), range)?))
+}
+
+/// `cjson.encode_max_depth([depth])`.
+fn cfg_encode_max_depth(lua: &Lua, cfg: &Shared, args: MultiValue) -> LibResult<MultiValue> {
+    integer_setting(lua, cfg, args, |c| &mut c.encode_max_depth, (1, i32::MAX))
 }
 
 /// `cjson.decode_max_depth([depth])`.
 fn cfg_decode_max_depth(lua: &Lua, cfg: &Shared, args: MultiValue) -> LibResult<MultiValue> {
-    check_arg_count(&args, 1)?;
-    let mut c = cfg.cfg.borrow_mut();
-    Ok(one(integer_option(
-        lua,
-        &args,
-        1,
-        &mut c.decode_max_depth,
-        (1, i32::MAX),
-    )?))
+    integer_setting(lua, cfg, args, |c| &mut c.decode_max_depth, (1, i32::MAX))
 }
 
 /// `cjson.encode_number_precision([digits])`: 1 to 14 significant digits.
 fn cfg_encode_number_precision(lua: &Lua, cfg: &Shared, args: MultiValue) -> LibResult<MultiValue> {
-    check_arg_count(&args, 1)?;
-    let mut c = cfg.cfg.borrow_mut();
-    Ok(one(integer_option(
-        lua,
-        &args,
-        1,
-        &mut c.encode_number_precision,
-        (1, 14),
-    )?))
+    integer_setting(lua, cfg, args, |c| &mut c.encode_number_precision, (1, 14))
 }
 
 /// `cjson.encode_keep_buffer([keep])`: accepted and reported; there is no
