@@ -10,42 +10,9 @@
 //! fails each job's bookkeeping. Run it with `--ignored` once streams exist.
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use crate::cli::run_bounded;
+use crate::redis_py::{python_has, run_python_in};
 use crate::support::*;
-
-/// True if `python3 -c "import <module>"` works; prints why the test skips otherwise.
-fn python_module_present(module: &str) -> bool {
-    let found = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        eprintln!("python3 with the `{module}` package not found; skipping (pip install {module})");
-    }
-    found
-}
-
-/// Runs `script` with `PORT` set and `dir` as working directory; panics with
-/// its output unless it exits 0.
-fn run_python(server: &Server, dir: &std::path::Path, script: &str) -> String {
-    let out = run_bounded(
-        Command::new("python3")
-            .args(["-c", script])
-            .current_dir(dir)
-            .env("PORT", server.port.to_string()),
-        Duration::from_secs(120),
-        None,
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "python failed:\n{text}");
-    text
-}
 
 const RQ_SCRIPT: &str = r#"
 import os, redis
@@ -76,12 +43,12 @@ print("rq ok")
 #[test]
 #[ignore = "RQ 3 keeps job results in a Redis Stream (XADD); kvserver has no streams yet"]
 fn rq_enqueues_and_a_burst_worker_runs_every_job() {
-    if !python_module_present("rq") {
+    if !python_has("rq") {
         return;
     }
     let server = Server::with_args(&["--workers", "2"]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = run_python(&server, dir.path(), RQ_SCRIPT);
+    let out = run_python_in(&server, Some(dir.path()), RQ_SCRIPT);
     assert!(out.contains("rq ok"), "{out}");
 }
 
@@ -128,7 +95,7 @@ impl Drop for KillOnDrop {
 
 #[test]
 fn a_celery_worker_with_the_redis_broker_and_backend_runs_tasks() {
-    if !python_module_present("celery") {
+    if !python_has("celery") {
         return;
     }
     let server = Server::with_args(&["--workers", "2"]);
@@ -154,6 +121,6 @@ fn a_celery_worker_with_the_redis_broker_and_backend_runs_tasks() {
         .spawn()
         .expect("spawn celery worker");
     let _worker = KillOnDrop(worker);
-    let out = run_python(&server, dir.path(), CELERY_CLIENT);
+    let out = run_python_in(&server, Some(dir.path()), CELERY_CLIENT);
     assert!(out.contains("celery ok"), "{out}");
 }

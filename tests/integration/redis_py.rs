@@ -9,27 +9,38 @@ use std::time::Duration;
 use crate::cli::run_bounded;
 use crate::support::*;
 
-/// True if `python3 -c "import redis"` works; prints why the test skips otherwise.
-pub(crate) fn redis_py_present() -> bool {
+/// True if `python3 -c "import <module>"` works; prints why the test
+/// skips otherwise. Shared by every test that drives a Python library.
+pub(crate) fn python_has(module: &str) -> bool {
     let found = Command::new("python3")
-        .args(["-c", "import redis"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        eprintln!("python3 with the `redis` package (redis-py) not found; skipping (pip install redis)");
+        eprintln!("python3 with the `{module}` package not found; skipping (pip install {module})");
     }
     found
 }
 
+/// True if redis-py is importable (see [`python_has`]).
+pub(crate) fn redis_py_present() -> bool {
+    python_has("redis")
+}
+
 /// Runs `script` with `PORT` set; panics with its output unless it exits 0.
 pub(crate) fn run_python(server: &Server, script: &str) -> String {
-    let out = run_bounded(
-        Command::new("python3")
-            .args(["-c", script])
-            .env("PORT", server.port.to_string()),
-        Duration::from_secs(60),
-        None,
-    );
+    run_python_in(server, None, script)
+}
+
+/// [`run_python`] in working directory `dir` (where a script's own modules
+/// live), bounded at two minutes.
+pub(crate) fn run_python_in(server: &Server, dir: Option<&std::path::Path>, script: &str) -> String {
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script]).env("PORT", server.port.to_string());
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
+    let out = run_bounded(&mut cmd, Duration::from_secs(120), None);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

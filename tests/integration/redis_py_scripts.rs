@@ -4,39 +4,8 @@
 //! with a message when python3, `redis` or `limits` is missing (`.ci/run`
 //! installs them).
 
-use std::process::Command;
-use std::time::Duration;
-
-use crate::cli::run_bounded;
+use crate::redis_py::{python_has, run_python};
 use crate::support::*;
-
-fn python_has(module: &str) -> bool {
-    let found = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        eprintln!("python3 with the `{module}` package not found; skipping (pip install {module})");
-    }
-    found
-}
-
-fn run_python(server: &Server, script: &str) -> String {
-    let out = run_bounded(
-        Command::new("python3")
-            .args(["-c", script])
-            .env("PORT", server.port.to_string()),
-        Duration::from_secs(60),
-        None,
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "python failed:\n{text}");
-    text
-}
 
 const LOCK: &str = r#"
 import os, redis
