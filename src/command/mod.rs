@@ -377,12 +377,9 @@ pub fn execute<'a>(
         }
     }
     scratch.records.clear();
-    let logging = state.wal().is_some();
-    // With keyspace notifications on, effects are recorded even without a
-    // WAL: a write that recorded one changed something and has events.
-    let notifying = crate::notify::publishing();
-    let tracking = state.tracking.any();
-    let recording = logging || notifying || tracking;
+    // Without a WAL, records are still built when notifications or tracking
+    // need them: a write that recorded one changed something.
+    let recording = records_needed(state);
     let mut locked = None;
     if !shards.is_empty() {
         if crate::scripting::cache::any_running() {
@@ -456,15 +453,7 @@ pub fn execute<'a>(
                 let suppress = ctx.client.no_touch && spec.name != "touch";
                 let result = evict::without_touching(suppress, || (spec.handler)(&mut ctx));
                 let changed = ctx.log.buf.len() > records_before;
-                if notifying && spec.flags.write && result.is_ok() && changed {
-                    keyspace_events::after_write(&mut ctx, spec);
-                }
-                if tracking && result.is_ok() {
-                    crate::tracking::after_command(state, ctx.client, spec, &ctx.args, changed);
-                }
-                if state.pubsub.monitoring() {
-                    crate::monitor::feed(state, spec, &cmd.args, ctx.client.db, &ctx.client.addr);
-                }
+                after_handler(&mut ctx, spec, result.is_ok(), changed);
                 (Some((spec.index(), ctx.hits, ctx.misses)), result)
             }
             Err(e) => (None, Err(e)),
@@ -537,6 +526,28 @@ pub fn execute<'a>(
     // Nothing of this batch waits for a deferred commit.
     scratch.styles.truncate(styles_start);
     ran
+}
+
+/// True when handlers must produce records: for the WAL, and for keyspace
+/// notifications and tracking, which learn from them what a write changed.
+pub(crate) fn records_needed(state: &ServerState) -> bool {
+    state.wal().is_some() || crate::notify::publishing() || state.tracking.any()
+}
+
+/// What follows every handler, wherever it runs (a batch, `EXEC`, a
+/// script's `redis.call`): keyspace events of a write that changed
+/// something, client-side caching (invalidate written keys, remember read
+/// ones), and MONITOR. Each costs one relaxed load when unused.
+pub(crate) fn after_handler(ctx: &mut Ctx<'_, '_>, spec: &CommandSpec, ok: bool, changed: bool) {
+    if ok && changed && spec.flags.write && crate::notify::publishing() {
+        keyspace_events::after_write(ctx, spec);
+    }
+    if ok && ctx.state.tracking.any() {
+        crate::tracking::after_command(ctx.state, ctx.client, spec, &ctx.args, changed);
+    }
+    if ctx.state.pubsub.monitoring() {
+        crate::monitor::feed(ctx.state, spec, &ctx.args, ctx.client.db, &ctx.client.addr);
+    }
 }
 
 /// Applies `CLIENT REPLY` after a command ran; returns true when its reply

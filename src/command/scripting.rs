@@ -373,6 +373,8 @@ impl Host for ScriptHost<'_, '_> {
                 misses: 0,
             };
             let result = (spec.handler)(&mut ctx);
+            let changed = ctx.log.buf.len() > records_before;
+            super::after_handler(&mut ctx, spec, result.is_ok(), changed);
             (result, ctx.hits, ctx.misses)
         };
         if self.records.len() > records_before {
@@ -466,6 +468,8 @@ fn run_once<'h, 'a, R>(
         db,
         authenticated: true,
         in_exec: true,
+        // MONITOR's address field for the commands a script calls, as Redis.
+        addr: "lua".into(),
         ..ClientState::default()
     };
     let mut host = ScriptHost {
@@ -476,7 +480,7 @@ fn run_once<'h, 'a, R>(
         records,
         records_db: db,
         start_db: db,
-        logging: state.wal().is_some(),
+        logging: super::records_needed(state),
         read_only: setup.read_only,
         oom_at_start: setup.oom_at_start,
         wrote: false,
@@ -551,6 +555,11 @@ pub fn run(
             return;
         }
     };
+    // MONITOR shows the script command, then (from `after_handler`) each
+    // command it calls, as `[db lua]`.
+    if state.pubsub.monitoring() {
+        crate::monitor::feed(state, spec, &cmd.args, client.db, &client.addr);
+    }
     let failed = |out: &mut Replies, message: &str| {
         stats.error_reply(message);
         out.error(message);
@@ -641,6 +650,8 @@ pub fn run(
             }
         }
     }
+    // The keyspace events of the script's writes, now that its locks are gone.
+    crate::notify::flush(state, client.db);
     let is_err = out.bytes().get(mark) == Some(&b'-');
     stats.record(spec.index(), started.elapsed(), is_err, 0, 0);
     client.last_command = Some(spec.index());

@@ -447,10 +447,7 @@ fn exec(
     let reply_start = out.len();
     out.array(queue.commands.len());
     scratch.records.clear();
-    let logging = state.wal().is_some();
-    // As in `command::execute`: effects are recorded for keyspace notifications.
-    let notifying = crate::notify::publishing();
-    let logging = logging || notifying || state.tracking.any();
+    let logging = super::records_needed(state);
     let mut wrote = false;
     // The database the records so far are in: a SELECT inside the transaction
     // makes the following commands' records need a Select record first.
@@ -528,15 +525,7 @@ fn exec(
                 let suppress = ctx.client.no_touch && q.spec.name != "touch";
                 let result = crate::store::evict::without_touching(suppress, || (q.spec.handler)(&mut ctx));
                 let changed = ctx.log.buf.len() > records_before;
-                if notifying && q.spec.flags.write && result.is_ok() && changed {
-                    super::keyspace_events::after_write(&mut ctx, q.spec);
-                }
-                if state.tracking.any() && result.is_ok() {
-                    crate::tracking::after_command(state, ctx.client, q.spec, &ctx.args, changed);
-                }
-                if state.pubsub.monitoring() {
-                    crate::monitor::feed(state, q.spec, &ctx.args, ctx.client.db, &ctx.client.addr);
-                }
+                super::after_handler(&mut ctx, q.spec, result.is_ok(), changed);
                 (result, ctx.hits, ctx.misses)
             }
         };

@@ -53,6 +53,23 @@ fn monitor_shows_commands_of_every_worker_with_secrets_redacted() {
 }
 
 #[test]
+fn monitor_shows_a_script_and_then_the_commands_it_calls_as_lua() {
+    let server = Server::with_args(&["--workers", "2"]);
+    let mut mon = server.raw();
+    assert_eq!(mon.cmd(&["MONITOR"]), b"+OK\r\n");
+    let mut c = server.raw();
+    let addr = c.stream.local_addr().unwrap().to_string();
+    let script = "redis.call('SET', KEYS[1], 'v') return redis.call('GET', KEYS[1])";
+    assert_eq!(c.cmd(&["EVAL", script, "1", "k"]), b"$1\r\nv\r\n");
+    assert_eq!(
+        monitored(&mut mon),
+        format!("[0 {addr}] \"EVAL\" \"{script}\" \"1\" \"k\"")
+    );
+    assert_eq!(monitored(&mut mon), "[0 lua] \"SET\" \"k\" \"v\"");
+    assert_eq!(monitored(&mut mon), "[0 lua] \"GET\" \"k\"");
+}
+
+#[test]
 fn redis_cli_monitor_prints_the_commands() {
     if !crate::cli::tool_present("redis-cli") {
         return;

@@ -180,3 +180,30 @@ fn a_tracked_key_that_expires_is_invalidated() {
     // Nobody touches it: the active expiry cycle removes it and tells us.
     assert_eq!(show(&c.read_reply()), invalidated_push("short"));
 }
+
+#[test]
+fn writes_made_by_a_script_invalidate_tracked_keys_and_send_keyspace_events() {
+    // The hooks after a command run for the commands a script calls too.
+    let server = Server::with_args(&["--workers", "2"]);
+    let (mut target, id) = redirect_target(&server);
+    let mut tracker = server.raw();
+    assert_eq!(
+        tracker.cmd(&["CLIENT", "TRACKING", "on", "REDIRECT", &id]),
+        b"+OK\r\n"
+    );
+    tracker.cmd(&["GET", "k"]);
+    let mut events = server.raw();
+    events.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    events.send(&resp(&["SUBSCRIBE", "__keyevent@0__:set"]));
+    events.read_reply();
+    let mut writer = server.raw();
+    assert_eq!(
+        writer.cmd(&["EVAL", "return redis.call('SET', KEYS[1], 'v')", "1", "k"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(show(&target.read_reply()), invalidated_message("k"));
+    assert_eq!(
+        show(&events.read_reply()),
+        show(b"*3\r\n$7\r\nmessage\r\n$18\r\n__keyevent@0__:set\r\n$1\r\nk\r\n")
+    );
+}
